@@ -1,0 +1,30 @@
+"""Shared pytest set-up: import paths and the location of the shared real data."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTING = Path(__file__).resolve().parent
+REPO = TESTING.parent
+sys.path.insert(0, str(TESTING))
+sys.path.insert(0, str(REPO / "MSKAIExtension"))
+
+SHARED_DATA = REPO.parent / "shared" / "data"
+TEST_DATA = TESTING / "Data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data, the real openly licensed images; tests that need it skip without it."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not present")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def test_data() -> Path:
+    """Testing/Data: small real files copied into the repository with attribution."""
+    return TEST_DATA
