@@ -96,6 +96,14 @@ class Volume:
             raise ValueError(f"array shape {array.shape} does not match {self.array.shape}")
         return replace(self, array=array, metadata=dict(self.metadata), **changes)
 
+    def crop(self, box: tuple[slice, slice, slice]) -> Volume:
+        """The sub-volume ``array[box]`` (k, j, i slices) with physical positions unchanged."""
+        starts = [s.start or 0 for s in box]
+        start_ijk = np.array([starts[2], starts[1], starts[0]], dtype=float)
+        origin = self.ijk_to_lps()[:3, :3] @ start_ijk + np.asarray(self.origin)
+        return replace(self, array=self.array[box], origin=tuple(origin),
+                       metadata=dict(self.metadata))
+
     # ----- SimpleITK interop -------------------------------------------------------------
     def to_sitk(self):
         import SimpleITK as sitk
