@@ -1,0 +1,132 @@
+"""Closed surface meshes of binary masks in RAS millimetres, with their volume and area.
+
+Marching cubes runs in voxel index space on a padded crop of the mask (so surfaces touching
+the image border still close); vertices are then mapped through the volume's IJK->RAS
+matrix, which makes oblique directions and anisotropic spacing exact. Faces are oriented
+so that normals point outwards (positive enclosed volume).
+
+The raw 0.5 iso-surface of a binary mask is a staircase whose area is 9-13 % too large on
+ellipsoids. ``smooth=True`` removes it: on thick-slice grids (spacing ratio >= 2) the
+signed distance map is first interpolated to near-isotropic sampling, then Taubin
+smoothing (which does not shrink) relaxes the vertices. Validated on ellipsoids at
+oblique orientations and 1:1:5 voxels: volume and area within 1.5 % (Testing/test_shape.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mskai.errors import InputError
+from mskai.volume import Volume
+
+Mesh = tuple[np.ndarray, np.ndarray]
+
+
+def _bounding_box(mask: np.ndarray) -> tuple[slice, ...]:
+    """Tight box around the mask's voxels, in array ([k, j, i]) order."""
+    box = []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        nonzero = np.flatnonzero(mask.any(axis=other))
+        box.append(slice(int(nonzero[0]), int(nonzero[-1]) + 1))
+    return tuple(box)
+
+
+def _vertex_neighbours(faces: np.ndarray, n_verts: int):
+    """Row-normalised vertex adjacency (sparse), for Laplacian-type smoothing."""
+    from scipy.sparse import coo_matrix, diags
+
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    edges = np.concatenate([edges, edges[:, ::-1]])
+    adj = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])),
+                     shape=(n_verts, n_verts)).tocsr()
+    adj.data[:] = 1.0  # duplicate edges summed above; count each neighbour once
+    degree = np.asarray(adj.sum(axis=1)).ravel()
+    return diags(1.0 / np.maximum(degree, 1)) @ adj
+
+
+def taubin_smooth(verts: np.ndarray, faces: np.ndarray, iterations: int = 20,
+                  lam: float = 0.5, mu: float = -0.53) -> np.ndarray:
+    """Taubin's lambda|mu smoothing: removes voxel staircase without shrinking the surface."""
+    average = _vertex_neighbours(faces, len(verts))
+    out = verts.astype(float, copy=True)
+    for _ in range(iterations):
+        out = out + lam * (average @ out - out)
+        out = out + mu * (average @ out - out)
+    return out
+
+
+def _upsampling(volume: Volume) -> np.ndarray:
+    """Integer factors per array axis that bring thick slices near the finest spacing."""
+    spacing_kji = np.asarray(volume.spacing[::-1])
+    factors = np.round(spacing_kji / spacing_kji.min()).astype(int)
+    return np.where(spacing_kji / spacing_kji.min() >= 2.0, factors, 1)
+
+
+def _binary_surface(crop: np.ndarray) -> Mesh:
+    from skimage.measure import marching_cubes
+
+    verts, faces, _, _ = marching_cubes(crop.astype(np.float32), level=0.5)
+    return verts, faces
+
+
+def _distance_surface(crop: np.ndarray, volume: Volume, factors: np.ndarray) -> Mesh:
+    """Zero level of the signed distance map, linearly interpolated onto a finer grid."""
+    from scipy.ndimage import distance_transform_edt, map_coordinates
+    from skimage.measure import marching_cubes
+
+    spacing_kji = volume.spacing[::-1]
+    sdf = np.where(crop, distance_transform_edt(crop, sampling=spacing_kji),
+                   -distance_transform_edt(~crop, sampling=spacing_kji))
+    fine_shape = (np.asarray(sdf.shape) - 1) * factors + 1
+    coords = np.meshgrid(*[np.arange(n) / f for n, f in zip(fine_shape, factors, strict=True)],
+                         indexing="ij")
+    fine = map_coordinates(sdf, coords, order=1)
+    verts, faces, _, _ = marching_cubes(fine, level=0.0, spacing=tuple(1.0 / factors))
+    return verts, faces
+
+
+def mask_to_mesh(mask: np.ndarray, volume: Volume, smooth: bool = False) -> Mesh:
+    """Triangle mesh of the mask's boundary: ``(verts_ras (n, 3), faces (m, 3))``.
+
+    Without smoothing the surface is the 0.5 iso-surface of the binary mask (half-way
+    between inside and outside voxel centres); see the module docstring for ``smooth``.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != volume.array.shape[:3]:
+        raise InputError(f"the mask shape {mask.shape} differs from the image shape "
+                         f"{volume.array.shape[:3]}; resample the mask onto the image grid")
+    if not mask.any():
+        raise InputError("the mask is empty, so it has no surface; segment the structure first")
+    box = _bounding_box(mask)
+    crop = np.pad(mask[box], 2)
+    factors = _upsampling(volume)
+    if smooth and (factors > 1).any():
+        verts_kji, faces = _distance_surface(crop, volume, factors)
+    else:
+        verts_kji, faces = _binary_surface(crop)
+    verts_kji += np.array([s.start for s in box], dtype=float) - 2.0
+    if smooth:
+        verts_kji = taubin_smooth(verts_kji, faces)
+    verts_ras = volume.index_to_ras(verts_kji[:, ::-1])
+    faces = faces.astype(np.int64)
+    if signed_volume_mm3(verts_ras, faces) < 0:
+        faces = faces[:, ::-1].copy()
+    return verts_ras, faces
+
+
+def signed_volume_mm3(verts: np.ndarray, faces: np.ndarray) -> float:
+    """Enclosed volume by the divergence theorem (positive for outward-facing triangles)."""
+    a, b, c = (verts[faces[:, n]] for n in range(3))
+    return float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
+
+
+def mesh_volume_mm3(verts: np.ndarray, faces: np.ndarray) -> float:
+    """Volume enclosed by a closed mesh, in mm^3."""
+    return abs(signed_volume_mm3(verts, faces))
+
+
+def mesh_area_mm2(verts: np.ndarray, faces: np.ndarray) -> float:
+    """Total triangle area, in mm^2."""
+    a, b, c = (verts[faces[:, n]] for n in range(3))
+    return float(np.linalg.norm(np.cross(b - a, c - a), axis=1).sum() / 2.0)

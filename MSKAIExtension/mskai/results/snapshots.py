@@ -1,0 +1,175 @@
+"""Report figures as PNG bytes: key slices with segment overlays and a 3D snapshot.
+
+All 2D drawing uses matplotlib's Agg canvas directly (no pyplot, no display). The 3D
+snapshot is rendered by VTK off screen in a child process (:mod:`.render3d`); when that
+fails (no OpenGL context possible) matplotlib's mplot3d draws the meshes instead.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from mskai.segments import Result, Segment
+from mskai.volume import Volume
+
+Figure = tuple[str, bytes]
+PLANES = ("Sagittal", "Coronal", "Axial")  # named by the nearest LPS axis: L, P, S
+SCREEN = {"Axial": ((1, 0, 0), (0, 1, 0)),      # (screen right, screen down) in LPS
+          "Coronal": ((1, 0, 0), (0, 0, -1)),
+          "Sagittal": ((0, 1, 0), (0, 0, -1))}
+
+
+def _png(fig) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    buffer = io.BytesIO()
+    FigureCanvasAgg(fig).print_png(buffer)
+    return buffer.getvalue()
+
+
+def _focus_index(result: Result) -> np.ndarray:
+    """Array index ([k, j, i]) of the largest segment's centroid, or the image centre."""
+    filled = [s for s in result.segments if s.mask.any()]
+    if not filled:
+        return np.array(result.image.array.shape[:3]) // 2
+    largest = max(filled, key=lambda s: int(s.mask.sum()))
+    return np.round(np.argwhere(largest.mask).mean(axis=0)).astype(int)
+
+
+def _oriented(image2d: np.ndarray, row_dir: np.ndarray, col_dir: np.ndarray,
+              plane: str) -> tuple[np.ndarray, bool]:
+    """The slice turned so patient directions land where radiologists expect them."""
+    right, down = (np.asarray(v, dtype=float) for v in SCREEN[plane])
+    transposed = abs(row_dir @ right) > abs(col_dir @ right)
+    if transposed:
+        image2d, row_dir, col_dir = image2d.T, col_dir, row_dir
+    if col_dir @ right < 0:
+        image2d = image2d[:, ::-1]
+    if row_dir @ down < 0:
+        image2d = image2d[::-1, :]
+    return image2d, transposed
+
+
+def _slice_view(volume: Volume, array_axis: int, index: int) -> dict:
+    """Plane name, in-slice axes' LPS directions and spacings of one array-axis slice."""
+    image_axis = 2 - array_axis
+    plane = PLANES[int(np.argmax(np.abs(volume.direction[:, image_axis])))]
+    rows, cols = [2 - a for a in range(3) if a != array_axis]  # image axes of rows, cols
+    return {"plane": plane, "row_dir": volume.direction[:, rows],
+            "col_dir": volume.direction[:, cols],
+            "row_mm": volume.spacing[rows], "col_mm": volume.spacing[cols]}
+
+
+def _draw_slice(result: Result, array_axis: int, index: int) -> Figure:
+    from matplotlib.figure import Figure as MplFigure
+
+    image = result.image
+    view = _slice_view(image, array_axis, index)
+    orient = lambda a: _oriented(np.take(a, index, axis=array_axis),  # noqa: E731
+                                 view["row_dir"], view["col_dir"], view["plane"])
+    gray, transposed = orient(image.array)
+    aspect = view["col_mm"] / view["row_mm"] if transposed else view["row_mm"] / view["col_mm"]
+    low, high = np.percentile(image.array, [1, 99.5]) if image.array.size else (0, 1)
+    fig = MplFigure(figsize=(4.2, 4.2), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 0.93))
+    ax.imshow(gray, cmap="gray", vmin=low, vmax=max(high, low + 1e-6), aspect=aspect,
+              interpolation="nearest")
+    for seg in result.segments:
+        _overlay(ax, orient(seg.mask)[0], seg, aspect)
+    ax.set_axis_off()
+    title = f"{view['plane']} (image slice {index})"
+    fig.suptitle(title, fontsize=10)
+    return title, _png(fig)
+
+
+def _overlay(ax, mask2d: np.ndarray, seg: Segment, aspect: float) -> None:
+    if not mask2d.any():
+        return
+    rgba = np.zeros((*mask2d.shape, 4))
+    rgba[mask2d] = (*seg.color, 0.35)
+    ax.imshow(rgba, aspect=aspect, interpolation="nearest")
+    ax.contour(mask2d.astype(float), levels=[0.5], colors=[seg.color], linewidths=1.0)
+
+
+def key_slices(result: Result) -> list[Figure]:
+    """Axial, coronal and sagittal image slices through the largest segment's centroid."""
+    focus = _focus_index(result)
+    views = [_draw_slice(result, axis, int(focus[axis])) for axis in range(3)]
+    order = {"Axial": 0, "Coronal": 1, "Sagittal": 2}
+    return sorted(views, key=lambda v: order.get(v[0].split()[0], 3))
+
+
+def _meshes(result: Result) -> list[dict]:
+    """Smoothed surface, colour and opacity (containers see-through) of each segment."""
+    from mskai.measure.mesh import mask_to_mesh
+
+    filled = [s for s in result.segments if s.mask.any()]
+    meshes = []
+    for seg in filled:
+        contains_other = any(o is not seg and (o.mask & seg.mask).sum() >= 0.9 * o.mask.sum()
+                             for o in filled)
+        verts, faces = mask_to_mesh(seg.mask, result.image, smooth=True)
+        meshes.append({"verts": verts, "faces": faces, "color": np.asarray(seg.color),
+                       "opacity": 0.3 if contains_other else 1.0})
+    return meshes
+
+
+def _render_vtk(meshes: list[dict], timeout_s: float = 120.0) -> bytes | None:
+    """PNG from VTK in a child process, or ``None`` when off-screen rendering fails."""
+    with tempfile.TemporaryDirectory(prefix="mskai-3d-") as tmp:
+        arrays = {f"{key}_{n}": m[key] for n, m in enumerate(meshes)
+                  for key in ("verts", "faces", "color", "opacity")}
+        np.savez(Path(tmp) / "meshes.npz", **arrays)
+        png = Path(tmp) / "snapshot.png"
+        script = Path(__file__).with_name("render3d.py")
+        try:
+            done = subprocess.run([sys.executable, str(script), str(Path(tmp) / "meshes.npz"),
+                                   str(png)], capture_output=True, timeout=timeout_s,
+                                  check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return png.read_bytes() if done.returncode == 0 and png.is_file() else None
+
+
+def _render_matplotlib(meshes: list[dict], max_faces: int = 20000) -> bytes:
+    """Lambert-shaded mplot3d drawing of (subsampled) meshes, seen from anterior."""
+    from matplotlib.figure import Figure as MplFigure
+    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+
+    fig = MplFigure(figsize=(5.6, 5.6), dpi=100)
+    ax = fig.add_subplot(projection="3d")
+    light = np.array([0.3, 0.8, 0.5]) / np.linalg.norm([0.3, 0.8, 0.5])
+    for m in meshes:
+        faces = m["faces"][:: max(1, len(m["faces"]) // max_faces)]
+        tri = m["verts"][faces]
+        normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-12)
+        shade = 0.35 + 0.65 * np.clip(normal @ light, 0, 1)[:, None]
+        colors = np.c_[np.clip(shade * m["color"], 0, 1), np.full(len(tri), m["opacity"])]
+        ax.add_collection3d(Poly3DCollection(tri, facecolors=colors, linewidths=0))
+    allv = np.concatenate([m["verts"] for m in meshes])
+    centre, half = (allv.max(0) + allv.min(0)) / 2, (allv.max(0) - allv.min(0)).max() / 2
+    for set_lim, c in zip((ax.set_xlim, ax.set_ylim, ax.set_zlim), centre, strict=True):
+        set_lim(c - half, c + half)
+    ax.set_xlabel("R (mm)")
+    ax.set_ylabel("A (mm)")
+    ax.set_zlabel("S (mm)")
+    ax.view_init(elev=15, azim=65)
+    return _png(fig)
+
+
+def snapshot_3d(result: Result, use_vtk: bool = True) -> Figure | None:
+    """3D view of all segment surfaces (``None`` when every segment is empty)."""
+    meshes = _meshes(result)
+    if not meshes:
+        return None
+    png = _render_vtk(meshes) if use_vtk else None
+    if png is not None:
+        return "3D surfaces (VTK, anterior view)", png
+    return "3D surfaces (matplotlib, anterior view)", _render_matplotlib(meshes)
