@@ -1,0 +1,123 @@
+"""The ``mskai`` command (CONTRACT.md): one line of summary, exit 0 / 2 bad input / 1 internal.
+
+Each sub-command reads its inputs, runs a task from :mod:`mskai.tasks`, and writes the
+output folder with :func:`mskai.results.write_results`. Heavy imports happen inside the
+handlers so ``mskai --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mskai import __version__
+from mskai.cli_args import positive_mm, ras_box, ras_point
+from mskai.errors import CancelledError, InputError, ModelError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the contract's behaviour: usage errors are one line and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mskai", description="MSK AI: musculoskeletal image analysis.")
+    parser.add_argument("--version", action="version", version=f"mskai {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="print the full traceback of internal errors")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_tumor(sub)
+    _add_measure_command(sub, "cartilage", "knee MRI: bone and cartilage, thickness, JSW")
+    _add_measure_command(sub, "fracture", "CT: bone, fracture candidates, fragments")
+    _add_radiomics(sub)
+    _add_response(sub)
+    demo = sub.add_parser("demo", help="run all modules on the bundled sample data")
+    demo.add_argument("--out", type=Path, default=Path("demo-output"))
+    from mskai.models.commands import add_models_parser
+
+    add_models_parser(sub)
+    return parser
+
+
+def _add_labels_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--labels", type=Path,
+                   help="existing segmentation (label map or .seg.nrrd): measure it, skip AI")
+    p.add_argument("--label-names", default=None,
+                   help="canonical ids to label values, e.g. femur=1,femoral_cartilage=2")
+    p.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+
+
+def _add_tumor(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tumor", help="interactive tumour segmentation, RECIST, margins")
+    p.add_argument("image", type=Path)
+    p.add_argument("--seed-ras", type=ras_point, action="append", default=[],
+                   help="click inside the tumour, R,A,S mm (repeatable)")
+    p.add_argument("--background-ras", type=ras_point, action="append", default=[],
+                   help="click outside the tumour, R,A,S mm (repeatable)")
+    p.add_argument("--roi-ras", type=ras_box, default=None, help="R1,A1,S1,R2,A2,S2 box")
+    p.add_argument("--margin-mm", type=positive_mm, default=10.0, help="safety margin (mm)")
+    _add_labels_options(p)
+
+
+def _add_measure_command(sub: argparse._SubParsersAction, name: str, text: str) -> None:
+    p = sub.add_parser(name, help=text)
+    p.add_argument("image", type=Path)
+    _add_labels_options(p)
+
+
+def _add_radiomics(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("radiomics", help="pyradiomics features of a masked region")
+    p.add_argument("image", type=Path)
+    p.add_argument("mask", type=Path)
+    p.add_argument("--params", type=Path, default=None, help="pyradiomics parameter file")
+    p.add_argument("--out", type=Path, required=True)
+
+
+def _add_response(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("response", help="RECIST 1.1 and volumetric response of two time points")
+    p.add_argument("baseline_dir", type=Path)
+    p.add_argument("followup_dir", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+
+
+def _handler(command: str) -> Callable[[argparse.Namespace], str]:
+    from mskai import commands
+
+    return getattr(commands, f"run_{command}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "models":
+            from mskai.models.commands import run_models_command
+
+            return run_models_command(args)
+        print(_handler(args.command)(args))
+        return EXIT_OK
+    except (InputError, ModelError) as exc:
+        sys.stderr.write(f"mskai {args.command}: {exc}\n")
+        return EXIT_BAD_INPUT
+    except CancelledError:
+        sys.stderr.write(f"mskai {args.command}: cancelled\n")
+        return EXIT_INTERNAL
+    except KeyboardInterrupt:
+        sys.stderr.write(f"mskai {args.command}: interrupted\n")
+        return EXIT_INTERNAL
+    except Exception as exc:  # the contract: one line, exit 1, traceback only on request
+        if args.debug:
+            raise
+        sys.stderr.write(f"mskai {args.command}: internal error: {type(exc).__name__}: {exc} "
+                         "(re-run with --debug for the traceback and report it)\n")
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

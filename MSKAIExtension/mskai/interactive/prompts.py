@@ -1,0 +1,98 @@
+"""User prompts for interactive segmentation: positive and negative clicks and an optional box.
+
+Points are RAS millimetres (Slicer's convention); :meth:`Prompts.to_indices` turns them into
+voxel indices ``[k, j, i]`` of a :class:`~mskai.volume.Volume` and refuses points outside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from mskai.errors import InputError
+from mskai.volume import Volume
+
+Point = tuple[float, float, float]
+
+
+def _point(p: Sequence[float]) -> Point:
+    vals = tuple(float(v) for v in p)
+    if len(vals) != 3 or not all(np.isfinite(vals)):
+        raise InputError(f"a point needs three finite RAS coordinates R,A,S; got {p!r}")
+    return vals  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Prompts:
+    """Clicks inside the object (positive), outside it (negative) and an optional RAS box."""
+
+    positive_ras: list[Point] = field(default_factory=list)
+    negative_ras: list[Point] = field(default_factory=list)
+    roi_ras: tuple[float, float, float, float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "positive_ras", [_point(p) for p in self.positive_ras])
+        object.__setattr__(self, "negative_ras", [_point(p) for p in self.negative_ras])
+        if self.roi_ras is not None:
+            roi = tuple(float(v) for v in self.roi_ras)
+            if len(roi) != 6 or not all(np.isfinite(roi)):
+                raise InputError("the ROI needs six RAS coordinates R1,A1,S1,R2,A2,S2")
+            object.__setattr__(self, "roi_ras", roi)
+
+    def with_click(self, ras: Sequence[float], positive: bool) -> Prompts:
+        """A copy with one more click."""
+        if positive:
+            return replace(self, positive_ras=[*self.positive_ras, _point(ras)])
+        return replace(self, negative_ras=[*self.negative_ras, _point(ras)])
+
+    def to_indices(self, volume: Volume) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest voxel ``[k, j, i]`` of every positive and negative click, shapes (n, 3)."""
+        if not self.positive_ras:
+            raise InputError("place at least one click inside the tumour (a positive seed)")
+        return (points_to_kji(volume, self.positive_ras, "seed"),
+                points_to_kji(volume, self.negative_ras, "background click"))
+
+    def roi_box(self, volume: Volume) -> tuple[np.ndarray, np.ndarray] | None:
+        """Voxel box ``(lo, hi)`` in ``[k, j, i]`` (hi exclusive) of the ROI within the image."""
+        if self.roi_ras is None:
+            return None
+        corners = np.array([[x, y, z] for x in self.roi_ras[0::3] for y in self.roi_ras[1::3]
+                            for z in self.roi_ras[2::3]])
+        ijk = volume.ras_to_index(corners)
+        kji = ijk[:, ::-1]
+        shape = np.array(volume.array.shape[:3])
+        lo = np.clip(np.floor(kji.min(0) + 0.5).astype(int), 0, shape)
+        hi = np.clip(np.floor(kji.max(0) + 0.5).astype(int) + 1, 0, shape)
+        if np.any(hi - lo < 2):
+            raise InputError("the ROI does not overlap the image or is thinner than two voxels; "
+                             f"the image spans {ras_bounds_text(volume)}")
+        return lo, hi
+
+
+def ras_bounds(volume: Volume) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and highest RAS coordinates of the image's voxel centres."""
+    size = np.array(volume.size, dtype=float) - 1
+    corners = np.array([[a, b, c] for a in (0, size[0]) for b in (0, size[1])
+                        for c in (0, size[2])])
+    ras = volume.index_to_ras(corners)
+    return ras.min(0), ras.max(0)
+
+
+def ras_bounds_text(volume: Volume) -> str:
+    lo, hi = ras_bounds(volume)
+    return ", ".join(f"{n} {a:.1f}..{b:.1f}" for n, a, b in zip("RAS", lo, hi, strict=True)) + " mm"
+
+
+def points_to_kji(volume: Volume, points: Sequence[Point], what: str) -> np.ndarray:
+    """Nearest voxel indices ``[k, j, i]`` of RAS points; InputError for a point outside."""
+    out = np.zeros((len(points), 3), dtype=int)
+    for n, p in enumerate(points):
+        ijk = volume.ras_to_index(np.asarray(p, dtype=float))
+        if not volume.contains_index(ijk):
+            raise InputError(f"the {what} at RAS {p[0]:.1f},{p[1]:.1f},{p[2]:.1f} lies outside "
+                             f"the image, which spans {ras_bounds_text(volume)}")
+        clipped = np.clip(np.rint(ijk).astype(int), 0, np.array(volume.size) - 1)
+        out[n] = clipped[::-1]
+    return out

@@ -1,0 +1,220 @@
+"""The non-learned interactive method: competing geodesic distances from clicks.
+
+Each voxel goes to the tumour when its geodesic distance from the positive clicks is
+smaller than from the background seeds (``d_bg / (d_fg + d_bg) > 0.5``). Path costs rise at
+edges (gradient magnitude of the smoothed image) and, for the tumour front only, in voxels
+unlike the tumour intensity model. A random walker (skimage) was tried first and measured
+far worse from single clicks (Dice < 0.1 on the STS cases): the harmonic potential from a
+small seed ball decays long before the tumour's edge. Geodesic competition has no such
+small-seed bias.
+
+Why this design:
+
+- The crop is smoothed in millimetres (CT noise), then resampled to a coarser *working grid*
+  with about ``target_voxels`` voxels, so the solve takes well under a second whatever the
+  voxel size; its probability map is interpolated back to the native grid.
+- Intensities become a robust z-score against a tumour model estimated around the positive
+  clicks (median and MAD in a small sphere), so CT (HU) and MR (arbitrary units) behave alike.
+- Seeds: a small ball around each positive click; background from the negative clicks, from
+  the crop border, and implicitly from voxels whose intensity is far outside the tumour model
+  (fat, bone, air) away from the positive clicks.
+- Post-processing keeps what is connected to the positive clicks, fills holes and closes
+  lightly, all in mm so anisotropic voxels behave.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class WorkGrid:
+    """A crop smoothed and resampled for the solver."""
+
+    image: np.ndarray                       # smoothed intensities on the working grid
+    spacing: tuple[float, float, float]     # working spacing, [k, j, i] order, mm
+    crop_shape: tuple[int, int, int]
+
+    @property
+    def factors(self) -> np.ndarray:
+        return np.array(self.crop_shape, dtype=float) / np.array(self.image.shape, dtype=float)
+
+    def to_work(self, kji: np.ndarray) -> np.ndarray:
+        """Crop voxel indices -> nearest working-grid indices."""
+        work = (np.asarray(kji, dtype=float) + 0.5) / self.factors - 0.5
+        return np.clip(np.rint(work).astype(int), 0, np.array(self.image.shape) - 1)
+
+
+def ball(radius_mm: float, spacing_kji: tuple[float, float, float]) -> np.ndarray:
+    """Boolean ball of ``radius_mm`` on a grid with the given spacing."""
+    half = [max(0, int(np.floor(radius_mm / s))) for s in spacing_kji]
+    axes = [np.arange(-h, h + 1) * s for h, s in zip(half, spacing_kji, strict=True)]
+    grids = np.meshgrid(*axes, indexing="ij")
+    return sum(g**2 for g in grids) <= radius_mm**2 + 1e-6
+
+
+def _resample(array: np.ndarray, shape: tuple[int, ...], order: int = 1) -> np.ndarray:
+    """Resample so that voxel centres stay aligned (cell-centred grids)."""
+    from scipy import ndimage
+
+    coords = [(np.arange(n) + 0.5) * (m / n) - 0.5 for n, m in zip(shape, array.shape,
+                                                                      strict=True)]
+    grid = np.meshgrid(*coords, indexing="ij")
+    return ndimage.map_coordinates(array, grid, order=order, mode="nearest")
+
+
+def prepare(crop: np.ndarray, spacing_kji: tuple[float, float, float],
+            smoothing_mm: float = 2.0, target_voxels: int = 120_000,
+            min_spacing_mm: float = 2.0) -> WorkGrid:
+    """Smooth the crop in mm and resample it to a working grid of about ``target_voxels``."""
+    from scipy import ndimage
+
+    spacing = np.asarray(spacing_kji, dtype=float)
+    extent = np.asarray(crop.shape) * spacing
+    iso = max(min_spacing_mm, float((np.prod(extent) / target_voxels) ** (1 / 3)))
+    work_spacing = np.maximum(spacing, iso)
+    shape = tuple(max(2, int(round(e / s))) for e, s in zip(extent, work_spacing, strict=True))
+    work_spacing = extent / np.asarray(shape)
+    sigma = np.sqrt(smoothing_mm**2 + np.maximum(work_spacing**2 - spacing**2, 0) / 4) / spacing
+    smooth = ndimage.gaussian_filter(crop.astype(np.float32), sigma)
+    image = _resample(smooth, shape) if shape != crop.shape else smooth
+    return WorkGrid(image.astype(np.float32), tuple(float(s) for s in work_spacing),
+                    tuple(int(n) for n in crop.shape))
+
+
+def seed_ball_mask(shape: tuple[int, ...], points: np.ndarray, radius_mm: float,
+                   spacing_kji: tuple[float, float, float]) -> np.ndarray:
+    """Union of balls of ``radius_mm`` around ``points`` (working-grid indices)."""
+    out = np.zeros(shape, dtype=bool)
+    if len(points) == 0:
+        return out
+    b = ball(radius_mm, spacing_kji)
+    half = np.array(b.shape) // 2
+    for p in points:
+        lo = p - half
+        src = tuple(slice(max(0, -lo[d]), b.shape[d] - max(0, lo[d] + b.shape[d] - shape[d]))
+                    for d in range(3))
+        dst = tuple(slice(max(0, lo[d]), min(shape[d], lo[d] + b.shape[d])) for d in range(3))
+        out[dst] |= b[src]
+    return out
+
+
+def tumour_model(image: np.ndarray, pos: np.ndarray, spacing_kji: tuple[float, float, float],
+                 radius_mm: float = 6.0) -> tuple[float, float]:
+    """Robust (median, sigma) of the intensities in small spheres around the positive clicks."""
+    values = image[seed_ball_mask(image.shape, pos, radius_mm, spacing_kji)]
+    med = float(np.median(values))
+    sigma = 1.4826 * float(np.median(np.abs(values - med)))
+    spread = float(np.subtract(*np.percentile(image, [90, 10])))
+    return med, max(sigma, 0.02 * spread, 1e-6)
+
+
+@dataclass
+class MethodParams:
+    seed_radius_mm: float = 4.0
+    model_radius_mm: float = 6.0
+    # |z| beyond this marks implicit background; above z_clip it is off, which measured best
+    # (heterogeneous MR tumours and sharp phantom edges both suffered from it at 5-7)
+    far_z: float = 13.0
+    far_exclusion_mm: float = 8.0
+    z_clip: float = 12.0
+    edge_weight: float = 16.0
+    unlike_weight: float = 2.0
+    like_z: float = 1.5
+
+
+def _unlike_and_edge(grid: WorkGrid, pos: np.ndarray,
+                     p: MethodParams) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest |robust z-score| over the positive clicks' own models, and edge strength.
+
+    Each click keeps its own intensity model so a click on a differently looking part of
+    the tumour does not widen the model of the others. Edges are the gradient magnitude per
+    mm in units of the first click's robust sigma.
+    """
+    unlike = None
+    sigmas = []
+    for point in pos:
+        med, sigma = tumour_model(grid.image, point[None], grid.spacing, p.model_radius_mm)
+        sigmas.append(sigma)
+        z = np.abs(grid.image - med) / sigma
+        unlike = z if unlike is None else np.minimum(unlike, z)
+    grads = np.gradient(grid.image / sigmas[0], *grid.spacing)
+    edge = np.sqrt(sum(g * g for g in grads))
+    return np.minimum(unlike, p.z_clip).astype(np.float32), edge.astype(np.float32)
+
+
+def geodesic_probability(grid: WorkGrid, pos: np.ndarray, neg: np.ndarray,
+                         params: MethodParams | None = None) -> np.ndarray:
+    """``d_bg / (d_fg + d_bg)`` of edge- and intensity-weighted geodesic distances.
+
+    Above 0.5 the voxel is closer to the tumour seeds.
+    """
+    from skimage.graph import MCP_Geometric
+
+    p = params or MethodParams()
+    sp = grid.spacing
+    unlike, edge = _unlike_and_edge(grid, pos, p)
+    shape = unlike.shape
+    near_pos = seed_ball_mask(shape, pos, p.far_exclusion_mm, sp)
+    bg = (unlike >= p.far_z) & ~near_pos
+    border = np.ones(shape, dtype=bool)
+    border[1:-1, 1:-1, 1:-1] = False
+    bg |= border & ~near_pos
+    bg |= seed_ball_mask(shape, neg, min(p.seed_radius_mm, 3.0), sp)
+    fg = seed_ball_mask(shape, pos, p.seed_radius_mm, sp) & (unlike < p.far_z) & ~bg
+    fg[tuple(pos.T)] = True
+    base = 1.0 + p.edge_weight * edge
+    cost_fg = base + p.unlike_weight * np.maximum(unlike - p.like_z, 0)
+    d_fg = MCP_Geometric(cost_fg, sampling=sp).find_costs(np.argwhere(fg))[0]
+    d_bg = MCP_Geometric(base, sampling=sp).find_costs(np.argwhere(bg))[0]
+    return (d_bg / np.maximum(d_fg + d_bg, 1e-6)).astype(np.float32)
+
+def to_crop_mask(grid: WorkGrid, prob: np.ndarray, level: float = 0.5) -> np.ndarray:
+    """Threshold of the working-grid map interpolated onto the crop, only near the object."""
+    from scipy import ndimage
+
+    out = np.zeros(grid.crop_shape, dtype=bool)
+    inside = np.argwhere(prob > level)
+    if len(inside) == 0:
+        return out
+    f = grid.factors
+    lo = np.maximum(np.floor((inside.min(0) - 1.5) * f).astype(int), 0)
+    hi = np.minimum(np.ceil((inside.max(0) + 2.5) * f).astype(int), grid.crop_shape)
+    coords = [(np.arange(a, b) + 0.5) / fa - 0.5 for a, b, fa in zip(lo, hi, f, strict=True)]
+    grid_pts = np.meshgrid(*coords, indexing="ij")
+    values = ndimage.map_coordinates(prob, grid_pts, order=1, mode="nearest")
+    out[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = values > level
+    return out
+
+
+def clean(mask: np.ndarray, pos: np.ndarray, spacing_kji: tuple[float, float, float],
+          closing_mm: float = 2.0) -> np.ndarray:
+    """Keep the components holding positive clicks, close lightly in mm, fill holes."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask)
+    keep = np.unique(labels[tuple(pos.T)])
+    keep = keep[keep > 0]
+    if n == 0 or keep.size == 0:
+        return np.zeros_like(mask, dtype=bool)
+    kept = np.isin(labels, keep)
+    b = ball(closing_mm, spacing_kji)
+    pad = np.array(b.shape)
+    found = np.argwhere(kept)
+    lo, hi = found.min(0), found.max(0) + 1
+    box = tuple(slice(a, c) for a, c in zip(lo, hi, strict=True))
+    sub = np.pad(kept[box], [(p, p) for p in pad])
+    sub = ndimage.binary_closing(sub, structure=b)
+    sub = ndimage.binary_fill_holes(sub)
+    for k in range(sub.shape[0]):
+        sub[k] = ndimage.binary_fill_holes(sub[k])
+    out = np.zeros_like(mask, dtype=bool)
+    glo, ghi = lo - pad, hi + pad
+    src = tuple(slice(max(0, -g0), sub.shape[d] - max(0, g1 - mask.shape[d]))
+                for d, (g0, g1) in enumerate(zip(glo, ghi, strict=True)))
+    dst = tuple(slice(max(0, g0), min(mask.shape[d], g1))
+                for d, (g0, g1) in enumerate(zip(glo, ghi, strict=True)))
+    out[dst] = sub[src]
+    return out

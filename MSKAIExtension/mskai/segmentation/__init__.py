@@ -1,0 +1,1 @@
+"""Classical (non-learned) segmentation methods used by the tasks."""

@@ -1,0 +1,1 @@
+"""Tasks: image (+ prompts or an existing segmentation) -> :class:`mskai.segments.Result`."""

@@ -1,0 +1,106 @@
+"""TumorSeg: tumour from clicks (or a given mask), measurements, safety margin, bone distance."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from mskai.errors import InputError
+from mskai.segments import STATUS_EDITED, Provenance, Result, Segment
+from mskai.volume import Volume
+
+MODULE = "TumorSeg"
+BONE_SEARCH_MM = 30.0
+
+
+def run_tumor(
+    image: Volume,
+    prompts=None,
+    margin_mm: float = 10.0,
+    labels: dict[str, np.ndarray] | None = None,
+    current_mask: np.ndarray | None = None,
+    progress: Callable[[float, str], None] | None = None,
+    cancel=None,
+) -> Result:
+    """Segment (or take) the tumour, grow the safety margin, find bone and measure it all."""
+    report = progress or (lambda fraction, message: None)
+    tumor, method = _tumor_mask(image, prompts, labels, current_mask, progress, cancel)
+    report(0.6, "safety margin and bone")
+    result = Result(MODULE, image, Provenance(method=method))
+    bone = _bone_mask(image, tumor, margin_mm, labels, result.warnings)
+    margin = _grow(tumor, image, margin_mm)
+    status = STATUS_EDITED if labels is not None else "ai_result"
+    result.segments.append(Segment("tumor", tumor, 1, status=status))
+    result.segments.append(Segment("safety_margin", margin, 2))
+    if bone is not None and bone.any():
+        result.segments.append(Segment("bone", bone, 3))
+    report(0.8, "measurements")
+    measure_tumor_result(result, margin_mm, bone)
+    report(1.0, "done")
+    return result
+
+
+def measure_tumor_result(result: Result, margin_mm: float, bone: np.ndarray | None) -> None:
+    """Fill the contract's measurements; the same code runs after a manual edit."""
+    from mskai.measure.margins import margin_summary
+    from mskai.measure.recist import recist_axes
+    from mskai.measure.shape import shape_measurements
+
+    image = result.image
+    for seg in result.segments:
+        intensity = image.array if seg.id == "tumor" else None
+        seg.measurements.update(shape_measurements(seg.mask, image, intensity=intensity))
+    tumor = result.segment("tumor")
+    axes = recist_axes(tumor.mask, image)
+    tumor.measurements["recist_long_axis_mm"] = axes["long_axis_mm"]
+    tumor.measurements["recist_short_axis_mm"] = axes["short_axis_mm"]
+    tumor.measurements["recist_endpoints_ras"] = {
+        "long": [list(map(float, p)) for p in axes["long_endpoints_ras"]],
+        "short": [list(map(float, p)) for p in axes["short_endpoints_ras"]],
+    }
+    result.measurements["margin"] = margin_summary(tumor.mask, bone, image, margin_mm)
+
+
+def _tumor_mask(image, prompts, labels, current_mask, progress, cancel) -> tuple[np.ndarray, str]:
+    if labels is not None:
+        if "tumor" not in labels:
+            raise InputError("the given labels have no 'tumor' segment; name its label value "
+                             "with --label-names tumor=N")
+        mask = labels["tumor"]
+        method = "given segmentation"
+    else:
+        from mskai.interactive import segment_from_prompts
+
+        mask = segment_from_prompts(image, prompts, current_mask=current_mask,
+                                    modality=image.modality, progress=progress, cancel=cancel)
+        method = "interactive region growing from clicks"
+    if not mask.any():
+        raise InputError("the tumour mask is empty; place the seed inside the tumour or "
+                         "check the label value given for 'tumor'")
+    return mask.astype(bool), method
+
+
+def _grow(tumor: np.ndarray, image: Volume, margin_mm: float) -> np.ndarray:
+    from mskai.measure.margins import grow_margin
+
+    return grow_margin(tumor, image, margin_mm)
+
+
+def _bone_mask(image: Volume, tumor: np.ndarray, margin_mm: float,
+               labels: dict[str, np.ndarray] | None, warnings: list[str]) -> np.ndarray | None:
+    """Bone near the tumour: the user's segment, else HU-based on CT; on MR none (warned)."""
+    if labels is not None and "bone" in labels:
+        return labels["bone"].astype(bool)
+    if image.modality != "CT":
+        warnings.append("bone is not segmented automatically on MR; give a bone segment with "
+                        "--labels and --label-names bone=N to get the tumour-to-bone distance")
+        return None
+    from mskai.segmentation.bone_ct import segment_bone_ct
+    from mskai.tasks.crop import padded_bbox
+
+    box = padded_bbox(tumor, image, margin_mm + BONE_SEARCH_MM)
+    bone = np.zeros(tumor.shape, dtype=bool)
+    bone[box] = segment_bone_ct(image.crop(box))
+    bone &= ~tumor
+    return bone
