@@ -2,7 +2,8 @@
 
 Marching cubes (level 0.5) runs on the cartilage mask, cropped to its bounding box plus a
 margin; with ``sigma_voxels`` > 0 the mask is first blurred by a Gaussian of that width (in
-voxels along each axis), which turns the staircase into a smooth surface. Every vertex lies
+voxels along each axis), and with ``smooth_iterations`` > 0 the mesh is relaxed by Taubin
+smoothing (vertex normals then come from the smoothed mesh). Every vertex lies
 on a grid edge between a voxel inside the cartilage and one outside; the vertex belongs to
 the **bone interface** when that outside voxel is bone and to the **articular surface**
 otherwise (joint space, menisci, other cartilage). Vertices are then mapped through the
