@@ -28,3 +28,6 @@ def shared_data() -> Path:
 def test_data() -> Path:
     """Testing/Data: small real files copied into the repository with attribution."""
     return TEST_DATA
+
+
+from mrml import mrml  # noqa: E402, F401  (fresh Slicer scene + logics per test)

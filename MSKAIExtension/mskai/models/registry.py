@@ -1,0 +1,198 @@
+"""Where models live: the packaged manifest plus a user model folder, and importing into it.
+
+The user folder is ``~/.mskai/models`` unless the ``MSKAI_MODEL_DIR`` environment variable
+or a function argument says otherwise. It holds its own ``manifest.json`` (same schema).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from mskai.errors import InputError, ModelError
+from mskai.models.manifest import (
+    ModelEntry,
+    load_manifest,
+    parse_entry,
+    read_manifest,
+    sha256_path,
+    verify,
+    write_manifest,
+)
+
+ENV_VAR = "MSKAI_MODEL_DIR"
+SINGLE_FILE_FORMATS = {".ts": "torchscript", ".onnx": "onnx", ".pt": "state_dict",
+                       ".pth": "state_dict"}
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def user_model_dir(override: str | Path | None = None) -> Path:
+    """The user model folder: argument, else $MSKAI_MODEL_DIR, else ~/.mskai/models."""
+    if override is not None:
+        return Path(override).expanduser()
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    return Path.home() / ".mskai" / "models"
+
+
+def all_models(user_dir: str | Path | None = None) -> list[ModelEntry]:
+    """Packaged models followed by the user's imported ones."""
+    return load_manifest(None, user_model_dir(user_dir))
+
+
+def find_model(model_id: str, version: str | None = None,
+               user_dir: str | Path | None = None) -> ModelEntry:
+    """The entry with this id (and version; else the last listed); InputError if unknown."""
+    matches = [e for e in all_models(user_dir)
+               if e.id == model_id and (version is None or e.version == version)]
+    if not matches:
+        raise InputError(f"no model {model_id!r}{'' if version is None else ' ' + version} "
+                         "is installed; see 'mskai models list' or import one.")
+    return matches[-1]
+
+
+def models_for_task(task: str, modality: str | None = None,
+                    user_dir: str | Path | None = None) -> list[ModelEntry]:
+    """Models for a task (and modality, compared case-insensitively)."""
+    return [e for e in all_models(user_dir) if e.task == task
+            and (modality is None or e.modality.upper() == modality.upper())]
+
+
+def check(entry: ModelEntry) -> str | None:
+    """None when the model verifies, else the reason it does not."""
+    try:
+        verify(entry)
+    except ModelError as exc:
+        return str(exc)
+    return None
+
+
+def import_model(source: str | Path, user_dir: str | Path | None = None,
+                 sidecar: str | Path | None = None, **overrides: Any) -> ModelEntry:
+    """Copy a MONAI bundle folder or a .ts/.onnx/.pt file into the user folder and register it.
+
+    Model facts come from the JSON ``sidecar`` (default ``<source>.json``, or for a bundle
+    ``configs/metadata.json`` as far as it goes), then from ``overrides`` (id, task, ...).
+    The copy's sha256 is computed and the entry appended to the user manifest.
+    """
+    source = Path(source).expanduser().resolve()
+    if not source.exists():
+        raise InputError(f"{source} does not exist; give a MONAI bundle folder or a "
+                         ".ts/.onnx/.pt model file.")
+    facts = _facts(source, sidecar)
+    facts.update({k: v for k, v in overrides.items() if v is not None})
+    _check_importable(source, facts)
+    folder = user_model_dir(user_dir)
+    existing = read_manifest(folder / "manifest.json")
+    if any(e.id == facts["id"] and e.version == facts["version"] for e in existing):
+        raise InputError(f"model {facts['id']} {facts['version']} is already imported; give "
+                         "it another --id or version.")
+    target = folder / f"{facts['id']}-{facts['version']}"
+    if target.exists():
+        raise InputError(f"{target} already exists; remove it or choose another --id.")
+    entry = _copy_and_register(source, target, facts, folder)
+    write_manifest(folder / "manifest.json", [*existing, entry])
+    return entry
+
+
+def _copy_and_register(source: Path, target: Path, facts: dict[str, Any],
+                       folder: Path) -> ModelEntry:
+    target.mkdir(parents=True)
+    if source.is_dir():
+        copied = target / "bundle"
+        shutil.copytree(source, copied)
+    else:
+        copied = target / source.name
+        shutil.copy2(source, copied)
+    facts = dict(facts, file=copied.relative_to(folder).as_posix(),
+                 sha256=sha256_path(copied))
+    try:
+        return parse_entry(facts, folder)
+    except ModelError:
+        shutil.rmtree(target)
+        raise
+
+
+def _facts(source: Path, sidecar: str | Path | None) -> dict[str, Any]:
+    """What is known about the model before flags: bundle metadata, then the sidecar."""
+    facts: dict[str, Any] = {}
+    if source.is_dir():
+        facts.update(bundle_facts(source))
+        facts["format"] = "monai_bundle"
+    else:
+        facts["format"] = SINGLE_FILE_FORMATS.get(source.suffix.lower())
+        facts["id"] = source.stem
+    side = Path(sidecar) if sidecar else Path(str(source) + ".json")
+    if sidecar and not side.is_file():
+        raise InputError(f"sidecar {side} does not exist; give the JSON file describing "
+                         "the model.")
+    if side.is_file():
+        try:
+            facts.update(json.loads(side.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"sidecar {side} is not valid JSON ({exc}); fix it.") from exc
+    facts.setdefault("version", "1.0.0")
+    return facts
+
+
+def bundle_facts(folder: Path) -> dict[str, Any]:
+    """id, version, labels, channels and patch size from a bundle's configs/metadata.json."""
+    meta_path = folder / "configs" / "metadata.json"
+    if not meta_path.is_file():
+        raise InputError(f"{folder} is not a MONAI bundle (no configs/metadata.json); give "
+                         "a bundle folder or a single model file.")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"{meta_path} is not valid JSON ({exc}); fix the bundle.") from exc
+    facts: dict[str, Any] = {"id": meta.get("name", folder.name).replace(" ", "_"),
+                             "version": str(meta.get("version", "1.0.0")),
+                             "licence": str(meta.get("license", meta.get("licence", ""))),
+                             "training_data": str(meta.get("data_source", ""))}
+    fmt = meta.get("network_data_format", {})
+    image = fmt.get("inputs", {}).get("image", {})
+    pred = fmt.get("outputs", {}).get("pred", {})
+    spec: dict[str, Any] = {"channels": int(image.get("num_channels", 1))}
+    shape = image.get("spatial_shape")
+    if isinstance(shape, list) and len(shape) == 3 and all(isinstance(s, int) for s in shape):
+        spec["patch_size"] = shape
+    facts["input"] = spec
+    channel_def = pred.get("channel_def", {})
+    facts["labels"] = {int(k): _segment_id(v) for k, v in channel_def.items()
+                       if str(k).isdigit() and int(k) > 0}
+    return facts
+
+
+def _segment_id(name: Any) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", str(name).lower()).strip("_") or "structure"
+
+
+def _check_importable(source: Path, facts: dict[str, Any]) -> None:
+    from mskai.models.loaders import is_torchscript, read_state_dict
+
+    if facts.get("format") is None:
+        raise InputError(f"{source.name} is not a model this can import; give a MONAI bundle "
+                         "folder or a .ts, .onnx or .pt file.")
+    if not _SAFE_ID.match(str(facts.get("id", ""))) or \
+            not _SAFE_ID.match(str(facts.get("version", ""))):
+        raise InputError(f"model id {facts.get('id')!r} / version {facts.get('version')!r} "
+                         "must be letters, digits, '.', '_' or '-'; pass --id.")
+    missing = [k for k in ("task", "modality") if not facts.get(k)]
+    if missing:
+        raise InputError(f"the model's {' and '.join(missing)} is not known; pass "
+                         f"--{' --'.join(missing)} or add it to a JSON sidecar.")
+    if facts["format"] == "monai_bundle" and (source / "models" / "model.pt").is_file():
+        read_state_dict(source / "models" / "model.pt")  # refuses pickled full models
+    if facts["format"] == "state_dict":
+        if is_torchscript(source):
+            facts["format"] = "torchscript"
+            return
+        read_state_dict(source)  # raises ModelError for pickled full models
+        if not isinstance(facts.get("architecture"), dict):
+            raise InputError(f"{source.name} is a state dict; its JSON sidecar must give "
+                             "'architecture' ({'type': 'monai.UNet', 'kwargs': {...}}).")
+
