@@ -18,13 +18,14 @@ SERIES = (("CT", "CT"), ("MR", "MR_T1"))
 
 
 def load_case(case: str, series: str, modality: str):
-    """(Volume, expert mask) of one case and series."""
-    import SimpleITK as sitk
-    from mskai.volume import Volume
+    """(Volume, expert mask) of one case and series; the modality read must match."""
+    from mskai.image import read_image
 
-    image = sitk.ReadImage(str(DATA / case / f"{series}_image.nii.gz"), sitk.sitkFloat32)
-    mask = sitk.GetArrayFromImage(sitk.ReadImage(str(DATA / case / f"{series}_mask.nii.gz")))
-    return Volume.from_sitk(image, modality=modality), mask > 0
+    volume = read_image(DATA / case / f"{series}_image.nii.gz")
+    if volume.modality != modality:
+        raise SystemExit(f"{case} {series}: read as {volume.modality}, expected {modality}")
+    mask = read_image(DATA / case / f"{series}_mask.nii.gz").array > 0
+    return volume, mask
 
 
 def dice_table(corrections: int) -> None:
@@ -36,7 +37,7 @@ def dice_table(corrections: int) -> None:
     for modality, series in SERIES:
         for case in CASES:
             volume, truth = load_case(case, series, modality)
-            steps = run_click_protocol(volume, truth, corrections=corrections, modality=modality)
+            steps = run_click_protocol(volume, truth, corrections=corrections)
             dices = [s.dice for s in steps]
             signs = "".join("+" if s.positive else "-" for s in steps)
             times = " ".join(f"{s.seconds:.2f}" for s in steps)
@@ -50,6 +51,7 @@ def dice_table(corrections: int) -> None:
 def latency(repeats: int = 3) -> None:
     """Click-to-result time on a synthetic 256x256x60 crop given as the ROI."""
     import numpy as np
+
     from mskai.interactive import Prompts, segment_from_prompts
     from mskai.volume import Volume
 

@@ -17,7 +17,9 @@ Why this design:
   clicks (median and MAD in a small sphere), so CT (HU) and MR (arbitrary units) behave alike.
 - Seeds: a small ball around each positive click; background from the negative clicks, from
   the crop border, and implicitly from voxels whose intensity is far outside the tumour model
-  (fat, bone, air) away from the positive clicks.
+  (fat, bone, air) away from the positive clicks, and, given by the caller, from voxels
+  that physically cannot be tumour (fat on CT, :mod:`mskai.interactive.priors`).
+- The coarse edge is then re-placed on the native grid (:mod:`mskai.interactive.boundary`).
 - Post-processing keeps what is connected to the positive clicks, fills holes and closes
   lightly, all in mm so anisotropic voxels behave.
 """
@@ -146,10 +148,12 @@ def _unlike_and_edge(grid: WorkGrid, pos: np.ndarray,
 
 
 def geodesic_probability(grid: WorkGrid, pos: np.ndarray, neg: np.ndarray,
-                         params: MethodParams | None = None) -> np.ndarray:
+                         params: MethodParams | None = None,
+                         never: np.ndarray | None = None) -> np.ndarray:
     """``d_bg / (d_fg + d_bg)`` of edge- and intensity-weighted geodesic distances.
 
-    Above 0.5 the voxel is closer to the tumour seeds.
+    Above 0.5 the voxel is closer to the tumour seeds. ``never`` marks working-grid voxels
+    that cannot be tumour (e.g. fat on CT): they become background seeds.
     """
     from skimage.graph import MCP_Geometric
 
@@ -163,6 +167,8 @@ def geodesic_probability(grid: WorkGrid, pos: np.ndarray, neg: np.ndarray,
     border[1:-1, 1:-1, 1:-1] = False
     bg |= border & ~near_pos
     bg |= seed_ball_mask(shape, neg, min(p.seed_radius_mm, 3.0), sp)
+    if never is not None:
+        bg |= never
     fg = seed_ball_mask(shape, pos, p.seed_radius_mm, sp) & (unlike < p.far_z) & ~bg
     fg[tuple(pos.T)] = True
     base = 1.0 + p.edge_weight * edge

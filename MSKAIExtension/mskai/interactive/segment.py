@@ -9,6 +9,8 @@ import numpy as np
 
 from mskai.errors import CancelledError, InputError
 from mskai.interactive import region
+from mskai.interactive.boundary import refine_boundary
+from mskai.interactive.priors import never_tumour
 from mskai.interactive.prompts import Prompts
 from mskai.interactive.refine import merge_with_current
 from mskai.volume import Volume
@@ -96,8 +98,14 @@ def _segment_box(volume: Volume, box, pos: np.ndarray, neg: np.ndarray, modality
     pos_c, neg_c = pos - lo, neg - lo
     inside = np.all((neg_c >= 0) & (neg_c < hi - lo), axis=1) if len(neg) else np.zeros(0, bool)
     neg_c = neg_c[inside]
-    prob = region.geodesic_probability(grid, grid.to_work(pos_c), grid.to_work(neg_c))
+    pos_w = grid.to_work(pos_c)
+    level, noise = region.tumour_model(grid.image, pos_w[:1], grid.spacing)
+    never = never_tumour(grid.image, modality, level)
+    prob = region.geodesic_probability(grid, pos_w, grid.to_work(neg_c), never=never)
     mask = region.to_crop_mask(grid, prob)
+    crop = volume.array[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+    mask = refine_boundary(crop, mask, tuple(reversed(volume.spacing)), level, noise,
+                           modality=modality)
     mask[tuple(neg_c.T)] = False
     mask[tuple(pos_c.T)] = True
     return region.clean(mask, pos_c, tuple(reversed(volume.spacing)))

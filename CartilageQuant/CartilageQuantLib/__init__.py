@@ -1,0 +1,1 @@
+"""CartilageQuant module internals: ``logic`` (MRML, no Qt) and ``parameters`` (Slicer only)."""

@@ -1,0 +1,1 @@
+"""FractureDetect module internals: ``logic`` (MRML, no Qt) and ``parameters`` (Slicer only)."""

@@ -1,0 +1,1 @@
+"""TumorSeg module internals: ``logic`` (MRML, no Qt) and ``parameters`` (Slicer only)."""
