@@ -43,6 +43,13 @@ def test_usage_error_is_one_line_and_exit_2(capsys):
     assert "R,A,S" in err
 
 
+def test_points_may_start_with_a_minus_sign(capsys, tmp_path):
+    code, _, err = _run(capsys, "tumor", str(CT), "--seed-ras", "-5000,-1,-2",
+                        "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert "outside" in err  # parsed as a point, then rejected for lying outside the image
+
+
 def test_missing_image_is_bad_input(capsys, tmp_path):
     code, _, err = _run(capsys, "tumor", str(tmp_path / "nope.nii.gz"), "--seed-ras",
                         "0,0,0", "--out", str(tmp_path / "out"))

@@ -93,7 +93,28 @@ def _handler(command: str) -> Callable[[argparse.Namespace], str]:
     return getattr(commands, f"run_{command}")
 
 
+POINT_OPTIONS = ("--seed-ras", "--background-ras", "--roi-ras")
+
+
+def join_negative_points(argv: Sequence[str]) -> list[str]:
+    """``--seed-ras -12,5,30`` -> ``--seed-ras=-12,5,30``.
+
+    argparse takes a value starting with '-' for an option unless it is a plain negative
+    number, and RAS points often start with a minus sign.
+    """
+    out: list[str] = []
+    tokens = list(argv)
+    for index, token in enumerate(tokens):
+        previous = tokens[index - 1] if index else ""
+        if previous in POINT_OPTIONS and token.startswith("-") and token[1:2].isdigit():
+            out[-1] = f"{previous}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = join_negative_points(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
         if args.command == "models":

@@ -27,10 +27,9 @@ HIT_MM = 10.0
 
 def run_cases(n_cases: int) -> tuple[list[tuple[float, bool]], int, list[float]]:
     """(score, is_true_positive) of every candidate, number of fractures found, intact."""
-    from phantoms.simulated_fracture import simulate_fracture
-
     from mskai.image import read_image
     from mskai.tasks.fracture import run_fracture
+    from phantoms.simulated_fracture import simulate_fracture
 
     image = read_image(DATA / "example_ct.nii.gz")
     seg = read_image(DATA / "example_seg_fast_force_split.nii.gz").array
@@ -47,7 +46,8 @@ def run_cases(n_cases: int) -> tuple[list[tuple[float, bool]], int, list[float]]
         cands = run_fracture(sim.image).measurements["fracture_candidates"]
         hit = False
         for c in cands:
-            tp = not hit and np.linalg.norm(np.asarray(c["position_ras"]) - sim.center_ras) <= HIT_MM
+            error = np.linalg.norm(np.asarray(c["position_ras"]) - sim.center_ras)
+            tp = not hit and error <= HIT_MM
             hit = hit or tp
             scored.append((c["score"], tp))
         found += 1
@@ -61,7 +61,7 @@ def run_cases(n_cases: int) -> tuple[list[tuple[float, bool]], int, list[float]]
 def froc_table(scored: list[tuple[float, bool]], n_scans: int) -> list[tuple[float, float, float]]:
     """(FP per scan, threshold, sensitivity) at the standard FROC operating points."""
     rows = []
-    scores = sorted({s for s, _ in scored}, reverse=True) + [-1.0]
+    scores = [*sorted({s for s, _ in scored}, reverse=True), -1.0]
     for fp_rate in (0.5, 1, 2, 4, 8):
         best = (float("inf"), 0.0)
         for t in scores:

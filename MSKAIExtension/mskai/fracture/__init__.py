@@ -1,0 +1,1 @@
+"""Classical fracture analysis: fragments, their alignment, fracture candidates, vertebrae."""

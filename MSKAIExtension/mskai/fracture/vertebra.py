@@ -1,0 +1,134 @@
+"""Vertebral body heights (anterior, middle, posterior) and the Genant semi-quantitative grade.
+
+Frame: the superior-inferior axis is the body's smallest principal axis (PCA in physical
+space; a vertebral body is wider and deeper than it is high) or a given axis, oriented
+towards the patient's S. The anterior-posterior axis is the patient's A direction (or a given
+one) made perpendicular to it; left-right completes the frame.
+
+Heights are column heights: the body's voxels in a central left-right band (the middle half
+of its width) are binned on a ``bin_mm`` grid across the (LR, AP) plane; a bin's height is
+its voxel count times the voxel volume over the bin area, which is unbiased at any grid
+orientation and voxel shape. Heights along AP are fitted by a straight line over each half
+of the depth and evaluated at the anterior and posterior edges; the middle height is the
+fitted value at mid-depth (mean of both halves' lines).
+
+Genant grade from the height reduction r = 1 - min(ha, hm, hp) / max(ha, hm, hp):
+0 if r < 0.20, 1 if 0.20 <= r < 0.25, 2 if 0.25 <= r <= 0.40, 3 if r > 0.40.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mskai.errors import InputError
+from mskai.volume import Volume
+
+GENANT_THRESHOLDS = (0.20, 0.25, 0.40)
+
+
+@dataclass(frozen=True)
+class VertebralHeights:
+    """Heights in mm, the height reduction (0..1), Genant grade 0-3 and the frame used."""
+
+    anterior_mm: float
+    middle_mm: float
+    posterior_mm: float
+    reduction: float
+    grade: int
+    si_axis_ras: tuple[float, float, float]
+    ap_axis_ras: tuple[float, float, float]
+
+    def as_dict(self) -> dict:
+        return {"height_anterior_mm": self.anterior_mm, "height_middle_mm": self.middle_mm,
+                "height_posterior_mm": self.posterior_mm, "height_reduction": self.reduction,
+                "genant_grade": self.grade}
+
+
+def height_reduction(anterior: float, middle: float, posterior: float) -> float:
+    """1 - min / max of the three heights."""
+    heights = (anterior, middle, posterior)
+    return 1.0 - min(heights) / max(heights)
+
+
+def genant_grade(reduction: float) -> int:
+    """Genant grade 0-3 from a height reduction (see the module docstring)."""
+    if reduction < GENANT_THRESHOLDS[0]:
+        return 0
+    if reduction < GENANT_THRESHOLDS[1]:
+        return 1
+    return 2 if reduction <= GENANT_THRESHOLDS[2] else 3
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+def body_frame(points_ras: np.ndarray, si_axis_ras: np.ndarray | None,
+               anterior_ras: np.ndarray) -> np.ndarray:
+    """3x3 matrix whose columns are the LR, AP, SI unit axes (RAS)."""
+    if si_axis_ras is None:
+        cov = np.cov((points_ras - points_ras.mean(axis=0)).T)
+        si = np.linalg.eigh(cov)[1][:, 0]
+        si = si if si[2] >= 0 else -si
+    else:
+        si = _unit(np.asarray(si_axis_ras, dtype=float))
+    ap = np.asarray(anterior_ras, dtype=float)
+    ap = _unit(ap - (ap @ si) * si)
+    return np.column_stack([np.cross(ap, si), ap, si])
+
+
+def _edge_extent(volume: Volume, axis_ras: np.ndarray) -> float:
+    """Half a voxel's extent along a physical direction."""
+    cols = (volume.ijk_to_ras()[:3, :3])
+    return 0.5 * float(np.sum(np.abs(axis_ras @ cols)))
+
+
+def vertebral_heights(mask: np.ndarray, volume: Volume,
+                      si_axis_ras: np.ndarray | None = None,
+                      anterior_ras: np.ndarray | tuple[float, float, float] = (0.0, 1.0, 0.0),
+                      bin_mm: float = 2.0) -> VertebralHeights:
+    """Anterior, middle and posterior heights and the Genant grade of one vertebral body."""
+    from mskai.fracture.alignment import voxel_points_ras
+
+    if np.count_nonzero(mask) < 50:
+        raise InputError("the vertebral body mask is empty or tiny; give the body's segment")
+    pts = voxel_points_ras(mask, volume)
+    frame = body_frame(pts, si_axis_ras, np.asarray(anterior_ras, dtype=float))
+    local = (pts - pts.mean(axis=0)) @ frame
+    x, y = local[:, 0], local[:, 1]
+    x_lo, x_hi = np.quantile(x, [0.25, 0.75])
+    band = (x >= x_lo) & (x <= x_hi)
+    edge = _edge_extent(volume, frame[:, 1])
+    y_min, y_max = y.min() - edge, y.max() + edge
+    centres, heights = _column_heights(x[band], y[band], x_lo, x_hi, y_min, y_max, bin_mm,
+                                       volume.voxel_volume_mm3)
+    y_mid = 0.5 * (y_min + y_max)
+    front, back = centres >= y_mid - bin_mm, centres <= y_mid + bin_mm
+    if np.count_nonzero(front) < 2 or np.count_nonzero(back) < 2:
+        raise InputError("the vertebral body mask is too small to measure heights; give a "
+                         "mask at least a few voxels deep")
+    line_a = np.polyfit(centres[front], heights[front], 1)
+    line_p = np.polyfit(centres[back], heights[back], 1)
+    ha = float(np.polyval(line_a, y_max))
+    hp = float(np.polyval(line_p, y_min))
+    hm = float(0.5 * (np.polyval(line_a, y_mid) + np.polyval(line_p, y_mid)))
+    r = height_reduction(ha, hm, hp)
+    return VertebralHeights(ha, hm, hp, r, genant_grade(r),
+                            tuple(float(v) for v in frame[:, 2]),
+                            tuple(float(v) for v in frame[:, 1]))
+
+
+def _column_heights(x: np.ndarray, y: np.ndarray, x_lo: float, x_hi: float, y_min: float,
+                    y_max: float, bin_mm: float, voxel_mm3: float) -> tuple[
+                        np.ndarray, np.ndarray]:
+    """Per AP bin (interior bins only): centre and median column height over the LR bins."""
+    nx = max(1, int((x_hi - x_lo) // bin_mm))
+    ny = int((y_max - y_min) // bin_mm)
+    x_edges = x_lo + (x_hi - x_lo - nx * bin_mm) / 2 + bin_mm * np.arange(nx + 1)
+    y_edges = y_min + (y_max - y_min - ny * bin_mm) / 2 + bin_mm * np.arange(ny + 1)
+    counts, _, _ = np.histogram2d(x, y, bins=[x_edges, y_edges])
+    heights = np.median(counts, axis=0) * voxel_mm3 / bin_mm**2
+    centres = 0.5 * (y_edges[:-1] + y_edges[1:])
+    return centres[1:-1], heights[1:-1]
