@@ -41,6 +41,7 @@ class CartilagePhantom:
     cartilage_volume_ml: float
     interface_area_mm2: float
     name: str
+    frame_lps: np.ndarray | None = None  # rows: the slab's in-plane u, v and its normal
 
     @property
     def bone(self) -> np.ndarray:
@@ -204,11 +205,16 @@ def slab(
     spacing: tuple[float, float, float] = (0.4, 0.4, 1.0),
     direction: np.ndarray | None = None,
     supersample: int = 1,
+    thin_thickness_mm: float | None = None,
+    thin_beyond_mm: float = 0.0,
 ) -> CartilagePhantom:
     """Bone half-space below a plane; a cartilage disc of thickness t on top of it.
 
     The plane's normal is LPS S tilted by ``tilt_deg`` about (1, 1, 0) ("flat" with 0, a
     "tilted slab" otherwise). The disc's edge is a cylinder perpendicular to the plane.
+    With ``thin_thickness_mm`` the circular segment ``p . u > thin_beyond_mm`` (``u`` is
+    ``frame_lps[0]``) is only that thick: a thinned (or, below a threshold, denuded) region
+    of area ``R^2 acos(d / R) - d sqrt(R^2 - d^2)``.
     """
     t = thickness_mm
     n = rotation((1.0, 1.0, 0.0), tilt_deg) @ np.array([0.0, 0.0, 1.0])
@@ -217,7 +223,10 @@ def slab(
     def label_fn(p: np.ndarray) -> np.ndarray:
         height = p @ n
         in_disc = np.hypot(p @ u, p @ v) <= disc_radius_mm
-        cart = (height > 0) & (height <= t) & in_disc
+        top = np.full(len(p), t)
+        if thin_thickness_mm is not None:
+            top[p @ u > thin_beyond_mm] = thin_thickness_mm
+        cart = (height > 0) & (height <= top) & in_disc
         return np.where(height <= 0, BONE, np.where(cart, CARTILAGE, 0)).astype(np.uint8)
 
     phis = np.linspace(0, 2 * np.pi, 64, endpoint=False)
@@ -225,13 +234,21 @@ def slab(
     pts = np.vstack([ring - 3.0 * n, ring + t * n])
     grid = _grid_around(pts, spacing, direction, margin_mm=2.0)
     area = np.pi * disc_radius_mm**2
+    thinned = circular_segment_area(disc_radius_mm, thin_beyond_mm)
     return CartilagePhantom(
         labels=_rasterise(grid, label_fn, supersample, 2),
         thickness_mm=t,
-        cartilage_volume_ml=area * t / 1000.0,
+        cartilage_volume_ml=(area * t - thinned * (t - (thin_thickness_mm or t))) / 1000.0,
         interface_area_mm2=area,
         name=f"slab t{t:g} tilt{tilt_deg:g}",
+        frame_lps=np.stack([u, v, n]),
     )
+
+
+def circular_segment_area(radius_mm: float, distance_mm: float) -> float:
+    """Area of the part of a disc beyond a chord at ``distance_mm`` from its centre."""
+    r, d = radius_mm, float(np.clip(distance_mm, -radius_mm, radius_mm))
+    return float(r**2 * np.arccos(d / r) - d * np.sqrt(r**2 - d**2))
 
 
 # ----- joint space ----------------------------------------------------------------------------

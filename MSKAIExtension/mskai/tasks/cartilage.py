@@ -1,0 +1,211 @@
+"""CartilageQuant: knee bones and cartilage -> shape, thickness, subregions, joint space width.
+
+With ``labels`` (canonical ids -> masks, e.g. from ``--labels``) the task only measures,
+exactly as after a manual edit; without them a knee segmentation model from the model
+manifest (task ``knee_seg``) segments the image first. Every cartilage plate is measured on
+its bone (femoral on femur, tibial on tibia, patellar on patella) with the chosen thickness
+method (default nearest-neighbour) and the other method's mean for comparison; subregions
+follow :mod:`mskai.measure.subregions`, the joint space width
+:mod:`mskai.measure.joint_space` with the medio-lateral split of
+:mod:`mskai.measure.knee_axes`. An unsplit ``tibial_cartilage`` is split into medial and
+lateral plates at the tibial spine when the knee side is known (tibial plates, fibula or
+``knee_side``), and measured as one plate otherwise.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import numpy as np
+
+from mskai.errors import CancelledError, InputError
+from mskai.measure.knee_axes import KneeAxes
+from mskai.segments import STATUS_AI, STATUS_EDITED, Provenance, Result, Segment
+from mskai.volume import Volume
+
+MODULE = "CartilageQuant"
+MODEL_TASK = "knee_seg"
+SEGMENT_LABELS = {"femur": 1, "femoral_cartilage": 2, "tibia": 3, "medial_tibial_cartilage": 4,
+                  "lateral_tibial_cartilage": 5, "tibial_cartilage": 6, "patella": 7,
+                  "patellar_cartilage": 8, "fibula": 9}
+BONE_OF = {"femoral_cartilage": "femur", "medial_tibial_cartilage": "tibia",
+           "lateral_tibial_cartilage": "tibia", "tibial_cartilage": "tibia",
+           "patellar_cartilage": "patella"}
+MIN_SPLIT_SHARE = 0.15
+NO_MODEL = ("no knee segmentation model is installed yet; measure an existing segmentation "
+            "with --labels FILE --label-names femur=5,femoral_cartilage=1,...")
+
+Figures = list[tuple[str, bytes]]
+Progress = Callable[[float, str], None]
+
+
+def run_cartilage(
+    image: Volume,
+    labels: dict[str, np.ndarray] | None = None,
+    method: str = "nearest",
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    knee_side: str | None = None,
+) -> tuple[Result, Figures]:
+    """Segment (or take) the knee, then measure it; returns the result and thickness maps."""
+    from mskai.measure.knee_axes import knee_axes
+    from mskai.measure.thickness import METHODS
+
+    if method not in METHODS:
+        raise InputError(f"unknown thickness method {method!r}; use one of {', '.join(METHODS)}")
+    report = progress or (lambda fraction, message: None)
+    masks, provenance, status = _knee_masks(image, labels, report, cancel)
+    warnings = [f"segment '{name}' is not a knee structure CartilageQuant measures; ignored"
+                for name in masks if name not in SEGMENT_LABELS]
+    masks = {name: m.astype(bool) for name, m in masks.items()
+             if name in SEGMENT_LABELS and m.any()}
+    _check_knee(masks)
+    axes = knee_axes(masks, image, knee_side)
+    masks = split_tibial_cartilage(masks, image, axes, warnings)
+    result = Result(MODULE, image, provenance, warnings=warnings + axes.warnings)
+    for name, label in SEGMENT_LABELS.items():
+        if name in masks:
+            result.segments.append(Segment(name, masks[name], label, status=status))
+    figures = measure_cartilage_result(result, axes, method, report, cancel)
+    report(1.0, "done")
+    return result, figures
+
+
+def _check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise CancelledError("cartilage measurement was cancelled")
+
+
+def _knee_masks(image: Volume, labels: dict[str, np.ndarray] | None, report: Progress,
+                cancel: threading.Event | None) -> tuple[dict, Provenance, str]:
+    """The user's masks, or those of the installed knee segmentation model."""
+    if labels is not None:
+        return dict(labels), Provenance(method="given segmentation"), STATUS_EDITED
+    from mskai.models.registry import models_for_task
+
+    entries = models_for_task(MODEL_TASK, "MR")
+    if not entries:
+        raise InputError(NO_MODEL)
+    from mskai.inference.pipeline import run_segmentation
+
+    entry = entries[-1]
+    by_value = run_segmentation(image, entry, progress=lambda f, m: report(0.5 * f, m),
+                                cancel=cancel)
+    masks = {entry.labels[v]: m for v, m in by_value.items() if v in entry.labels}
+    provenance = Provenance(method="AI segmentation", model_id=entry.id,
+                            model_version=entry.version, model_sha256=entry.sha256)
+    return masks, provenance, STATUS_AI
+
+
+def _check_knee(masks: dict[str, np.ndarray]) -> None:
+    """A knee needs its femur and tibia, some cartilage, and the bone under each plate."""
+    for bone in ("femur", "tibia"):
+        if bone not in masks:
+            raise InputError(f"the labels have no {bone}, so this is not a knee segmentation "
+                             f"CartilageQuant can measure; name it with --label-names {bone}=N")
+    plates = [name for name in BONE_OF if name in masks]
+    if not plates:
+        raise InputError("the labels have no cartilage; name at least one plate with "
+                         "--label-names, e.g. femoral_cartilage=1,medial_tibial_cartilage=2")
+    for plate in plates:
+        if BONE_OF[plate] not in masks:
+            raise InputError(f"{plate} is labelled but its bone ({BONE_OF[plate]}) is not; "
+                             f"add {BONE_OF[plate]}=N to --label-names")
+
+
+def split_tibial_cartilage(masks: dict[str, np.ndarray], image: Volume, axes: KneeAxes,
+                           warnings: list[str]) -> dict[str, np.ndarray]:
+    """Replace an unsplit ``tibial_cartilage`` by medial and lateral plates where possible.
+
+    The split plane is ``axes.ml_center_ras`` (the cartilage gap at the tibial spine) normal
+    to ``axes.medial``; it is kept whole when the knee side is unknown or one side holds less
+    than 15 % of the voxels.
+    """
+    from mskai.measure.knee_axes import voxel_points_ras
+
+    if "tibial_cartilage" not in masks or not axes.side_known or any(
+            name in masks for name in ("medial_tibial_cartilage", "lateral_tibial_cartilage")):
+        return masks
+    whole = masks["tibial_cartilage"]
+    index = np.argwhere(whole)
+    medial_side = (voxel_points_ras(whole, image) - axes.ml_center_ras) @ axes.medial > 0
+    if min(medial_side.mean(), 1 - medial_side.mean()) < MIN_SPLIT_SHARE:
+        warnings.append("tibial_cartilage could not be split at the tibial spine; it is "
+                        "measured as one plate")
+        return masks
+    out = {name: m for name, m in masks.items() if name != "tibial_cartilage"}
+    for name, keep in (("medial_tibial_cartilage", medial_side),
+                       ("lateral_tibial_cartilage", ~medial_side)):
+        part = np.zeros_like(whole)
+        part[tuple(index[keep].T)] = True
+        out[name] = part
+    warnings.append("tibial_cartilage was split at the tibial spine into medial and lateral "
+                    f"plates (knee side from {axes.sources['medial']})")
+    return out
+
+
+def measure_cartilage_result(result: Result, axes: KneeAxes, method: str = "nearest",
+                             progress: Progress | None = None,
+                             cancel: threading.Event | None = None) -> Figures:
+    """Fill the contract's measurements; the same code runs after a manual edit."""
+    from mskai.measure.joint_space import MedialLateralSplit, joint_space_width
+    from mskai.measure.shape import shape_measurements
+    from mskai.measure.thickness_map_figure import thickness_map_png
+
+    report = progress or (lambda fraction, message: None)
+    image = result.image
+    for seg in result.segments:
+        _check_cancel(cancel)
+        seg.measurements.update(shape_measurements(seg.mask, image))
+    report(0.6, "cartilage thickness")
+    figures: Figures = []
+    for seg in result.segments:
+        if seg.id not in BONE_OF:
+            continue
+        _check_cancel(cancel)
+        bone = result.segment(BONE_OF[seg.id]).mask
+        measurements, thickness_map = plate_measurements(seg.mask, bone, image, seg.id, axes,
+                                                         method)
+        seg.measurements.update(measurements)
+        figures.append((f"{seg.name} thickness map",
+                        thickness_map_png(thickness_map, seg.id, axes)))
+    report(0.9, "joint space width")
+    split = MedialLateralSplit(axes.ml_center_ras, axes.medial)
+    result.measurements["joint_space_width_mm"] = joint_space_width(
+        result.segment("femur").mask, result.segment("tibia").mask, image, split)
+    result.measurements["thickness_method"] = method
+    result.measurements["knee_axes"] = axes.to_json()
+    return figures
+
+
+def _touches(cartilage: np.ndarray, bone: np.ndarray) -> bool:
+    from scipy.ndimage import binary_dilation
+
+    from mskai.measure.cartilage_surfaces import bounding_box
+
+    box = bounding_box(cartilage, cartilage.shape, margin=1)
+    return bool((binary_dilation(cartilage[box]) & bone[box]).any())
+
+
+def plate_measurements(cartilage: np.ndarray, bone: np.ndarray, image: Volume, plate_id: str,
+                       axes: KneeAxes, method: str = "nearest"):
+    """The plate's contract keys, interface area and subregions, and its thickness map."""
+    from mskai.measure.subregions import subregions
+    from mskai.measure.thickness import METHODS, cartilage_thickness, denuded_area_fraction
+
+    if not _touches(cartilage, bone):
+        raise InputError(f"{plate_id} does not touch the {BONE_OF[plate_id]}; check the label "
+                         "values given to --label-names")
+    maps = {m: cartilage_thickness(cartilage, bone, image, m) for m in METHODS}
+    summary = maps[method].summary()
+    out = {key: summary[key] for key in ("mean_thickness_mm", "median_thickness_mm",
+                                         "sd_thickness_mm", "max_thickness_mm",
+                                         "thickness_method")}
+    for m, thickness_map in maps.items():
+        out[f"mean_thickness_{m}_mm"] = thickness_map.summary()["mean_thickness_mm"]
+    out["area_mm2"] = maps[method].interface_area_mm2
+    out["thickness_points"] = summary["n_points"]
+    out["denuded_area_fraction"] = denuded_area_fraction(maps[method])
+    out["subregions"] = subregions(maps[method], plate_id, axes)
+    return out, maps[method]
