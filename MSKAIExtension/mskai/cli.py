@@ -34,7 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print the full traceback of internal errors")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_tumor(sub)
-    _add_measure_command(sub, "cartilage", "knee MRI: bone and cartilage, thickness, JSW")
+    cartilage = _add_measure_command(sub, "cartilage",
+                                     "knee MRI: bone and cartilage, thickness, JSW")
+    cartilage.add_argument("--thickness-method", choices=("nearest", "normal"),
+                           default="nearest", help="cartilage thickness method")
+    cartilage.add_argument("--knee-side", choices=("left", "right"), default=None,
+                           help="needed only when the tibial plates are not split")
+    cartilage.add_argument("--t2-echoes", type=Path, default=None,
+                           help="multi-echo series (DICOM folder or 4D file) for T2 per plate")
+    cartilage.add_argument("--echo-times-ms", default=None,
+                           help="echo times for a 4D file, e.g. 10,20,30,40")
     _add_measure_command(sub, "fracture", "CT: bone, fracture candidates, fragments")
     _add_radiomics(sub)
     _add_response(sub)
@@ -66,10 +75,12 @@ def _add_tumor(sub: argparse._SubParsersAction) -> None:
     _add_labels_options(p)
 
 
-def _add_measure_command(sub: argparse._SubParsersAction, name: str, text: str) -> None:
+def _add_measure_command(sub: argparse._SubParsersAction, name: str,
+                         text: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=text)
     p.add_argument("image", type=Path)
     _add_labels_options(p)
+    return p
 
 
 def _add_radiomics(sub: argparse._SubParsersAction) -> None:

@@ -62,8 +62,23 @@ def run_cartilage(args: argparse.Namespace) -> str:
     image, labels = load_inputs(args)
     from mskai.tasks.cartilage import run_cartilage as task
 
-    result, figures = task(image, labels=labels)
+    result, figures = task(image, labels=labels, method=args.thickness_method,
+                           knee_side=args.knee_side)
+    if args.t2_echoes is not None:
+        from mskai.tasks.cartilage_t2 import add_t2
+
+        add_t2(result, args.t2_echoes, _echo_times(args.echo_times_ms))
     return finish(result, args.out, figures)
+
+
+def _echo_times(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise InputError(f"--echo-times-ms {text!r} is not a list of numbers like 10,20,30") \
+            from None
 
 
 def run_fracture(args: argparse.Namespace) -> str:

@@ -73,7 +73,8 @@ def main() -> None:
             lines.append(_row(case, ours, base))
             print(lines[-1], flush=True)
     table = "\n".join(lines)
-    (HERE / "results.md").write_text(table + "\n", encoding="utf-8")
+    if not args.suite:  # a partial run does not overwrite the full table
+        (HERE / "results.md").write_text(table + "\n", encoding="utf-8")
     print("\n" + table)
 
 

@@ -71,7 +71,12 @@ def fit_t2(echoes: Volume, echo_times_ms, mask: np.ndarray | Volume | None = Non
            skip_first_echo: bool = True, min_r2: float = 0.8,
            t2_range_ms: tuple[float, float] = (1.0, 200.0),
            noise_floor: float | None = None) -> T2Map:
-    """Fit T2 in every voxel of ``mask`` (all voxels without one); see the module notes."""
+    """Fit T2 in every non-zero voxel of ``mask`` (all voxels without one); see the module notes.
+
+    ``echoes`` is [k, j, i, e] (see :func:`mskai.measure.t2_io.read_multi_echo`); ``mask`` is
+    an array or Volume on its [k, j, i] grid. ``noise_floor`` is the mean magnitude of pure
+    noise; giving it switches on the Rician-corrected model and the below-noise rejection.
+    """
     times = _check_echoes(echoes, echo_times_ms)
     _check_options(min_r2, t2_range_ms, noise_floor)
     fitted = _check_mask(mask, echoes)
