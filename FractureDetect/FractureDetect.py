@@ -1,10 +1,14 @@
 """FractureDetect: AI fracture detection in CT (Slicer scripted module).
 
-Only Slicer and the standard library are imported at module level; the logic, the
-parameter node and everything heavy are imported when the widget or test needs them,
-so this file never slows down or breaks Slicer start-up.
+Only Slicer, Qt, VTK and the standard library are imported at module level; the logic, the
+parameter node and everything heavy are imported when the widget or test needs them, so
+this file never slows down or breaks Slicer start-up.
 """
 
+import os
+import shutil
+
+import qt
 import slicer
 import vtk
 from slicer.ScriptedLoadableModule import (
@@ -13,6 +17,8 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
+
+REMEASURE_DELAY_MS = 500
 
 
 class FractureDetect(ScriptedLoadableModule):
@@ -25,14 +31,25 @@ class FractureDetect(ScriptedLoadableModule):
         self.parent.dependencies = ["MSKAI"]
         self.parent.contributors = ["MSK AI contributors"]
         self.parent.helpText = """
-Detects fractures in CT: bones are segmented into editable segments and fracture candidates
-are listed with a score, the bone and the fragments. Results go into the selected
-segmentation using the chosen merge policy, so hand edits are never overwritten silently.
+Detects fractures in CT: bones are segmented into editable segments (bone, bone_fragment_N)
+and fracture candidates are listed with a score, the fragments, displacement and angulation.
+Select a candidate to jump to it; accept or reject it (kept in the results and the export).
+Edit fragments in Segment Editor and the measurements update. The Vertebra section gives
+vertebral body heights and the Genant grade of a selected segment.
 See <a href="https://github.com/mskai/SlicerMSKAI#fracturedetect">the documentation</a>.
 """
         self.parent.acknowledgementText = """
 Part of the MSK AI extension. Built on 3D Slicer, MONAI and PyTorch.
 """
+
+
+def pythonLauncher():
+    """PythonSlicer of this Slicer (or on PATH); None runs the job in Slicer's process."""
+    name = "PythonSlicer.exe" if os.name == "nt" else "PythonSlicer"
+    bundled = os.path.join(slicer.app.slicerHome, "bin", name)
+    if os.path.isfile(bundled):
+        return bundled
+    return shutil.which("PythonSlicer")
 
 
 class FractureDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -45,6 +62,9 @@ class FractureDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.runner = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
+        self._observedSegmentation = None
+        self._writing = False
+        self._remeasureTimer = None
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -58,15 +78,28 @@ class FractureDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self.logic = FractureDetectLogic()
         self.runner = ProgressRunner(self.ui.progressBar, self.ui.applyButton, self.ui.cancelButton)
+        self._remeasureTimer = qt.QTimer()
+        self._remeasureTimer.setSingleShot(True)
+        self._remeasureTimer.setInterval(REMEASURE_DELAY_MS)
+        self._remeasureTimer.connect("timeout()", self.onRemeasure)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.cancelButton.connect("clicked(bool)", self.runner.requestCancel)
+        self.ui.candidateList.connect("currentRowChanged(int)", self.onCandidateSelected)
+        self.ui.acceptButton.connect("clicked(bool)", lambda: self.onDecision(True))
+        self.ui.rejectButton.connect("clicked(bool)", lambda: self.onDecision(False))
+        self.ui.clearDecisionButton.connect("clicked(bool)", lambda: self.onDecision(None))
+        self.ui.remeasureButton.connect("clicked(bool)", self.onRemeasure)
+        self.ui.exportButton.connect("clicked(bool)", self.onExport)
+        self.ui.measureVertebraButton.connect("clicked(bool)", self.onMeasureVertebra)
 
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
+        if self._remeasureTimer is not None:
+            self._remeasureTimer.stop()
         self.removeObservers()
 
     def enter(self) -> None:
@@ -82,6 +115,8 @@ class FractureDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self.parent.isEntered:
             self.initializeParameterNode()
 
+    # --- parameter node -----------------------------------------------------------------
+
     def initializeParameterNode(self) -> None:
         from FractureDetectLib.parameters import FractureDetectParameterNode
 
@@ -95,17 +130,32 @@ class FractureDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
-                                self._checkCanApply)
+                                self._onParameterNodeModified)
         self._parameterNode = inputParameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
-            self._checkCanApply()
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
+                             self._onParameterNodeModified)
+        self._onParameterNodeModified()
 
-    def _checkCanApply(self, caller=None, event=None) -> None:
-        ready = bool(self._parameterNode and self._parameterNode.inputVolume)
+    def _onParameterNodeModified(self, caller=None, event=None) -> None:
+        p = self._parameterNode
+        ready = bool(p and p.inputVolume)
         self.ui.applyButton.enabled = ready and not self.runner.running
         self.ui.applyButton.toolTip = "Detect fractures" if ready else "Select an input volume"
+        self._observeSegmentation(p.outputSegmentation if p else None)
+        self._showResults()
+
+    # --- run ----------------------------------------------------------------------------
+
+    def _makeRunner(self):
+        """A child-process runner on PythonSlicer (None: run in Slicer's process)."""
+        python = pythonLauncher()
+        if python is None:
+            return None
+        from mskai.runner.subprocess_runner import SubprocessRunner
+
+        return lambda: SubprocessRunner(python)
 
     def onApplyButton(self) -> None:
         from MSKAILib.dependencies import ensureDependenciesInSlicer
@@ -113,20 +163,157 @@ class FractureDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if not ensureDependenciesInSlicer():
             return
         p = self._parameterNode
-        self.ui.candidateList.clear()
-        segmentation = self.runner.run(lambda progress, cancel: self.logic.run(
-            p.inputVolume, p.outputSegmentation, p.roi,
-            progress=progress, cancel=cancel, mergePolicy=p.mergePolicy))
-        if segmentation is None:
+        self._remeasureTimer.stop()
+        self._writing = True
+        try:
+            outputs = self.runner.run(lambda progress, cancel: self.logic.run(
+                p.inputVolume, p.outputSegmentation, p.roi, policy=p.mergePolicy,
+                runner=self._makeRunner(), progress=progress, cancel=cancel,
+                minScore=p.minScore, splitTouching=p.splitTouching))
+        finally:
+            self._writing = False
+        if outputs is None:
             return
-        p.outputSegmentation = segmentation
-        p.resultsTable = self.logic.fillTable(self.logic.describe(p.inputVolume, p.roi),
-                                              p.resultsTable)
-        self.ui.resultsTableView.setMRMLTableNode(p.resultsTable)
+        segmentation, candidates, _ = outputs
+        with slicer.util.NodeModify(p):
+            p.outputSegmentation = segmentation
+            p.candidates = candidates
+            p.fragmentsTable = self.logic.fragmentsTable(segmentation)
+        self.ui.progressBar.format = self._summary()
+        self._showResults()
+
+    def _summary(self) -> str:
+        actions = [a for a in self.logic.lastActions if a.action in ("skipped", "backup")]
+        text = "Done"
+        if actions:
+            text += ": " + "; ".join(f"{a.segment_id} {a.action}" for a in actions)
+        if self.logic.lastWarnings:
+            text += f" ({len(self.logic.lastWarnings)} warning(s), see the log)"
+        return text
+
+    # --- results ------------------------------------------------------------------------
+
+    def _showResults(self) -> None:
+        """Candidate list, results table and fragments table of the current nodes."""
+        p = self._parameterNode
+        candidates = p.candidates if p else None
+        self.ui.candidateList.blockSignals(True)
+        row = self.ui.candidateList.currentRow
+        self.ui.candidateList.clear()
+        if candidates is not None:
+            from FractureDetectLib.candidates_markups import DECISION_TEXT
+
+            decisions = self.logic.candidateDecisions(candidates)
+            for index, decision in enumerate(decisions):
+                label = candidates.GetNthControlPointLabel(index)
+                item = qt.QListWidgetItem(f"{label}  [{DECISION_TEXT[decision]}]")
+                item.setToolTip(candidates.GetNthControlPointDescription(index))
+                self.ui.candidateList.addItem(item)
+            if 0 <= row < len(decisions):
+                self.ui.candidateList.setCurrentRow(row)
+        self.ui.candidateList.blockSignals(False)
+        self.ui.resultsTableView.setMRMLTableNode(self.logic.resultsTable(candidates))
+        self.ui.fragmentsTableView.setMRMLTableNode(p.fragmentsTable if p else None)
+        hasRow = candidates is not None and self.ui.candidateList.currentRow >= 0
+        for button in (self.ui.acceptButton, self.ui.rejectButton, self.ui.clearDecisionButton):
+            button.enabled = hasRow
+
+    def onCandidateSelected(self, row: int) -> None:
+        candidates = self._parameterNode.candidates if self._parameterNode else None
+        enabled = candidates is not None and row >= 0
+        for button in (self.ui.acceptButton, self.ui.rejectButton, self.ui.clearDecisionButton):
+            button.enabled = enabled
+        if not enabled:
+            return
+        self.logic.jumpTarget(candidates, row)  # checks the index
+        slicer.modules.markups.logic().JumpSlicesToNthPointInMarkup(candidates.GetID(), row,
+                                                                    True)
+
+    def onDecision(self, accepted) -> None:
+        candidates = self._parameterNode.candidates
+        row = self.ui.candidateList.currentRow
+        with slicer.util.tryWithErrorDisplay("Could not store the decision.", waitCursor=True):
+            self.logic.setCandidateDecision(candidates, row, accepted)
+        self._showResults()
+
+    # --- re-measure after edits -----------------------------------------------------------
+
+    def _observeSegmentation(self, segmentationNode) -> None:
+        if segmentationNode is self._observedSegmentation:
+            return
+        segmentation = slicer.vtkSegmentation
+        # Painting fires SourceRepresentationModified (MasterRepresentationModified before
+        # Slicer 5.4); renaming or tags fire SegmentModified.
+        sourceModified = getattr(segmentation, "SourceRepresentationModified", None)
+        if sourceModified is None:
+            sourceModified = segmentation.MasterRepresentationModified
+        events = (sourceModified, segmentation.SegmentAdded, segmentation.SegmentRemoved)
+        if self._observedSegmentation is not None:
+            for event in events:
+                self.removeObserver(self._observedSegmentation, event, self.onSegmentationEdited)
+        self._observedSegmentation = segmentationNode
+        if segmentationNode is not None:
+            for event in events:
+                self.addObserver(segmentationNode, event, self.onSegmentationEdited)
+
+    def onSegmentationEdited(self, caller=None, event=None) -> None:
+        """Restart the debounce timer; the re-measurement runs once edits pause."""
+        if self._writing or self.runner.running or not self._parameterNode:
+            return
+        if self._parameterNode.autoRemeasure and self._parameterNode.fragmentsTable:
+            self._remeasureTimer.start()
+
+    def onRemeasure(self) -> None:
+        p = self._parameterNode
+        if not p or not p.inputVolume or not p.outputSegmentation or self.runner.running:
+            return
+        self._writing = True
+        try:
+            with slicer.util.tryWithErrorDisplay("Re-measuring failed.", waitCursor=True):
+                p.fragmentsTable = self.logic.remeasure(p.inputVolume, p.outputSegmentation,
+                                                        p.minScore)
+                p.candidates = self.logic.candidatesNode(p.outputSegmentation)
+        finally:
+            self._writing = False
+        self._showResults()
+
+    def onExport(self) -> None:
+        p = self._parameterNode
+        if not p or not p.inputVolume or not p.outputSegmentation:
+            slicer.util.warningDisplay("Run the detection first.", windowTitle="MSK AI")
+            return
+        folder = qt.QFileDialog.getExistingDirectory(slicer.util.mainWindow(),
+                                                     "Export FractureDetect results")
+        if not folder:
+            return
+        with slicer.util.tryWithErrorDisplay("Export failed.", waitCursor=True):
+            written = self.logic.exportResults(p.inputVolume, p.outputSegmentation, folder)
+            self.ui.progressBar.format = f"Exported to {written['measurements'].parent}"
+
+    # --- vertebra panel -------------------------------------------------------------------
+
+    def onMeasureVertebra(self) -> None:
+        from mskai.errors import InputError
+
+        p = self._parameterNode
+        selector = self.ui.vertebraSegmentSelector
+        try:
+            heights = self.logic.vertebraHeights(p.inputVolume if p else None,
+                                                 selector.currentNode(),
+                                                 selector.currentSegmentID())
+        except InputError as exc:
+            self.ui.vertebraResultLabel.text = str(exc)
+            return
+        self.ui.vertebraResultLabel.text = (
+            f"Anterior {heights['height_anterior_mm']:.1f} mm, "
+            f"middle {heights['height_middle_mm']:.1f} mm, "
+            f"posterior {heights['height_posterior_mm']:.1f} mm\n"
+            f"Height reduction {100 * heights['height_reduction']:.0f} %: "
+            f"Genant {heights['genant_text']}")
 
 
 class FractureDetectTest(ScriptedLoadableModuleTest):
-    """Runs inside Slicer (Reload and Test, or ctest): the logic on a small synthetic CT."""
+    """Runs inside Slicer (Reload and Test, or ctest) on a fractured bone made in code."""
 
     def setUp(self) -> None:
         slicer.mrmlScene.Clear()
@@ -138,19 +325,35 @@ class FractureDetectTest(ScriptedLoadableModuleTest):
     def test_FractureDetectLogic(self) -> None:
         import numpy as np
         from FractureDetectLib.logic import FractureDetectLogic
+        from FractureDetectLib.synthetic import fracturedShaft
 
         from mskai.errors import CancelledError, InputError
 
-        voxels = np.full((12, 24, 24), -1000, dtype=np.int16)
-        voxels[3:9, 8:16, 4:20] = 1200  # a bone-like block
-        volumeNode = slicer.util.addVolumeFromArray(voxels, name="SyntheticCT")
+        shaft = fracturedShaft(shiftMm=4.0)
+        volumeNode = slicer.util.addVolumeFromArray(shaft.voxels, name="SyntheticFracture")
+        volumeNode.SetSpacing(*shaft.spacing)
         logic = FractureDetectLogic()
 
         steps = []
-        segmentationNode = logic.run(volumeNode, progress=lambda f, m: steps.append(f))
-        self.assertTrue(segmentationNode.IsA("vtkMRMLSegmentationNode"))
+        segmentation, candidates, table = logic.run(volumeNode,
+                                                    progress=lambda f, m: steps.append(f))
         self.assertEqual(steps[-1], 1.0)
-        self.assertIs(logic.run(volumeNode, segmentationNode), segmentationNode)
+        for segmentId in ("bone", "bone_fragment_1", "bone_fragment_2"):
+            self.assertIsNotNone(segmentation.GetSegmentation().GetSegment(segmentId))
+        self.assertEqual(candidates.GetNumberOfControlPoints(), 1)
+        displacement = table.GetTable().GetColumnByName("displacement_mm").GetValue(0)
+        self.assertLess(abs(displacement - shaft.shiftMm), 1.0)
+        matrix = vtk.vtkMatrix4x4()
+        volumeNode.GetIJKToRASMatrix(matrix)
+        centre = np.array(matrix.MultiplyPoint((*shaft.gapCenterIjk, 1.0))[:3])
+        self.assertLess(np.linalg.norm(logic.jumpTarget(candidates, 0) - centre), 10.0)
+
+        logic.setCandidateDecision(candidates, 0, False)
+        logic.run(volumeNode, segmentation)
+        self.assertEqual(logic.candidateDecisions(candidates), [False])
+        fragments = logic.remeasure(volumeNode, segmentation)
+        self.assertGreaterEqual(fragments.GetNumberOfRows(), 3)
+
         with self.assertRaises(CancelledError):
             logic.run(volumeNode, cancel=lambda: True)
         with self.assertRaises(InputError):

@@ -51,19 +51,20 @@ def test_displacement_and_angulation_on_given_fragments(shift, towards, angle, g
 
 
 def test_segmented_ct_phantom_finds_the_fracture():
-    """At 1 mm smoothing the 6 mm gap is bridged on its narrow side (10 degree wedge), so the
-    touching fragments need the neck split; measured: position 5.0 mm, 5.02 vs 4.98 mm,
-    10.6 vs 10 degrees."""
+    """At 1 mm smoothing and 110 HU the 6 mm gap is bridged on its narrow side (10 degree
+    wedge); the stricter fragment mask (150/250 HU) keeps the fragments apart, so the
+    fracture is found with or without the neck split. Measured: position 0.1 mm,
+    5.05 vs 4.98 mm, 10.4 vs 10 degrees (before the fragment mask: 5.0 mm, neck split only).
+    """
     ph = fractured_long_bone(translation_mm=transverse(5.0, 30.0), angulation_deg=10.0,
                              gap_mm=6.0, body_radius_mm=30.0, noise_sd=15.0, supersample=2)
     truth = ph.truth.fractures[0]
-    assert run_fracture(ph.image).measurements["fractures"] == []  # bridged: one component
-    result = run_fracture(ph.image, split_touching=True)
-    (fracture,) = result.measurements["fractures"]
-    assert fracture["score"] >= 0.5
-    assert np.linalg.norm(np.subtract(fracture["position_ras"], truth.center_ras)) <= 6.0
-    assert abs(fracture["displacement_mm"] - truth.transverse_displacement_mm) <= 1.5
-    assert abs(fracture["angulation_deg"] - truth.angulation_deg) <= 2.0
+    for split in (False, True):
+        (fracture,) = run_fracture(ph.image, split_touching=split).measurements["fractures"]
+        assert fracture["score"] >= 0.5
+        assert np.linalg.norm(np.subtract(fracture["position_ras"], truth.center_ras)) <= 3.0
+        assert abs(fracture["displacement_mm"] - truth.transverse_displacement_mm) <= 1.0
+        assert abs(fracture["angulation_deg"] - truth.angulation_deg) <= 2.0
 
 
 def test_intact_long_bone_gives_no_fracture():

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from phantoms.grid import make_grid, oblique_direction, physical_points
 
 from mskai.errors import InputError
 from mskai.measure.margins import grow_margin, margin_summary, min_surface_distance_mm
+from phantoms.grid import make_grid, oblique_direction, physical_points
 
 SPACING = (0.7, 0.9, 2.0)
 

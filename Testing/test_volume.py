@@ -1,10 +1,9 @@
 """Volume geometry: index <-> RAS mapping agrees with SimpleITK, crops keep positions."""
 
 import numpy as np
-import SimpleITK as sitk
-from phantoms.grid import make_grid, oblique_direction
 
 from mskai.volume import Volume
+from phantoms.grid import make_grid, oblique_direction
 
 
 def _oblique() -> Volume:

@@ -44,6 +44,17 @@ def _click_confidence_connected(prepared) -> np.ndarray:
     return sitk.GetArrayFromImage(mask) > 0
 
 
+def _click_learned(prepared) -> np.ndarray:
+    """The learned refinement model (tumor_refine_unet) from the same click."""
+    import torch
+
+    from mskai.interactive import segment_with_method
+
+    torch.set_num_threads(2)
+    volume, prompts = prepared
+    return segment_with_method(volume, prompts, method="learned")
+
+
 def _sts_tumour():
     from mskai.image import read_image
     from mskai.labels import read_labels
@@ -82,6 +93,8 @@ def _measure_pyradiomics(prepared) -> dict:
 CASES = [
     Case("tumour click, 256x256x60 crop", _crop_256x256x60, _click_ours,
          _click_confidence_connected, "SimpleITK ConfidenceConnected"),
+    Case("learned tumour click, 256x256x60 crop", _crop_256x256x60, _click_learned,
+         _click_ours, "classic click method (mskai)"),
     Case("tumour measurements (STS_002 CT)", _sts_tumour, _measure_ours,
          _measure_pyradiomics, "pyradiomics shape"),
 ]

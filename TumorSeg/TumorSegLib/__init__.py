@@ -1,1 +1,3 @@
-"""TumorSeg module internals: ``logic`` (MRML, no Qt) and ``parameters`` (Slicer only)."""
+"""TumorSeg module internals (no Qt): ``logic`` (the entry point), ``measure_on_edit``,
+``job_bridge`` (runner), ``distance_map``, ``exports``, ``response_panel``, ``synthetic``,
+``python_launcher``; and ``parameters`` (Slicer only)."""

@@ -1,12 +1,15 @@
-"""TumorSeg logic: CT/MR volume and clicks in, tumour and safety-margin segments out.
+"""TumorSeg logic: CT/MR volume and clicks in, tumour, safety margin and bone segments out.
 
-Skeleton: it checks the inputs (at least one positive click inside the image), prepares
-the output segmentation and describes the run. The interactive segmentation
-(``mskai.tasks.tumor``) is wired in by a later issue.
+Each run starts from the tumour segment the node holds now (possibly hand-edited), so a
+new click refines it instead of starting over; the result is merged with the chosen
+policy (:func:`mskai.slicer_io.apply_result`), measured with the CLI's code and shown as a
+table and RECIST line markups. No Qt: the widget and the tests drive this class.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +19,7 @@ from MSKAILib.module_logic import CancelCallback, MergePolicy, MSKAIModuleLogic,
 from mskai.errors import InputError
 
 MAX_MARGIN_MM = 100.0
+TUMOUR_SEGMENT = "tumor"
 
 
 class TumorSegLogic(MSKAIModuleLogic):
@@ -23,14 +27,34 @@ class TumorSegLogic(MSKAIModuleLogic):
 
     moduleName = "TumorSeg"
 
+    def __init__(self, scene: Any = None) -> None:
+        super().__init__(scene)
+        self.lastActions: list[Any] = []
+        self.lastWarnings: list[str] = []
+
+    # --- inputs -------------------------------------------------------------------------
+
     @staticmethod
     def pointsRas(markupsNode: Any) -> np.ndarray:
-        """Control points of a markups node in RAS (world) millimetres, shape (n, 3)."""
+        """Defined control points of a markups node in RAS (world) millimetres, (n, 3)."""
+        from mskai.slicer_io import markups_to_points
+
         if markupsNode is None:
             return np.zeros((0, 3))
-        points = [markupsNode.GetNthControlPointPositionWorld(i)
-                  for i in range(markupsNode.GetNumberOfControlPoints())]
-        return np.asarray(points, dtype=float).reshape(-1, 3)
+        return np.reshape([ras for _, ras in markups_to_points(markupsNode)], (-1, 3))
+
+    @staticmethod
+    def splitPrompts(promptsNode: Any, negativePromptsNode: Any = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """(positive, negative) RAS clicks: ``promptsNode`` split by label (a label starting
+        with "negative" or "-" is a background click, see ``slicer_io.prompt_points``), plus
+        every point of ``negativePromptsNode``."""
+        from mskai.slicer_io import prompt_points
+
+        positive, negative = (prompt_points(promptsNode) if promptsNode is not None
+                              else (np.zeros((0, 3)), np.zeros((0, 3))))
+        extra = TumorSegLogic.pointsRas(negativePromptsNode)
+        return positive, np.vstack([negative, extra])
 
     @staticmethod
     def pointsInsideVolume(volumeNode: Any, pointsRas: np.ndarray) -> np.ndarray:
@@ -44,14 +68,17 @@ class TumorSegLogic(MSKAIModuleLogic):
         return np.all((ijk >= -0.5) & (ijk <= dims - 0.5), axis=1)
 
     def validateInputs(self, volumeNode: Any, promptsNode: Any,
-                       negativePromptsNode: Any = None, marginMm: float = 10.0) -> None:
+                       negativePromptsNode: Any = None, marginMm: float = 10.0,
+                       roiNode: Any = None) -> None:
         self.validateVolume(volumeNode)
         for node, what in ((promptsNode, "tumour clicks"),
                            (negativePromptsNode, "background clicks")):
             self.validateNodeClass(node, "vtkMRMLMarkupsFiducialNode", what)
-        positive = self.pointsRas(promptsNode)
+        self.validateNodeClass(roiNode, "vtkMRMLMarkupsROINode", "region of interest")
+        positive, negative = self.splitPrompts(promptsNode, negativePromptsNode)
         if len(positive) == 0:
             raise InputError("Place at least one tumour click (positive point) in the tumour.")
+        # Background clicks outside the image are refused by the core's Prompts check.
         outside = ~self.pointsInsideVolume(volumeNode, positive)
         if outside.any():
             raise InputError(f"{int(outside.sum())} tumour click(s) lie outside "
@@ -64,20 +91,214 @@ class TumorSegLogic(MSKAIModuleLogic):
                  marginMm: float = 10.0) -> dict[str, Any]:
         """What a run on these inputs would process."""
         self.validateInputs(volumeNode, promptsNode, negativePromptsNode, marginMm)
+        positive, negative = self.splitPrompts(promptsNode, negativePromptsNode)
         return {"module": self.moduleName, **self.describeVolume(volumeNode),
-                "positive_clicks": len(self.pointsRas(promptsNode)),
-                "negative_clicks": len(self.pointsRas(negativePromptsNode)),
+                "positive_clicks": len(positive), "negative_clicks": len(negative),
                 "margin_mm": float(marginMm)}
 
+    @staticmethod
+    def roiRas(roiNode: Any) -> tuple[float, ...] | None:
+        """The ROI's axis-aligned RAS box ``(R1, A1, S1, R2, A2, S2)`` (a rotated ROI is
+        replaced by the box around it)."""
+        if roiNode is None:
+            return None
+        bounds = [0.0] * 6
+        roiNode.GetRASBounds(bounds)
+        return (bounds[0], bounds[2], bounds[4], bounds[1], bounds[3], bounds[5])
+
+    # --- run ----------------------------------------------------------------------------
+
     def run(self, volumeNode: Any, promptsNode: Any, segmentationNode: Any = None,
-            negativePromptsNode: Any = None, marginMm: float = 10.0,
+            marginMm: float = 10.0, policy: MergePolicy | str = MergePolicy.REPLACE,
+            roiNode: Any = None, runner: Any = None,
             progress: ProgressCallback | None = None, cancel: CancelCallback | None = None,
-            mergePolicy: MergePolicy | str = MergePolicy.SKIP_EDITED) -> Any:
-        """Check inputs and return the output segmentation node (created when None)."""
-        policy = self.mergePolicy(mergePolicy)
+            negativePromptsNode: Any = None, mergePolicy: MergePolicy | str | None = None
+            ) -> Any:
+        """Segment (or refine) the tumour and return the output segmentation node.
+
+        ``runner``: None runs in this process; a :class:`mskai.runner.base.ProcessRunner`
+        (or a factory returning one, since runners run one job each) runs the job
+        ``mskai.tasks.tumor_jobs:segment_tumor`` through it. Nothing is written to the scene
+        before the result is known, so bad input or Cancel leave every node as it was.
+        """
+        from mskai.interactive import Prompts
+        from mskai.slicer_io import apply_result
+        from TumorSegLib.measure_on_edit import storeProvenance
+
+        policy = self.mergePolicy(mergePolicy if mergePolicy is not None else policy)
         self.step(progress, cancel, 0.0, "Checking inputs")
-        self.validateInputs(volumeNode, promptsNode, negativePromptsNode, marginMm)
+        self.validateInputs(volumeNode, promptsNode, negativePromptsNode, marginMm, roiNode)
+        self.validateNodeClass(segmentationNode, "vtkMRMLSegmentationNode",
+                               "output segmentation")
+        volume = self.inputVolume(volumeNode)
+        positive, negative = self.splitPrompts(promptsNode, negativePromptsNode)
+        prompts = Prompts([tuple(p) for p in positive], [tuple(p) for p in negative],
+                          self.roiRas(roiNode))
+        current = self.currentTumourMask(segmentationNode, volume)
+        self.step(progress, cancel, 0.05, "Segmenting the tumour")
+        result = self._segment(volume, prompts, float(marginMm), current, runner,
+                               _scaled(progress, 0.05, 0.85), cancel)
+        if not result.segment(TUMOUR_SEGMENT).mask.any():
+            raise InputError("The tumour segmentation is empty: click well inside the tumour "
+                             "or add an ROI around it.")
+        self.step(progress, cancel, 0.85, "Writing segments")
         segmentationNode = self.prepareSegmentation(volumeNode, segmentationNode)
-        segmentationNode.SetAttribute("MSKAI.MergePolicy", policy.value)
-        self.step(progress, cancel, 1.0, "Done")
+        applied = apply_result(self.scene, result, segmentationNode, policy.value,
+                               reference_node=volumeNode)
+        self.lastActions, self.lastWarnings = applied.actions, list(result.warnings)
+        storeProvenance(segmentationNode, result.provenance, float(marginMm))
+        self.step(progress, None, 0.9, "Measuring")
+        self._showMeasurements(volume, segmentationNode, result, applied.actions,
+                               float(marginMm))
+        self.step(progress, None, 1.0, "Done")
         return segmentationNode
+
+    def _segment(self, volume: Any, prompts: Any, marginMm: float, current: Any, runner: Any,
+                 progress: ProgressCallback | None, cancel: CancelCallback | None) -> Any:
+        if runner is None:
+            from mskai.tasks.tumor import run_tumor
+
+            return run_tumor(volume, prompts, margin_mm=marginMm, current_mask=current,
+                             progress=progress, cancel=cancel)
+        from mskai.runner.base import ProcessRunner
+        from TumorSegLib.job_bridge import runTumourJob
+
+        if not isinstance(runner, ProcessRunner) and callable(runner):
+            runner = runner()
+        return runTumourJob(runner, volume, prompts, marginMm, current, progress, cancel)
+
+    def _showMeasurements(self, volume: Any, segmentationNode: Any, result: Any,
+                          actions: list[Any], marginMm: float) -> Any:
+        """Table and RECIST lines of what the node holds: the result's own numbers when
+        every segment was written as computed, else a re-measurement of the node."""
+        from TumorSegLib.measure_on_edit import fillMeasurements
+
+        asComputed = all(a.action in ("created", "replaced", "backup") for a in actions)
+        if not asComputed:
+            return self.remeasure(volume, segmentationNode, marginMm)
+        return fillMeasurements(self.scene, result, segmentationNode)
+
+    @staticmethod
+    def inputVolume(volumeNode: Any) -> Any:
+        """The node's voxels as a core Volume, with CT/MR resolved the way ``read_image``
+        does, so in-process and subprocess runs see the same modality."""
+        from mskai.image import detect_modality
+        from mskai.slicer_io import node_to_volume
+
+        volume = node_to_volume(volumeNode)
+        if volume.modality is None:
+            volume.modality = detect_modality(volume)
+        return volume
+
+    @staticmethod
+    def currentTumourMask(segmentationNode: Any, volume: Any) -> np.ndarray | None:
+        """The tumour segment's voxels now (hand edits included), or None when empty."""
+        from mskai.slicer_io import segment_mask
+
+        if segmentationNode is None or segmentationNode.GetSegmentation().GetSegment(
+                TUMOUR_SEGMENT) is None:
+            return None
+        mask = segment_mask(segmentationNode, TUMOUR_SEGMENT, volume)
+        return mask if mask.any() else None
+
+    # --- measurements after edits -------------------------------------------------------
+
+    def remeasure(self, volumeNode: Any, segmentationNode: Any,
+                  marginMm: float | None = None) -> Any:
+        """Re-measure the segments as they are now; returns the (reused) table node.
+
+        ``volumeNode`` may also be a core Volume. ``marginMm`` defaults to the last run's.
+        """
+        from TumorSegLib.measure_on_edit import (
+            MARGIN_ATTRIBUTE,
+            fillMeasurements,
+            measureResult,
+            resultFromSegmentation,
+        )
+
+        self.validateNodeClass(segmentationNode, "vtkMRMLSegmentationNode", "segmentation")
+        if segmentationNode is None:
+            raise InputError("Select the segmentation to measure.")
+        volume = volumeNode if hasattr(volumeNode, "array") else self.inputVolume(volumeNode)
+        if marginMm is None:
+            marginMm = float(segmentationNode.GetAttribute(MARGIN_ATTRIBUTE) or 10.0)
+        result = measureResult(resultFromSegmentation(volume, segmentationNode), marginMm)
+        return fillMeasurements(self.scene, result, segmentationNode)
+
+    def measurementsTable(self, segmentationNode: Any) -> Any:
+        from TumorSegLib.measure_on_edit import TABLE_ROLE
+
+        return None if segmentationNode is None else segmentationNode.GetNodeReference(
+            TABLE_ROLE)
+
+    # --- distance to bone ---------------------------------------------------------------
+
+    def distanceMapOnTumourSurface(self, volumeNode: Any, segmentationNode: Any,
+                                   distanceNode: Any = None, modelNode: Any = None,
+                                   maxDistanceMm: float | None = None) -> tuple[Any, Any]:
+        """(distance-to-bone volume in mm, tumour surface model coloured by it)."""
+        from TumorSegLib.distance_map import distanceToBoneVolume, tumourSurfaceModel
+
+        self.validateVolume(volumeNode)
+        distanceNode = distanceToBoneVolume(self.scene, volumeNode, segmentationNode,
+                                            distanceNode=distanceNode)
+        modelNode = tumourSurfaceModel(self.scene, segmentationNode, distanceNode,
+                                       modelNode=modelNode, maxDistanceMm=maxDistanceMm)
+        return distanceNode, modelNode
+
+    # --- exports ------------------------------------------------------------------------
+
+    def exportSegNrrd(self, segmentationNode: Any, path: str | Path) -> Path:
+        from TumorSegLib.exports import exportSegNrrd
+
+        return exportSegNrrd(segmentationNode, path)
+
+    def exportDicomSeg(self, volumeNode: Any, segmentationNode: Any, path: str | Path,
+                       source: Any = None,
+                       fileForInstance: Callable[[str], str] | None = None) -> Path:
+        from TumorSegLib.exports import exportDicomSeg
+
+        return exportDicomSeg(volumeNode, segmentationNode, path, source, fileForInstance)
+
+    def exportSurfaces(self, volumeNode: Any, segmentationNode: Any, outDir: str | Path,
+                       fmt: str = "stl") -> list[Path]:
+        from TumorSegLib.exports import exportSurfaces
+
+        return exportSurfaces(volumeNode, segmentationNode, outDir, fmt)
+
+    def exportTableCsv(self, tableNode: Any, path: str | Path) -> Path:
+        from TumorSegLib.exports import exportTableCsv
+
+        return exportTableCsv(tableNode, path)
+
+    # --- response -----------------------------------------------------------------------
+
+    def compareFolders(self, baselineDir: str | Path, followupDir: str | Path,
+                       tableNode: Any = None) -> tuple[Any, Any]:
+        from TumorSegLib.response_panel import compareFolders
+
+        return compareFolders(self.scene, baselineDir, followupDir, tableNode)
+
+    def compareSegmentations(self, baselineVolumeNode: Any, baselineSegmentationNode: Any,
+                             followupVolumeNode: Any, followupSegmentationNode: Any,
+                             marginMm: float = 10.0, tableNode: Any = None) -> tuple[Any, Any]:
+        from TumorSegLib.response_panel import compareSegmentations
+
+        return compareSegmentations(self.scene, baselineVolumeNode, baselineSegmentationNode,
+                                    followupVolumeNode, followupSegmentationNode, marginMm,
+                                    tableNode)
+
+
+def _scaled(progress: ProgressCallback | None, start: float,
+            stop: float) -> ProgressCallback | None:
+    """The task's 0..1 progress mapped onto ``start..stop`` of the whole run, never going
+    back (the tumour task restarts at 0 for its segmentation step's own progress)."""
+    if progress is None:
+        return None
+    highest = [start]
+
+    def report(fraction: float, message: str = "") -> None:
+        highest[0] = max(highest[0], start + (stop - start) * float(fraction))
+        progress(highest[0], message)
+
+    return report

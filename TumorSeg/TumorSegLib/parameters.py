@@ -6,6 +6,7 @@ from typing import Annotated
 from MSKAILib.module_logic import MergePolicy
 from slicer import (
     vtkMRMLMarkupsFiducialNode,
+    vtkMRMLMarkupsROINode,
     vtkMRMLScalarVolumeNode,
     vtkMRMLSegmentationNode,
     vtkMRMLTableNode,
@@ -20,13 +21,20 @@ class TumorSegParameterNode:
     """Names match the ``SlicerParameterName`` properties in Resources/UI/TumorSeg.ui.
 
     The click lists are shown by qSlicerSimpleMarkupsWidget, which has no GUI connector,
-    so the widget keeps ``positiveClicks``/``negativeClicks`` in sync itself.
+    so the widget keeps ``positiveClicks``/``negativeClicks`` in sync itself. The default
+    policy is ``replace``: a run refines the current (possibly edited) tumour, and an
+    edited segment is first copied to "<name> (manual backup)", so nothing is lost.
     """
 
     inputVolume: vtkMRMLScalarVolumeNode
     outputSegmentation: vtkMRMLSegmentationNode
     positiveClicks: vtkMRMLMarkupsFiducialNode
     negativeClicks: vtkMRMLMarkupsFiducialNode
+    roi: vtkMRMLMarkupsROINode
     resultsTable: vtkMRMLTableNode
     marginMm: Annotated[float, WithinRange(0.0, MAX_MARGIN_MM)] = 10.0
-    mergePolicy: MergePolicy = MergePolicy.SKIP_EDITED
+    mergePolicy: MergePolicy = MergePolicy.REPLACE
+    refineOnClick: bool = True
+    baselineVolume: vtkMRMLScalarVolumeNode
+    baselineSegmentation: vtkMRMLSegmentationNode
+    responseTable: vtkMRMLTableNode

@@ -101,6 +101,12 @@ def _bone_mask(image: Volume, tumor: np.ndarray, margin_mm: float,
 
     box = padded_bbox(tumor, image, margin_mm + BONE_SEARCH_MM)
     bone = np.zeros(tumor.shape, dtype=bool)
-    bone[box] = segment_bone_ct(image.crop(box))
+    try:
+        bone[box] = segment_bone_ct(image.crop(box))
+    except InputError:
+        warnings.append("the image has no air below -500 HU, so its values may not be "
+                        "Hounsfield units; bone was not segmented (give a bone segment "
+                        "with --labels and --label-names bone=N)")
+        return None
     bone &= ~tumor
     return bone

@@ -1,5 +1,5 @@
-"""The three module logics (skeletons) against a real MRML scene from slicer-core, and the
-first-use dependency installer of the MSKAI hidden module."""
+"""The shared module-logic base (parameter node, input checks, tables, cancel) on real MRML,
+and the first-use dependency installer of the MSKAI hidden module."""
 
 from __future__ import annotations
 
@@ -117,23 +117,6 @@ def test_results_table(scene):
 # --- the three logics ------------------------------------------------------------------------
 
 
-def test_fracture_run_creates_then_reuses_the_segmentation(scene):
-    from FractureDetectLib.logic import FractureDetectLogic
-
-    logic = FractureDetectLogic(scene)
-    volume = add_volume(scene)
-    steps: list[tuple[float, str]] = []
-    segmentation = logic.run(volume, progress=lambda f, m: steps.append((f, m)))
-    assert segmentation.IsA("vtkMRMLSegmentationNode")
-    assert segmentation.GetAttribute("MSKAI.MergePolicy") == "skip_edited"
-    assert steps[0][0] == 0.0 and steps[-1][0] == 1.0
-    assert segmentation.GetNodeReference("referenceImageGeometryRef") is volume
-    count = scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")
-    assert logic.run(volume, segmentation, mergePolicy="replace") is segmentation
-    assert scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode") == count
-    assert segmentation.GetAttribute("MSKAI.MergePolicy") == "replace"
-
-
 def test_fracture_roi_and_wrong_output_type(scene):
     from FractureDetectLib.logic import FractureDetectLogic
 
@@ -152,35 +135,6 @@ def test_cancel_stops_the_run(scene):
 
     with pytest.raises(CancelledError):
         CartilageQuantLogic(scene).run(add_volume(scene), cancel=lambda: True)
-
-
-def test_cartilage_thickness_method(scene):
-    from CartilageQuantLib.logic import CartilageQuantLogic, ThicknessMethod
-
-    logic = CartilageQuantLogic(scene)
-    volume = add_volume(scene)
-    segmentation = logic.run(volume, thicknessMethod=ThicknessMethod.SURFACE_NORMAL)
-    assert segmentation.GetAttribute("MSKAI.ThicknessMethod") == "surface_normal"
-    assert [m.label() for m in ThicknessMethod] == ["Nearest neighbour", "Surface normal"]
-    with pytest.raises(InputError, match="nearest_neighbour, surface_normal"):
-        logic.run(volume, thicknessMethod="mean")
-
-
-def test_tumor_clicks_must_lie_in_the_oblique_volume(scene):
-    from TumorSegLib.logic import TumorSegLogic
-
-    logic = TumorSegLogic(scene)
-    volume = add_volume(scene)
-    clicks = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "tumour")
-    with pytest.raises(InputError, match="at least one"):
-        logic.run(volume, clicks)
-    clicks.AddControlPoint(*ras_of_ijk(volume, (9.4, 11.4, 7.4)))  # the far corner voxel
-    info = logic.describe(volume, clicks)
-    assert info["positive_clicks"] == 1 and info["margin_mm"] == 10.0
-    assert logic.run(volume, clicks).IsA("vtkMRMLSegmentationNode")
-    clicks.AddControlPoint(*ras_of_ijk(volume, (10.6, 5, 3)))  # just past the last column
-    with pytest.raises(InputError, match="1 tumour click"):
-        logic.run(volume, clicks)
 
 
 def test_tumor_margin_and_prompt_types(scene):

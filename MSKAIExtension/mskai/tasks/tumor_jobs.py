@@ -1,0 +1,61 @@
+"""Runner jobs of TumorSeg, so the Slicer module can segment in a child process.
+
+``{"task": "mskai.tasks.tumor_jobs:segment_tumor", "args": {...}}`` reads the image (and the
+current, possibly hand-edited, tumour mask) from files, runs :func:`run_tumor` and writes
+``segmentation.seg.nrrd`` (one layer per overlapping segment, so tumour, margin and bone all
+keep every voxel) and ``measurements.json`` into ``out``. Files, not arrays, cross the
+process boundary: the JSON-lines stream only carries progress and these paths.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from mskai.runner.base import job
+
+SEGMENTATION_FILE = "segmentation.seg.nrrd"
+MEASUREMENTS_FILE = "measurements.json"
+
+
+@job
+def segment_tumor(image: str, out: str, positive_ras: Sequence[Sequence[float]],
+                  negative_ras: Sequence[Sequence[float]] = (),
+                  roi_ras: Sequence[float] | None = None, margin_mm: float = 10.0,
+                  current_mask: str | None = None, modality: str | None = None, *,
+                  progress: Callable[[float, str], None],
+                  cancel: threading.Event) -> dict[str, Any]:
+    """Segment the tumour from clicks; returns ``{"segmentation", "measurements"}`` paths."""
+    from mskai.image import read_image
+    from mskai.interactive import Prompts
+    from mskai.tasks.tumor import run_tumor
+
+    volume = read_image(image)
+    if modality:
+        volume.modality = modality
+    current = None
+    if current_mask:
+        mask_volume = read_image(current_mask)
+        current = mask_volume.array.astype(bool)
+        if not current.any():
+            current = None
+    prompts = Prompts([tuple(p) for p in positive_ras], [tuple(p) for p in negative_ras],
+                      tuple(roi_ras) if roi_ras is not None else None)
+    result = run_tumor(volume, prompts, margin_mm=margin_mm, current_mask=current,
+                       progress=progress, cancel=cancel.is_set)
+    return write_job_outputs(result, out)
+
+
+def write_job_outputs(result: Any, out: str | Path) -> dict[str, Any]:
+    """The files a TumorSeg job hands back (also what a fake runner in tests writes)."""
+    from mskai.results.segnrrd import write_seg_nrrd
+    from mskai.results.tables import measurements_document, write_json
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    segmentation = write_seg_nrrd(result, folder / SEGMENTATION_FILE)
+    measurements = write_json(measurements_document(result), folder / MEASUREMENTS_FILE)
+    return {"segmentation": str(segmentation), "measurements": str(measurements),
+            "warnings": list(result.warnings)}
