@@ -123,3 +123,19 @@ def test_console_script_reports_bad_input_with_exit_2(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_tiny_tumour_is_measured_with_a_warning(capsys, tmp_path):
+    import SimpleITK as sitk
+
+    image = read_image(CT)
+    tiny = np.zeros(image.array.shape, np.uint8)
+    tiny[24, 70, 80] = 1  # one voxel: about 3 mm³
+    mask = sitk.GetImageFromArray(tiny)
+    mask.CopyInformation(image.to_sitk())
+    sitk.WriteImage(mask, str(tmp_path / "tiny.nii.gz"))
+    code, _, _ = _run(capsys, "tumor", str(CT), "--labels", str(tmp_path / "tiny.nii.gz"),
+                      "--label-names", "tumor=1", "--out", str(tmp_path / "out"))
+    assert code == 0
+    doc = json.loads((tmp_path / "out" / "measurements.json").read_text())
+    assert any("mm³" in w for w in doc["warnings"])

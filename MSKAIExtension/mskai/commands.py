@@ -6,6 +6,7 @@ Each handler returns the one-line summary that the command prints.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,8 @@ def finish(result: Result, out: Path, figures: list[tuple[str, bytes]] | None = 
     from mskai.results import write_results
 
     write_results(result, out, figures=figures or [])
+    for warning in result.warnings:
+        sys.stderr.write(f"warning: {warning}\n")
     parts = [f"{s.id} {s.measurements.get('volume_ml', float('nan')):.2f} mL"
              for s in result.segments]
     detail = ", ".join(parts) if parts else "no segments"

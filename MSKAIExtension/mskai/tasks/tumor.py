@@ -12,6 +12,7 @@ from mskai.volume import Volume
 
 MODULE = "TumorSeg"
 BONE_SEARCH_MM = 30.0
+TINY_TUMOUR_ML = 0.1
 
 
 def run_tumor(
@@ -28,6 +29,7 @@ def run_tumor(
     tumor, method = _tumor_mask(image, prompts, labels, current_mask, progress, cancel)
     report(0.6, "safety margin and bone")
     result = Result(MODULE, image, Provenance(method=method))
+    _warn_if_tiny(tumor, image, result.warnings)
     bone = _bone_mask(image, tumor, margin_mm, labels, result.warnings)
     margin = _grow(tumor, image, margin_mm)
     status = STATUS_EDITED if labels is not None else "ai_result"
@@ -79,6 +81,14 @@ def _tumor_mask(image, prompts, labels, current_mask, progress, cancel) -> tuple
         raise InputError("the tumour mask is empty; place the seed inside the tumour or "
                          "check the label value given for 'tumor'")
     return mask.astype(bool), method
+
+
+def _warn_if_tiny(tumor: np.ndarray, image: Volume, warnings: list[str]) -> None:
+    """A tumour under 0.1 mL (a few voxels) is usually a click on noise or a vessel."""
+    volume_ml = float(tumor.sum()) * image.voxel_volume_mm3 / 1000.0
+    if volume_ml < TINY_TUMOUR_ML:
+        warnings.append(f"the tumour is only {volume_ml * 1000:.0f} mm³; check that the seed lies "
+                        "inside the tumour, or add clicks")
 
 
 def _grow(tumor: np.ndarray, image: Volume, margin_mm: float) -> np.ndarray:
