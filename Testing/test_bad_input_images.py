@@ -6,6 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
+
 from mskai.errors import InputError
 from mskai.image import read_image, write_image
 from mskai.labels import read_labels

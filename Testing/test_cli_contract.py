@@ -139,3 +139,20 @@ def test_a_tiny_tumour_is_measured_with_a_warning(capsys, tmp_path):
     assert code == 0
     doc = json.loads((tmp_path / "out" / "measurements.json").read_text())
     assert any("mm³" in w for w in doc["warnings"])
+
+
+def test_learned_click_method_records_the_model_and_matches_the_expert(capsys, tmp_path):
+    from mskai.interactive.clicks import deepest_voxel
+    from mskai.interactive.evaluate import dice
+
+    image = read_image(CT)
+    expert = read_labels(CT_MASK, image, {"tumor": 1})["tumor"]
+    seed = image.index_to_ras(deepest_voxel(expert, tuple(reversed(image.spacing)))[::-1])
+    out = tmp_path / "out"
+    code, _, err = _run(capsys, "tumor", str(CT), "--seed-ras", ",".join(map(str, seed)),
+                        "--method", "learned", "--out", str(out))
+    assert code == 0, err
+    doc = json.loads((out / "measurements.json").read_text())
+    assert doc["provenance"]["model"]["id"] == "tumor_refine_unet"
+    tumor = read_labels(out / "segmentation.seg.nrrd", image)["tumor"]
+    assert dice(tumor, expert) > 0.8

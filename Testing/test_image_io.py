@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from mskai.image import detect_modality, read_image, write_image
 from mskai.volume import Volume
 from phantoms.grid import make_grid, oblique_direction

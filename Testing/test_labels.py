@@ -6,6 +6,7 @@ import gzip
 
 import numpy as np
 import pytest
+
 from mskai.errors import InputError
 from mskai.image import read_image, write_image
 from mskai.labels import canonical_id, parse_label_names, read_labels, read_seg_nrrd

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_shape import CENTRE_LPS, ellipsoid_mask
+
 from mskai.errors import InputError
 from mskai.measure import recist_axes
 from mskai.measure.recist import axial_slice_axis
 from phantoms.grid import make_grid, oblique_direction, rotation
-from test_shape import CENTRE_LPS, ellipsoid_mask
 
 A, B, C = 20.0, 14.0, 10.0
 

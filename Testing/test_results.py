@@ -10,6 +10,8 @@ import json
 
 import numpy as np
 import pytest
+from test_shape import CENTRE_LPS, ellipsoid_mask
+
 from mskai.errors import InputError
 from mskai.measure import recist_axes, shape_measurements
 from mskai.measure.mesh import mask_to_mesh, mesh_volume_mm3
@@ -18,7 +20,6 @@ from mskai.results.segnrrd import read_seg_nrrd
 from mskai.results.surfaces import read_stl
 from mskai.segments import Provenance, Result, Segment
 from phantoms.grid import make_grid, oblique_direction, physical_points
-from test_shape import CENTRE_LPS, ellipsoid_mask
 
 EXTRA_PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 TUMOR_AXES = (9.0, 7.0, 5.0)

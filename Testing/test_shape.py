@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from mskai.errors import InputError
 from mskai.measure import shape_measurements
 from mskai.measure.mesh import mask_to_mesh, mesh_area_mm2, mesh_volume_mm3, signed_volume_mm3

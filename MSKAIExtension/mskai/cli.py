@@ -72,6 +72,8 @@ def _add_tumor(sub: argparse._SubParsersAction) -> None:
                    help="click outside the tumour, R,A,S mm (repeatable)")
     p.add_argument("--roi-ras", type=ras_box, default=None, help="R1,A1,S1,R2,A2,S2 box")
     p.add_argument("--margin-mm", type=positive_mm, default=10.0, help="safety margin (mm)")
+    p.add_argument("--method", choices=("classic", "learned"), default="classic",
+                   help="click segmentation: classic (default) or the learned refinement model")
     _add_labels_options(p)
 
 

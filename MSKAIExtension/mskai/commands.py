@@ -57,7 +57,7 @@ def run_tumor(args: argparse.Namespace) -> str:
     if labels is None and not prompts.positive_ras:
         raise InputError("no tumour seed given; add --seed-ras R,A,S inside the tumour "
                          "or measure an existing mask with --labels")
-    result = task(image, prompts, margin_mm=args.margin_mm, labels=labels)
+    result = task(image, prompts, margin_mm=args.margin_mm, labels=labels, method=args.method)
     return finish(result, args.out)
 
 

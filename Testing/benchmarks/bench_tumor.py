@@ -44,15 +44,29 @@ def _click_confidence_connected(prepared) -> np.ndarray:
     return sitk.GetArrayFromImage(mask) > 0
 
 
-def _click_learned(prepared) -> np.ndarray:
-    """The learned refinement model (tumor_refine_unet) from the same click."""
-    import torch
+def _refine_prepared():
+    """The 256x256x60 crop, its classic first-click mask and a negative click at its edge."""
+    from mskai.interactive import segment_from_prompts
 
+    volume, prompts = _crop_256x256x60()
+    mask = segment_from_prompts(volume, prompts)
+    edge = tuple(volume.index_to_ras([128 + 36, 128, 30]))
+    return volume, prompts.with_click(edge, positive=False), mask
+
+
+def _refine_learned(prepared) -> np.ndarray:
+    """A refinement click with the learned model (tumor_refine_unet)."""
     from mskai.interactive import segment_with_method
 
-    torch.set_num_threads(2)
-    volume, prompts = prepared
-    return segment_with_method(volume, prompts, method="learned")
+    volume, prompts, mask = prepared
+    return segment_with_method(volume, prompts, current_mask=mask, method="learned")
+
+
+def _refine_classic(prepared) -> np.ndarray:
+    from mskai.interactive import segment_with_method
+
+    volume, prompts, mask = prepared
+    return segment_with_method(volume, prompts, current_mask=mask, method="classic")
 
 
 def _sts_tumour():
@@ -93,8 +107,8 @@ def _measure_pyradiomics(prepared) -> dict:
 CASES = [
     Case("tumour click, 256x256x60 crop", _crop_256x256x60, _click_ours,
          _click_confidence_connected, "SimpleITK ConfidenceConnected"),
-    Case("learned tumour click, 256x256x60 crop", _crop_256x256x60, _click_learned,
-         _click_ours, "classic click method (mskai)"),
+    Case("learned refinement click, 256x256x60 crop", _refine_prepared, _refine_learned,
+         _refine_classic, "classic refinement click (mskai)"),
     Case("tumour measurements (STS_002 CT)", _sts_tumour, _measure_ours,
          _measure_pyradiomics, "pyradiomics shape"),
 ]

@@ -23,12 +23,15 @@ def run_tumor(
     current_mask: np.ndarray | None = None,
     progress: Callable[[float, str], None] | None = None,
     cancel=None,
+    method: str = "classic",
 ) -> Result:
     """Segment (or take) the tumour, grow the safety margin, find bone and measure it all."""
     report = progress or (lambda fraction, message: None)
-    tumor, method = _tumor_mask(image, prompts, labels, current_mask, progress, cancel)
+    tumor, description = _tumor_mask(image, prompts, labels, current_mask, progress, cancel,
+                                     method)
     report(0.6, "safety margin and bone")
-    result = Result(MODULE, image, Provenance(method=method))
+    result = Result(MODULE, image, _provenance(description, learned=(
+        labels is None and method == "learned")))
     _warn_if_tiny(tumor, image, result.warnings)
     bone = _bone_mask(image, tumor, margin_mm, labels, result.warnings)
     margin = _grow(tumor, image, margin_mm)
@@ -64,7 +67,8 @@ def measure_tumor_result(result: Result, margin_mm: float, bone: np.ndarray | No
     result.measurements["margin"] = margin_summary(tumor.mask, bone, image, margin_mm)
 
 
-def _tumor_mask(image, prompts, labels, current_mask, progress, cancel) -> tuple[np.ndarray, str]:
+def _tumor_mask(image, prompts, labels, current_mask, progress, cancel,
+                method: str) -> tuple[np.ndarray, str]:
     if labels is not None:
         if "tumor" not in labels:
             raise InputError("the given labels have no 'tumor' segment; name its label value "
@@ -72,15 +76,26 @@ def _tumor_mask(image, prompts, labels, current_mask, progress, cancel) -> tuple
         mask = labels["tumor"]
         method = "given segmentation"
     else:
-        from mskai.interactive import segment_from_prompts
+        from mskai.interactive import segment_with_method
 
-        mask = segment_from_prompts(image, prompts, current_mask=current_mask,
-                                    modality=image.modality, progress=progress, cancel=cancel)
-        method = "interactive region growing from clicks"
+        mask = segment_with_method(image, prompts, current_mask=current_mask, method=method,
+                                   modality=image.modality, progress=progress, cancel=cancel)
+        method = {"classic": "interactive geodesic region competition from clicks",
+                  "learned": "learned click refinement (tumor_refine_unet)"}[method]
     if not mask.any():
         raise InputError("the tumour mask is empty; place the seed inside the tumour or "
                          "check the label value given for 'tumor'")
     return mask.astype(bool), method
+
+
+def _provenance(description: str, learned: bool) -> Provenance:
+    if not learned:
+        return Provenance(method=description)
+    from mskai.models.registry import find_model
+
+    entry = find_model("tumor_refine_unet")
+    return Provenance(method=description, model_id=entry.id, model_version=entry.version,
+                      model_sha256=entry.sha256)
 
 
 def _warn_if_tiny(tumor: np.ndarray, image: Volume, warnings: list[str]) -> None:
