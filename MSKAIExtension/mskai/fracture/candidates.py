@@ -45,6 +45,7 @@ class Candidate:
     alignment: Alignment | None
     bone: str = "bone"
     fragments: list[str] = field(default_factory=list)
+    source: int = 0  # which fragment label map ``labels`` refer to (tasks/fracture.py)
 
     def as_contract(self) -> dict[str, Any]:
         """The ``fractures`` entry of measurements.json (CONTRACT.md) plus explanations."""
