@@ -76,3 +76,20 @@ def test_no_bone_gives_empty_mask():
     array = np.full((10, 10, 10), -1000.0)
     array[3:7, 3:7, 3:7] = 40.0
     assert not segment_bone_ct(Volume(array, modality="CT")).any()
+
+
+def test_scanner_table_in_the_air_is_not_bone():
+    from mskai.segmentation.bone_ct import segment_bone_ct
+    from mskai.volume import Volume
+
+    k, j, i = np.mgrid[0:30, 0:80, 0:80]
+    ct = np.full(k.shape, -1000.0, np.float32)
+    body = (j - 35) ** 2 + (i - 40) ** 2 < 28**2
+    ct[body] = 40.0
+    rod = (j - 35) ** 2 + (i - 40) ** 2 < 6**2
+    ct[rod] = 1200.0
+    table = (j >= 70) & (j < 74)  # a 4-voxel plate below the body, separated by air
+    ct[table] = 500.0
+    bone = segment_bone_ct(Volume(ct, spacing=(1.0, 1.0, 2.0), modality="CT"))
+    assert bone[rod].mean() > 0.95
+    assert not bone[table].any()

@@ -110,7 +110,27 @@ def _segment(volume: Volume, low_hu: float, high_hu: float, min_component_ml: fl
     bone = remove_small_components(bone, sub, min_component_ml)
     out = np.zeros(values.shape, dtype=bool)
     out[box] = bone
-    return out
+    return out & body_mask(values, volume)
+
+
+def body_mask(values: np.ndarray, volume: Volume, air_hu: float = -400.0) -> np.ndarray:
+    """The patient: the largest component above ``air_hu``, holes filled.
+
+    Removes the scanner table and other objects in the air around the patient, which have
+    bone-like Hounsfield units. Without air in the image everything counts as body.
+    """
+    from scipy import ndimage
+
+    inside = values > air_hu
+    if inside.all():
+        return inside
+    labels, n = ndimage.label(inside)
+    if n <= 1:
+        return inside
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    largest = labels == int(np.argmax(sizes))
+    return fill_holes_all_planes(largest)
 
 
 def downsampled(volume: Volume, max_voxels: int) -> tuple[Volume, np.ndarray | None]:
