@@ -1,21 +1,13 @@
 """CartilageQuant: knee cartilage segmentation and thickness in MRI (Slicer scripted module).
 
-Only Slicer and the standard library are imported at module level; the logic, the
-parameter node and everything heavy are imported when the widget or test needs them,
-so this file never slows down or breaks Slicer start-up.
+Only Slicer, the standard library and the start-up-safe widget base are imported at module
+level; the logic, the parameter node and everything heavy are imported when the widget or
+test needs them, so this file never slows down or breaks Slicer start-up.
 """
 
-import shutil
-
-import qt
 import slicer
-import vtk
-from slicer.ScriptedLoadableModule import (
-    ScriptedLoadableModule,
-    ScriptedLoadableModuleTest,
-    ScriptedLoadableModuleWidget,
-)
-from slicer.util import VTKObservationMixin
+from MSKAILib.module_widget import MSKAIModuleWidget
+from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest
 
 
 class CartilageQuant(ScriptedLoadableModule):
@@ -39,106 +31,38 @@ Part of the MSK AI extension. Built on 3D Slicer, MONAI and PyTorch.
 """
 
 
-class CartilageQuantWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class CartilageQuantWidget(MSKAIModuleWidget):
     """Binds Resources/UI/CartilageQuant.ui to the parameter node; all work is in the logic."""
 
-    REMEASURE_DELAY_MS = 500
-
     def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
-        self.logic = None
-        self.runner = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self._observedSegmentation = None
-        self._applying = False
+        MSKAIModuleWidget.__init__(self, parent)
         self._baseline = None
         self._chartNode = None
-        self._remeasureTimer = None
 
-    def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/CartilageQuant.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
-
+    def createLogic(self):
         from CartilageQuantLib.logic import CartilageQuantLogic
-        from MSKAILib.widget_helpers import ProgressRunner
 
-        self.logic = CartilageQuantLogic()
-        self.logic.runnerFactory = self.makeJobRunner
-        self.runner = ProgressRunner(self.ui.progressBar, self.ui.applyButton, self.ui.cancelButton)
-        self._remeasureTimer = qt.QTimer()
-        self._remeasureTimer.setSingleShot(True)
-        self._remeasureTimer.setInterval(self.REMEASURE_DELAY_MS)
-        self._remeasureTimer.connect("timeout()", self.onRemeasureTimer)
+        logic = CartilageQuantLogic()
+        logic.runnerFactory = self.subprocessRunnerFactory()  # None: a thread in Slicer
+        return logic
 
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.ui.cancelButton.connect("clicked(bool)", self.runner.requestCancel)
-        self.ui.remeasureButton.connect("clicked(bool)", self.onRemeasureButton)
+    def createParameterNode(self, node):
+        from CartilageQuantLib.parameters import CartilageQuantParameterNode
+
+        return CartilageQuantParameterNode(node)
+
+    def setupModule(self) -> None:
         self.ui.showThicknessModelsCheckBox.connect("toggled(bool)", self.onShowModels)
         self.ui.profileButton.connect("clicked(bool)", self.onProfileButton)
         self.ui.keepBaselineButton.connect("clicked(bool)", self.onKeepBaseline)
         self.ui.changeButton.connect("clicked(bool)", self.onChangeButton)
 
-        self.initializeParameterNode()
-
-    @staticmethod
-    def makeJobRunner():
-        """A child process running Slicer's Python (PythonSlicer), else a thread."""
-        from mskai.runner.inprocess import InProcessRunner
-        from mskai.runner.subprocess_runner import SubprocessRunner
-
-        python = shutil.which("PythonSlicer")
-        return SubprocessRunner(python) if python else InProcessRunner()
-
-    def cleanup(self) -> None:
-        if self._remeasureTimer is not None:
-            self._remeasureTimer.stop()
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        self.setParameterNode(None)
-
     def onSceneStartClose(self, caller, event) -> None:
-        self.setParameterNode(None)
+        MSKAIModuleWidget.onSceneStartClose(self, caller, event)
         self._baseline, self._chartNode = None, None
 
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        from CartilageQuantLib.parameters import CartilageQuantParameterNode
-
-        self.setParameterNode(CartilageQuantParameterNode(self.logic.getParameterNode()))
-        if not self._parameterNode.inputVolume:
-            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if firstVolumeNode:
-                self._parameterNode.inputVolume = firstVolumeNode
-
-    def setParameterNode(self, inputParameterNode) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
-                                self._onParameterNodeModified)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
-                             self._onParameterNodeModified)
-        self._onParameterNodeModified()
-
-    def _onParameterNodeModified(self, caller=None, event=None) -> None:
+    def updateGui(self) -> None:
         p = self._parameterNode
-        self._observeSegmentation(p.outputSegmentation if p else None)
         if not p:
             return
         ready = bool(p.inputVolume)
@@ -149,36 +73,13 @@ class CartilageQuantWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.resultsTableView.setMRMLTableNode(p.resultsTable)
         self.ui.subregionsTableView.setMRMLTableNode(p.subregionsTable)
 
-    # --- re-measure after edits (debounced) --------------------------------------------
+    # --- apply and re-measure ---------------------------------------------------------------
 
-    def _observeSegmentation(self, segmentationNode) -> None:
-        if segmentationNode is self._observedSegmentation:
-            return
-        events = (slicer.vtkSegmentation.SegmentModified, slicer.vtkSegmentation.SegmentAdded,
-                  slicer.vtkSegmentation.SegmentRemoved)
-        if self._observedSegmentation is not None:
-            segmentation = self._observedSegmentation.GetSegmentation()
-            for event in events:
-                self.removeObserver(segmentation, event, self._onSegmentationEdited)
-        self._observedSegmentation = segmentationNode
-        if segmentationNode is not None:
-            for event in events:
-                self.addObserver(segmentationNode.GetSegmentation(), event,
-                                 self._onSegmentationEdited)
-
-    def _onSegmentationEdited(self, caller=None, event=None) -> None:
+    def remeasureOnEdit(self) -> bool:
         p = self._parameterNode
-        if self._applying or not p or not p.autoRemeasure or not p.resultsTable:
-            return  # our own writes, or nothing measured yet
-        self._remeasureTimer.start()  # restarts: one re-measure after the last edit
+        return bool(p.autoRemeasure and p.resultsTable)  # nothing measured yet: wait
 
-    def onRemeasureTimer(self) -> None:
-        if self.runner.running:
-            self._remeasureTimer.start()  # try again once the running job has ended
-            return
-        self.onRemeasureButton()
-
-    def onRemeasureButton(self) -> None:
+    def onRemeasure(self) -> None:
         p = self._parameterNode
         tables = self.runner.run(lambda progress, cancel: self.logic.remeasure(
             p.inputVolume, p.outputSegmentation, p.labelNames, p.thicknessMethod,
@@ -187,26 +88,16 @@ class CartilageQuantWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if tables is not None:
             self._showResults(*tables)
 
-    # --- apply --------------------------------------------------------------------------
-
-    def onApplyButton(self) -> None:
-        from MSKAILib.dependencies import ensureDependenciesInSlicer
-
-        if not ensureDependenciesInSlicer():
-            return
+    def runLogic(self, progress, cancel):
         p = self._parameterNode
-        self._applying = True
-        try:
-            outputs = self.runner.run(lambda progress, cancel: self.logic.run(
-                p.inputVolume, p.outputSegmentation, p.labelNames, p.thicknessMethod,
-                p.mergePolicy, progress=progress, cancel=cancel, platesTable=p.resultsTable,
-                subregionsTable=p.subregionsTable))
-        finally:
-            self._applying = False
-        if outputs is None:
-            return
+        return self.logic.run(p.inputVolume, p.outputSegmentation, p.labelNames,
+                              p.thicknessMethod, p.mergePolicy, progress=progress,
+                              cancel=cancel, platesTable=p.resultsTable,
+                              subregionsTable=p.subregionsTable)
+
+    def showOutputs(self, outputs) -> None:
         segmentation, plates, subregions = outputs
-        p.outputSegmentation = segmentation
+        self._parameterNode.outputSegmentation = segmentation
         self._showResults(plates, subregions)
 
     def _showResults(self, plates, subregions) -> None:

@@ -1,24 +1,15 @@
 """FractureDetect: AI fracture detection in CT (Slicer scripted module).
 
-Only Slicer, Qt, VTK and the standard library are imported at module level; the logic, the
-parameter node and everything heavy are imported when the widget or test needs them, so
-this file never slows down or breaks Slicer start-up.
+Only Slicer, Qt, VTK, the standard library and the start-up-safe widget base are imported
+at module level; the logic, the parameter node and everything heavy are imported when the
+widget or test needs them, so this file never slows down or breaks Slicer start-up.
 """
-
-import os
-import shutil
 
 import qt
 import slicer
 import vtk
-from slicer.ScriptedLoadableModule import (
-    ScriptedLoadableModule,
-    ScriptedLoadableModuleTest,
-    ScriptedLoadableModuleWidget,
-)
-from slicer.util import VTKObservationMixin
-
-REMEASURE_DELAY_MS = 500
+from MSKAILib.module_widget import MSKAIModuleWidget
+from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest
 
 
 class FractureDetect(ScriptedLoadableModule):
@@ -43,137 +34,44 @@ Part of the MSK AI extension. Built on 3D Slicer, MONAI and PyTorch.
 """
 
 
-def pythonLauncher():
-    """PythonSlicer of this Slicer (or on PATH); None runs the job in Slicer's process."""
-    name = "PythonSlicer.exe" if os.name == "nt" else "PythonSlicer"
-    bundled = os.path.join(slicer.app.slicerHome, "bin", name)
-    if os.path.isfile(bundled):
-        return bundled
-    return shutil.which("PythonSlicer")
-
-
-class FractureDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class FractureDetectWidget(MSKAIModuleWidget):
     """Binds Resources/UI/FractureDetect.ui to the parameter node; all work is in the logic."""
 
-    def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
-        self.logic = None
-        self.runner = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self._observedSegmentation = None
-        self._writing = False
-        self._remeasureTimer = None
-
-    def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/FractureDetect.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
-
+    def createLogic(self):
         from FractureDetectLib.logic import FractureDetectLogic
-        from MSKAILib.widget_helpers import ProgressRunner
 
-        self.logic = FractureDetectLogic()
-        self.runner = ProgressRunner(self.ui.progressBar, self.ui.applyButton, self.ui.cancelButton)
-        self._remeasureTimer = qt.QTimer()
-        self._remeasureTimer.setSingleShot(True)
-        self._remeasureTimer.setInterval(REMEASURE_DELAY_MS)
-        self._remeasureTimer.connect("timeout()", self.onRemeasure)
+        return FractureDetectLogic()
 
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.ui.cancelButton.connect("clicked(bool)", self.runner.requestCancel)
+    def createParameterNode(self, node):
+        from FractureDetectLib.parameters import FractureDetectParameterNode
+
+        return FractureDetectParameterNode(node)
+
+    def setupModule(self) -> None:
         self.ui.candidateList.connect("currentRowChanged(int)", self.onCandidateSelected)
         self.ui.acceptButton.connect("clicked(bool)", lambda: self.onDecision(True))
         self.ui.rejectButton.connect("clicked(bool)", lambda: self.onDecision(False))
         self.ui.clearDecisionButton.connect("clicked(bool)", lambda: self.onDecision(None))
-        self.ui.remeasureButton.connect("clicked(bool)", self.onRemeasure)
         self.ui.exportButton.connect("clicked(bool)", self.onExport)
         self.ui.measureVertebraButton.connect("clicked(bool)", self.onMeasureVertebra)
 
-        self.initializeParameterNode()
-
-    def cleanup(self) -> None:
-        if self._remeasureTimer is not None:
-            self._remeasureTimer.stop()
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        self.setParameterNode(None)
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    # --- parameter node -----------------------------------------------------------------
-
-    def initializeParameterNode(self) -> None:
-        from FractureDetectLib.parameters import FractureDetectParameterNode
-
-        self.setParameterNode(FractureDetectParameterNode(self.logic.getParameterNode()))
-        if not self._parameterNode.inputVolume:
-            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if firstVolumeNode:
-                self._parameterNode.inputVolume = firstVolumeNode
-
-    def setParameterNode(self, inputParameterNode) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
-                                self._onParameterNodeModified)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
-                             self._onParameterNodeModified)
-        self._onParameterNodeModified()
-
-    def _onParameterNodeModified(self, caller=None, event=None) -> None:
+    def updateGui(self) -> None:
         p = self._parameterNode
         ready = bool(p and p.inputVolume)
         self.ui.applyButton.enabled = ready and not self.runner.running
         self.ui.applyButton.toolTip = "Detect fractures" if ready else "Select an input volume"
-        self._observeSegmentation(p.outputSegmentation if p else None)
         self._showResults()
 
     # --- run ----------------------------------------------------------------------------
 
-    def _makeRunner(self):
-        """A child-process runner on PythonSlicer (None: run in Slicer's process)."""
-        python = pythonLauncher()
-        if python is None:
-            return None
-        from mskai.runner.subprocess_runner import SubprocessRunner
-
-        return lambda: SubprocessRunner(python)
-
-    def onApplyButton(self) -> None:
-        from MSKAILib.dependencies import ensureDependenciesInSlicer
-
-        if not ensureDependenciesInSlicer():
-            return
+    def runLogic(self, progress, cancel):
         p = self._parameterNode
-        self._remeasureTimer.stop()
-        self._writing = True
-        try:
-            outputs = self.runner.run(lambda progress, cancel: self.logic.run(
-                p.inputVolume, p.outputSegmentation, p.roi, policy=p.mergePolicy,
-                runner=self._makeRunner(), progress=progress, cancel=cancel,
-                minScore=p.minScore, splitTouching=p.splitTouching))
-        finally:
-            self._writing = False
-        if outputs is None:
-            return
+        return self.logic.run(p.inputVolume, p.outputSegmentation, p.roi, policy=p.mergePolicy,
+                              runner=self.subprocessRunnerFactory(), progress=progress,
+                              cancel=cancel, minScore=p.minScore, splitTouching=p.splitTouching)
+
+    def showOutputs(self, outputs) -> None:
+        p = self._parameterNode
         segmentation, candidates, _ = outputs
         with slicer.util.NodeModify(p):
             p.outputSegmentation = segmentation
@@ -238,43 +136,19 @@ class FractureDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     # --- re-measure after edits -----------------------------------------------------------
 
-    def _observeSegmentation(self, segmentationNode) -> None:
-        if segmentationNode is self._observedSegmentation:
-            return
-        segmentation = slicer.vtkSegmentation
-        # Painting fires SourceRepresentationModified (MasterRepresentationModified before
-        # Slicer 5.4); renaming or tags fire SegmentModified.
-        sourceModified = getattr(segmentation, "SourceRepresentationModified", None)
-        if sourceModified is None:
-            sourceModified = segmentation.MasterRepresentationModified
-        events = (sourceModified, segmentation.SegmentAdded, segmentation.SegmentRemoved)
-        if self._observedSegmentation is not None:
-            for event in events:
-                self.removeObserver(self._observedSegmentation, event, self.onSegmentationEdited)
-        self._observedSegmentation = segmentationNode
-        if segmentationNode is not None:
-            for event in events:
-                self.addObserver(segmentationNode, event, self.onSegmentationEdited)
-
-    def onSegmentationEdited(self, caller=None, event=None) -> None:
-        """Restart the debounce timer; the re-measurement runs once edits pause."""
-        if self._writing or self.runner.running or not self._parameterNode:
-            return
-        if self._parameterNode.autoRemeasure and self._parameterNode.fragmentsTable:
-            self._remeasureTimer.start()
+    def remeasureOnEdit(self) -> bool:
+        p = self._parameterNode
+        return bool(p.autoRemeasure and p.fragmentsTable)
 
     def onRemeasure(self) -> None:
         p = self._parameterNode
         if not p or not p.inputVolume or not p.outputSegmentation or self.runner.running:
             return
-        self._writing = True
-        try:
-            with slicer.util.tryWithErrorDisplay("Re-measuring failed.", waitCursor=True):
-                p.fragmentsTable = self.logic.remeasure(p.inputVolume, p.outputSegmentation,
-                                                        p.minScore)
-                p.candidates = self.logic.candidatesNode(p.outputSegmentation)
-        finally:
-            self._writing = False
+        with self.writingSegments(), slicer.util.tryWithErrorDisplay("Re-measuring failed.",
+                                                                      waitCursor=True):
+            p.fragmentsTable = self.logic.remeasure(p.inputVolume, p.outputSegmentation,
+                                                    p.minScore)
+            p.candidates = self.logic.candidatesNode(p.outputSegmentation)
         self._showResults()
 
     def onExport(self) -> None:

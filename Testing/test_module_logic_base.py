@@ -193,3 +193,36 @@ def test_ensure_dependencies_asks_before_installing():
     installed.add("skimage")
     assert ensure_dependencies(confirm, install, reqs, check) is True
     assert len(asked) == 1  # nothing missing: no question
+
+
+# --- the Python that runs module jobs -------------------------------------------------------
+
+
+def test_python_launcher_prefers_pythonslicer(tmp_path, monkeypatch):
+    import os
+
+    from MSKAILib.python_launcher import findPythonLauncher
+
+    launcher = tmp_path / "bin" / ("PythonSlicer.exe" if os.name == "nt" else "PythonSlicer")
+    launcher.parent.mkdir()
+    launcher.write_text("#!/bin/sh\n")
+    launcher.chmod(0o755)
+    slicer_app = tmp_path / "Slicer"
+    slicer_app.write_text("")
+    assert findPythonLauncher(str(tmp_path), executable=str(slicer_app)) == str(launcher)
+    monkeypatch.setenv("PATH", "")
+    # The Slicer application itself is never used as the job's Python.
+    assert findPythonLauncher(None, executable=str(slicer_app)) is None
+    assert findPythonLauncher(None, executable=sys.executable) == sys.executable
+
+
+def test_subprocess_runner_factory_makes_a_new_runner_per_job(monkeypatch):
+    from MSKAILib.python_launcher import subprocessRunnerFactory
+
+    from mskai.runner.subprocess_runner import SubprocessRunner
+
+    factory = subprocessRunnerFactory(None, executable=sys.executable)
+    first, second = factory(), factory()
+    assert isinstance(first, SubprocessRunner) and first is not second
+    monkeypatch.setenv("PATH", "")
+    assert subprocessRunnerFactory(None, executable="/nowhere/Slicer") is None

@@ -169,13 +169,21 @@ def test_replace_overwrites_unedited_ai_segments(mrml):
     assert segment_ids(node) == ("tumor", "bone")
 
 
-def test_replace_keeps_a_manual_backup_of_an_edited_segment_before_overwriting(mrml):
+def hand_edited_then_rerun(mrml, stroke=None):
+    """(volume, node, edited tumour, second result): an AI run, then a hand edit that erases
+    a slab of the tumour (and paints ``stroke``), then a second result shifted by 3 mm."""
     volume = grid()
     first = tumor_and_bone(volume)
     node, _ = apply_result(mrml.scene, first)
     edited = erase_slab(first.segment("tumor").mask)
+    if stroke is not None:
+        edited |= stroke
     hand_edit(node, "tumor", edited, volume)
-    second = tumor_and_bone(volume, shift_mm=3.0)
+    return volume, node, edited, tumor_and_bone(volume, shift_mm=3.0)
+
+
+def test_replace_keeps_a_manual_backup_of_an_edited_segment_before_overwriting(mrml):
+    volume, node, edited, second = hand_edited_then_rerun(mrml)
     _, actions = apply_result(mrml.scene, second, node, policy="replace")
     assert ("tumor", "backup", "tumor_manual_backup") in [tuple(a) for a in actions]
     backup = node.GetSegmentation().GetSegment("tumor_manual_backup")
@@ -187,13 +195,9 @@ def test_replace_keeps_a_manual_backup_of_an_edited_segment_before_overwriting(m
 
 
 def test_fill_empty_adds_ai_voxels_and_keeps_every_hand_painted_voxel(mrml):
-    volume = grid()
-    first = tumor_and_bone(volume)
-    node, _ = apply_result(mrml.scene, first)
-    painted = erase_slab(first.segment("tumor").mask)
-    painted[10, 5:9, 30:34] = True  # a stroke outside the AI's tumour
-    hand_edit(node, "tumor", painted, volume)
-    second = tumor_and_bone(volume, shift_mm=3.0)
+    stroke = np.zeros(grid().array.shape, dtype=bool)
+    stroke[10, 5:9, 30:34] = True  # a stroke outside the AI's tumour
+    volume, node, painted, second = hand_edited_then_rerun(mrml, stroke)
     _, actions = apply_result(mrml.scene, second, node, policy="fill_empty")
     ai = second.segment("tumor").mask
     assert np.array_equal(segment_mask(node, "tumor", volume), painted | ai)
@@ -203,12 +207,7 @@ def test_fill_empty_adds_ai_voxels_and_keeps_every_hand_painted_voxel(mrml):
 
 
 def test_skip_edited_leaves_edited_segments_alone_and_reports_them(mrml):
-    volume = grid()
-    first = tumor_and_bone(volume)
-    node, _ = apply_result(mrml.scene, first)
-    edited = erase_slab(first.segment("tumor").mask)
-    hand_edit(node, "tumor", edited, volume)
-    second = tumor_and_bone(volume, shift_mm=3.0)
+    volume, node, edited, second = hand_edited_then_rerun(mrml)
     _, actions = apply_result(mrml.scene, second, node, policy="skip_edited")
     assert [(a.segment_id, a.action) for a in actions] == [("tumor", "skipped"),
                                                            ("bone", "replaced")]

@@ -132,8 +132,8 @@ def test_click_at_centre_segments_the_lesion(mrml, logic, phantom):
     assert (margin & mask).sum() == mask.sum() and margin.sum() > mask.sum()
     assert segment_status(node, "tumor") == "ai_result"
     segment = node.GetSegmentation().GetSegment("tumor")
-    assert "region growing" in seg_tags.get_tag(segment, seg_tags.METHOD)
-    assert "region growing" in node.GetAttribute("MSKAI.TumorSeg.Provenance")
+    assert "region competition from clicks" in seg_tags.get_tag(segment, seg_tags.METHOD)
+    assert "region competition from clicks" in node.GetAttribute("MSKAI.TumorSeg.Provenance")
 
 
 # --- hand edits and merge policies -------------------------------------------------------
@@ -216,6 +216,43 @@ def test_remeasure_changes_volume_by_exactly_the_painted_voxels(mrml, logic, pha
     assert after - before == pytest.approx(blob.sum() * image.voxel_volume_mm3 / 1000,
                                            abs=1e-12)
     assert table_row(table)["status"] == "edited_by_hand"
+
+
+def test_remeasure_regrows_the_margin_from_the_edited_tumour(mrml, logic, phantom):
+    from mskai.measure.margins import grow_margin
+    from mskai.slicer_io import segment_status
+
+    image = phantom.image
+    volume_node = add_volume(mrml, image)
+    node = logic.run(volume_node, clicks(mrml, phantom.truth.centroid_ras), marginMm=5)
+    mask = tumour_mask(node, image)
+    edited = mask | blob_outside(mask, image, offset_vox=(0, 0, 2), size=(3, 4, 4))
+    edited[:, :, : edited.shape[2] // 2 - 6] = False  # and erase a slab
+    paint(node, "tumor", edited, image)
+
+    table = logic.remeasure(volume_node, node, 4.0)  # the margin now in the parameter node
+    expected = grow_margin(tumour_mask(node, image), image, 4.0)
+    margin = tumour_mask(node, image, "safety_margin")
+    assert np.array_equal(margin, expected)
+    assert table_row(table, "safety_margin")["volume_ml"] == pytest.approx(
+        expected.sum() * image.voxel_volume_mm3 / 1000, abs=1e-12)
+    assert segment_status(node, "safety_margin") == "ai_result"
+    assert segment_status(node, "tumor") == "edited_by_hand"
+
+
+def test_remeasure_keeps_a_hand_edited_margin(mrml, logic, phantom):
+    image = phantom.image
+    volume_node = add_volume(mrml, image)
+    node = logic.run(volume_node, clicks(mrml, phantom.truth.centroid_ras), marginMm=5)
+    margin = tumour_mask(node, image, "safety_margin")
+    margin[:, :, : margin.shape[2] // 2] = False  # the person trims the margin
+    paint(node, "safety_margin", margin, image)
+    tumour = tumour_mask(node, image)
+    paint(node, "tumor", tumour | blob_outside(tumour, image, offset_vox=(0, 0, 2)), image)
+
+    table = logic.remeasure(volume_node, node, 5.0)
+    assert np.array_equal(tumour_mask(node, image, "safety_margin"), margin)
+    assert table_row(table, "safety_margin")["status"] == "edited_by_hand"
 
 
 # --- runners -----------------------------------------------------------------------------
@@ -499,7 +536,7 @@ def test_response_from_two_segmentations_and_two_folders(mrml, logic, tmp_path, 
         assessment.changes()["sum_diameters_pct"])
 
 
-# --- the numbers of the in-Slicer self-test, and the Python launcher -----------------------
+# --- the numbers of the in-Slicer self-test ----------------------------------------------
 
 
 def test_the_slicer_self_test_volume_is_segmented_within_5_percent(mrml, logic):
@@ -517,21 +554,3 @@ def test_the_slicer_self_test_volume_is_segmented_within_5_percent(mrml, logic):
     image = node_to_volume(volume_node)
     volume_ml = tumour_mask(node, image).sum() * image.voxel_volume_mm3 / 1000
     assert volume_ml == pytest.approx(truth_ml, rel=0.05)
-
-
-def test_python_launcher_prefers_pythonslicer(tmp_path, monkeypatch):
-    import os
-
-    from TumorSegLib.python_launcher import findPythonLauncher
-
-    launcher = tmp_path / "bin" / ("PythonSlicer.exe" if os.name == "nt" else "PythonSlicer")
-    launcher.parent.mkdir()
-    launcher.write_text("#!/bin/sh\n")
-    launcher.chmod(0o755)
-    slicer_app = tmp_path / "Slicer"
-    slicer_app.write_text("")
-    assert findPythonLauncher(str(tmp_path), executable=str(slicer_app)) == str(launcher)
-    monkeypatch.setenv("PATH", "")
-    # The Slicer application itself is never used as the job's Python.
-    assert findPythonLauncher(None, executable=str(slicer_app)) is None
-    assert findPythonLauncher(None, executable=sys.executable) == sys.executable

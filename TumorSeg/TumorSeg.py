@@ -1,8 +1,8 @@
 """TumorSeg: interactive bone and soft-tissue tumour segmentation (Slicer scripted module).
 
-Only Slicer and the standard library are imported at module level; the logic, the
-parameter node and everything heavy are imported when the widget or test needs them,
-so this file never slows down or breaks Slicer start-up.
+Only Slicer, the standard library and the start-up-safe widget base are imported at module
+level; the logic, the parameter node and everything heavy are imported when the widget or
+test needs them, so this file never slows down or breaks Slicer start-up.
 """
 
 import os
@@ -10,15 +10,10 @@ import os
 import qt
 import slicer
 import vtk
-from slicer.ScriptedLoadableModule import (
-    ScriptedLoadableModule,
-    ScriptedLoadableModuleTest,
-    ScriptedLoadableModuleWidget,
-)
-from slicer.util import VTKObservationMixin
+from MSKAILib.module_widget import MSKAIModuleWidget, singleShotTimer
+from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest
 
 REFINE_DELAY_MS = 300
-REMEASURE_DELAY_MS = 500
 
 
 class TumorSeg(ScriptedLoadableModule):
@@ -43,43 +38,29 @@ Part of the MSK AI extension. Built on 3D Slicer, MONAI and PyTorch.
 """
 
 
-class TumorSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class TumorSegWidget(MSKAIModuleWidget):
     """Binds Resources/UI/TumorSeg.ui to the parameter node; all work is in the logic."""
 
     def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
-        self.logic = None
-        self.runner = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
+        MSKAIModuleWidget.__init__(self, parent)
         self._observedClicks = []
-        self._observedSegmentation = None
-        self._writing = False  # the logic is writing segments: no re-measure of our own edits
+        self._refineTimer = None
 
-    def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/TumorSeg.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
-
-        from MSKAILib.widget_helpers import ProgressRunner
+    def createLogic(self):
         from TumorSegLib.logic import TumorSegLogic
 
-        self.logic = TumorSegLogic()
-        self.runner = ProgressRunner(self.ui.progressBar, self.ui.applyButton, self.ui.cancelButton)
-        self._refineTimer = self._singleShot(REFINE_DELAY_MS, self.onRefineTimeout)
-        self._remeasureTimer = self._singleShot(REMEASURE_DELAY_MS, self.onRemeasure)
+        return TumorSegLogic()
 
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.ui.cancelButton.connect("clicked(bool)", self.runner.requestCancel)
+    def createParameterNode(self, node):
+        from TumorSegLib.parameters import TumorSegParameterNode
+
+        return TumorSegParameterNode(node)
+
+    def setupModule(self) -> None:
+        self._refineTimer = singleShotTimer(REFINE_DELAY_MS, self.onRefineTimeout)
         # qSlicerSimpleMarkupsWidget has no parameter node connector: sync by hand.
         self.ui.positiveClicksWidget.connect("markupsNodeChanged()", self.onClicksChanged)
         self.ui.negativeClicksWidget.connect("markupsNodeChanged()", self.onClicksChanged)
-        self.ui.remeasureButton.connect("clicked(bool)", self.onRemeasure)
         self.ui.distanceMapButton.connect("clicked(bool)", self.onDistanceMap)
         self.ui.exportSegNrrdButton.connect("clicked(bool)", self.onExportSegNrrd)
         self.ui.exportDicomSegButton.connect("clicked(bool)", self.onExportDicomSeg)
@@ -89,46 +70,16 @@ class TumorSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.compareSegmentationsButton.connect("clicked(bool)", self.onCompareSegmentations)
         self.ui.compareFoldersButton.connect("clicked(bool)", self.onCompareFolders)
 
-        self.initializeParameterNode()
-
-    @staticmethod
-    def _singleShot(delayMs: int, slot) -> "qt.QTimer":
-        """A restartable single-shot timer: each restart postpones ``slot`` (debounce)."""
-        timer = qt.QTimer()
-        timer.setSingleShot(True)
-        timer.setInterval(delayMs)
-        timer.connect("timeout()", slot)
-        return timer
-
     def cleanup(self) -> None:
-        self._refineTimer.stop()
-        self._remeasureTimer.stop()
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        self.setParameterNode(None)
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
+        if self._refineTimer is not None:
+            self._refineTimer.stop()
+        MSKAIModuleWidget.cleanup(self)
 
     # --- parameter node -------------------------------------------------------------------
 
     def initializeParameterNode(self) -> None:
-        from TumorSegLib.parameters import TumorSegParameterNode
-
-        self.setParameterNode(TumorSegParameterNode(self.logic.getParameterNode()))
+        MSKAIModuleWidget.initializeParameterNode(self)
         p = self._parameterNode
-        if not p.inputVolume:
-            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if firstVolumeNode:
-                p.inputVolume = firstVolumeNode
         if not p.positiveClicks:
             p.positiveClicks = self._newClicksNode("Tumour clicks", (0.2, 0.9, 0.3))
         if not p.negativeClicks:
@@ -145,23 +96,14 @@ class TumorSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         return node
 
     def setParameterNode(self, inputParameterNode) -> None:
+        MSKAIModuleWidget.setParameterNode(self, inputParameterNode)
         if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
-                                self._onParameterNodeModified)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
-                             self._onParameterNodeModified)
             self.ui.positiveClicksWidget.setCurrentNode(self._parameterNode.positiveClicks)
             self.ui.negativeClicksWidget.setCurrentNode(self._parameterNode.negativeClicks)
-        self._onParameterNodeModified()
 
-    def _onParameterNodeModified(self, caller=None, event=None) -> None:
+    def updateGui(self) -> None:
         p = self._parameterNode
         self._observeClicks([p.positiveClicks, p.negativeClicks] if p else [])
-        self._observeSegmentation(p.outputSegmentation if p else None)
         if p and p.resultsTable is not self.ui.resultsTableView.mrmlTableNode():
             self.ui.resultsTableView.setMRMLTableNode(p.resultsTable)
         self._checkCanApply()
@@ -205,32 +147,7 @@ class TumorSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self.ui.applyButton.enabled:
             self.onApplyButton()
 
-    # --- segmentation observation: edits re-measure (debounced) ---------------------------
-
-    def _observeSegmentation(self, node) -> None:
-        segmentation = node.GetSegmentation() if node is not None else None
-        if segmentation is self._observedSegmentation:
-            return
-        if self._observedSegmentation is not None:
-            for event in self._segmentationEvents():
-                self.removeObserver(self._observedSegmentation, event, self.onSegmentationEdited)
-        if segmentation is not None:
-            for event in self._segmentationEvents():
-                self.addObserver(segmentation, event, self.onSegmentationEdited)
-        self._observedSegmentation = segmentation
-
-    @staticmethod
-    def _segmentationEvents():
-        cls = slicer.vtkSegmentation
-        # Slicer 5.4 renamed "master" to "source" representation; accept either.
-        sourceModified = getattr(cls, "SourceRepresentationModified",
-                                 getattr(cls, "MasterRepresentationModified", None))
-        events = [cls.SegmentModified, cls.SegmentAdded, cls.SegmentRemoved, sourceModified]
-        return [e for e in events if e is not None]
-
-    def onSegmentationEdited(self, caller=None, event=None) -> None:
-        if not self._writing and not self.runner.running:
-            self._remeasureTimer.start()
+    # --- re-measure after edits ----------------------------------------------------------
 
     def onRemeasure(self) -> None:
         p = self._parameterNode
@@ -242,51 +159,29 @@ class TumorSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             from mskai.errors import InputError
 
             try:
-                self._writing = True
-                p.resultsTable = self.logic.remeasure(p.inputVolume, p.outputSegmentation,
-                                                      p.marginMm)
+                with self.writingSegments():  # the safety margin may be regrown
+                    p.resultsTable = self.logic.remeasure(p.inputVolume, p.outputSegmentation,
+                                                          p.marginMm)
             except InputError as exc:
                 self.ui.statusLabel.text = str(exc)
                 return
-            finally:
-                self._writing = False
             self.ui.statusLabel.text = "Measurements updated."
 
     # --- run ----------------------------------------------------------------------------
 
-    def _processRunnerFactory(self):
-        """A factory of subprocess runners on Slicer's Python launcher, or None (in-process)."""
-        from TumorSegLib.python_launcher import findPythonLauncher
-
-        python = findPythonLauncher(slicer.app.slicerHome)
-        if python is None:
-            return None
-
-        def factory():
-            from mskai.runner.subprocess_runner import SubprocessRunner
-
-            return SubprocessRunner(python)
-
-        return factory
-
     def onApplyButton(self) -> None:
-        from MSKAILib.dependencies import ensureDependenciesInSlicer
+        self._refineTimer.stop()  # a click during the run must not start another
+        MSKAIModuleWidget.onApplyButton(self)
 
-        self._refineTimer.stop()
-        if not ensureDependenciesInSlicer():
-            return
+    def runLogic(self, progress, cancel):
         p = self._parameterNode
-        runnerFactory = self._processRunnerFactory()
-        self._writing = True
-        try:
-            segmentation = self.runner.run(lambda progress, cancel: self.logic.run(
-                p.inputVolume, p.positiveClicks, p.outputSegmentation, marginMm=p.marginMm,
-                policy=p.mergePolicy, roiNode=p.roi, runner=runnerFactory,
-                progress=progress, cancel=cancel, negativePromptsNode=p.negativeClicks))
-        finally:
-            self._writing = False
-        if segmentation is None:
-            return
+        return self.logic.run(p.inputVolume, p.positiveClicks, p.outputSegmentation,
+                              marginMm=p.marginMm, policy=p.mergePolicy, roiNode=p.roi,
+                              runner=self.subprocessRunnerFactory(), progress=progress,
+                              cancel=cancel, negativePromptsNode=p.negativeClicks)
+
+    def showOutputs(self, segmentation) -> None:
+        p = self._parameterNode
         p.outputSegmentation = segmentation
         p.resultsTable = self.logic.measurementsTable(segmentation)
         actions = ", ".join(f"{a.segment_id} {a.action}" for a in self.logic.lastActions)

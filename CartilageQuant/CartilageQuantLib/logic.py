@@ -79,14 +79,9 @@ class CartilageQuantLogic(MSKAIModuleLogic):
         self.lastOutputs: Any = None  # job_bridge.CartilageOutputs of the last measurement
         self.runnerFactory: Any = None  # () -> ProcessRunner; the widget sets a subprocess one
 
-    @staticmethod
-    def validateThicknessMethod(method: ThicknessMethod | str) -> ThicknessMethod:
-        try:
-            return ThicknessMethod(method)
-        except ValueError:
-            choices = ", ".join(m.value for m in ThicknessMethod)
-            raise InputError(f"Unknown thickness method {method!r}: use one of {choices} "
-                             "(or nearest, normal).") from None
+    @classmethod
+    def validateThicknessMethod(cls, method: ThicknessMethod | str) -> ThicknessMethod:
+        return cls.choice(ThicknessMethod, method, "thickness method", " (or nearest, normal)")
 
     def describe(self, volumeNode: Any,
                  thicknessMethod: ThicknessMethod | str = ThicknessMethod.NEAREST_NEIGHBOUR,
@@ -177,7 +172,7 @@ class CartilageQuantLogic(MSKAIModuleLogic):
             raise InputError("Label names were given but there is no segmentation to map.")
         masks = self.kneeMasks(volume, segmentationNode, segmentIds) if segmentIds else None
         outputs = runCartilageJob(self._runner(runner), volume, masks, methodEnum.core,
-                                  self._scaled(progress, 0.02, 0.95), cancel)
+                                  self.scaledProgress(progress, 0.02, 0.95), cancel)
         if outputs.result is not None:
             segmentationNode = self.prepareSegmentation(volumeNode, segmentationNode)
             apply_result(self.scene, outputs.result, segmentationNode, policy.value,
@@ -210,7 +205,7 @@ class CartilageQuantLogic(MSKAIModuleLogic):
         volume = node_to_volume(volumeNode)
         masks = self.kneeMasks(volume, segmentationNode, segmentIds)
         outputs = runCartilageJob(self._runner(runner), volume, masks, methodEnum.core,
-                                  self._scaled(progress, 0.02, 0.95), cancel)
+                                  self.scaledProgress(progress, 0.02, 0.95), cancel)
         return self._finish(outputs, methodEnum, platesTable, subregionsTable, progress)
 
     def _finish(self, outputs: Any, method: ThicknessMethod, platesTable: Any,
@@ -224,13 +219,6 @@ class CartilageQuantLogic(MSKAIModuleLogic):
         if progress is not None:
             progress(1.0, "Done")
         return plates, subregions
-
-    @staticmethod
-    def _scaled(progress: ProgressCallback | None, start: float,
-                stop: float) -> ProgressCallback | None:
-        if progress is None:
-            return None
-        return lambda fraction, message: progress(start + (stop - start) * fraction, message)
 
     # --- results as nodes ----------------------------------------------------------------
 

@@ -99,7 +99,7 @@ class FractureDetectLogic(MSKAIModuleLogic):
         roi = roiFromNode(roiNode)
         self.step(progress, cancel, 0.05, "Detecting fractures")
         result = self._detect(volume, roi, float(minScore), bool(splitTouching), runner,
-                              _scaled(progress, 0.05, 0.85), cancel)
+                              self.scaledProgress(progress, 0.05, 0.85), cancel)
         self.step(progress, cancel, 0.85, "Writing segments")
         segmentationNode = self.prepareSegmentation(volumeNode, segmentationNode)
         applied = apply_result(self.scene, result, segmentationNode, policy.value,
@@ -124,11 +124,9 @@ class FractureDetectLogic(MSKAIModuleLogic):
 
             return detect(volume, roi, minScore, splitTouching, progress, cancel)
         from FractureDetectLib.job_bridge import runFractureJob
-        from mskai.runner.base import ProcessRunner
 
-        if not isinstance(runner, ProcessRunner) and callable(runner):
-            runner = runner()
-        return runFractureJob(runner, volume, roi, minScore, splitTouching, progress, cancel)
+        return runFractureJob(self.processRunner(runner), volume, roi, minScore, splitTouching,
+                              progress, cancel)
 
     def _show(self, segmentationNode: Any, result: Any) -> tuple[Any, Any]:
         """Candidates point list, results table and fragments table of ``result``."""
@@ -272,18 +270,3 @@ def _withDecision(entry: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str
     (decision,) = matchDecisions(reviewed, np.reshape(entry["position_ras"], (1, 3)))
     return {**entry, "decision": _decisionValue({True: "accepted", False: "rejected",
                                                  None: "undecided"}[decision])}
-
-
-def _scaled(progress: ProgressCallback | None, start: float,
-            stop: float) -> ProgressCallback | None:
-    """The task's 0..1 progress mapped onto ``start..stop`` of the whole run, never back."""
-    if progress is None:
-        return None
-    highest = [start]
-
-    def report(fraction: float, message: str = "") -> None:
-        highest[0] = max(highest[0], start + (stop - start) * float(fraction))
-        progress(highest[0], message)
-
-    return report
-

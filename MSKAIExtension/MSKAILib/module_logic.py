@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import vtk
 
@@ -17,6 +17,7 @@ from mskai.errors import CancelledError, InputError
 
 ProgressCallback = Callable[[float, str], None]
 CancelCallback = Callable[[], bool]
+ChoiceT = TypeVar("ChoiceT", bound=enum.Enum)
 
 
 class MergePolicy(str, enum.Enum):
@@ -96,12 +97,17 @@ class MSKAIModuleLogic:
                              f"select a {className.removeprefix('vtkMRML')}.")
 
     @staticmethod
-    def mergePolicy(value: MergePolicy | str) -> MergePolicy:
+    def choice(enumType: type[ChoiceT], value: Any, what: str, hint: str = "") -> ChoiceT:
+        """``enumType(value)``, or :class:`InputError` listing the choices (and ``hint``)."""
         try:
-            return MergePolicy(value)
+            return enumType(value)
         except ValueError:
-            choices = ", ".join(p.value for p in MergePolicy)
-            raise InputError(f"Unknown merge policy {value!r}: use one of {choices}.") from None
+            choices = ", ".join(c.value for c in enumType)
+            raise InputError(f"Unknown {what} {value!r}: use one of {choices}{hint}.") from None
+
+    @classmethod
+    def mergePolicy(cls, value: MergePolicy | str) -> MergePolicy:
+        return cls.choice(MergePolicy, value, "merge policy")
 
     # --- outputs ------------------------------------------------------------------------
 
@@ -147,6 +153,18 @@ class MSKAIModuleLogic:
         tableNode.Modified()
         return tableNode
 
+    # --- runners ------------------------------------------------------------------------
+
+    @staticmethod
+    def processRunner(runner: Any) -> Any:
+        """``runner`` itself, or a new one from it when it is a factory (a runner runs one
+        job, so the widget hands the logic a factory)."""
+        from mskai.runner.base import ProcessRunner
+
+        if not isinstance(runner, ProcessRunner) and callable(runner):
+            return runner()
+        return runner
+
     # --- progress and cancel ------------------------------------------------------------
 
     @staticmethod
@@ -157,3 +175,18 @@ class MSKAIModuleLogic:
             progress(fraction, message)
         if cancel is not None and cancel():
             raise CancelledError(f"Cancelled: {message}")
+
+    @staticmethod
+    def scaledProgress(progress: ProgressCallback | None, start: float,
+                       stop: float) -> ProgressCallback | None:
+        """A task's 0..1 progress mapped onto ``start..stop`` of the whole run, never going
+        back (a task may restart at 0 for a step's own progress)."""
+        if progress is None:
+            return None
+        highest = [start]
+
+        def report(fraction: float, message: str = "") -> None:
+            highest[0] = max(highest[0], start + (stop - start) * float(fraction))
+            progress(highest[0], message)
+
+        return report

@@ -1,3 +1,3 @@
 """TumorSeg module internals (no Qt): ``logic`` (the entry point), ``measure_on_edit``,
-``job_bridge`` (runner), ``distance_map``, ``exports``, ``response_panel``, ``synthetic``,
-``python_launcher``; and ``parameters`` (Slicer only)."""
+``job_bridge`` (runner), ``distance_map``, ``exports``, ``response_panel``, ``synthetic``;
+and ``parameters`` (Slicer only)."""

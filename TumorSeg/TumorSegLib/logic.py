@@ -137,7 +137,7 @@ class TumorSegLogic(MSKAIModuleLogic):
         current = self.currentTumourMask(segmentationNode, volume)
         self.step(progress, cancel, 0.05, "Segmenting the tumour")
         result = self._segment(volume, prompts, float(marginMm), current, runner,
-                               _scaled(progress, 0.05, 0.85), cancel)
+                               self.scaledProgress(progress, 0.05, 0.85), cancel)
         if not result.segment(TUMOUR_SEGMENT).mask.any():
             raise InputError("The tumour segmentation is empty: click well inside the tumour "
                              "or add an ROI around it.")
@@ -160,12 +160,10 @@ class TumorSegLogic(MSKAIModuleLogic):
 
             return run_tumor(volume, prompts, margin_mm=marginMm, current_mask=current,
                              progress=progress, cancel=cancel)
-        from mskai.runner.base import ProcessRunner
         from TumorSegLib.job_bridge import runTumourJob
 
-        if not isinstance(runner, ProcessRunner) and callable(runner):
-            runner = runner()
-        return runTumourJob(runner, volume, prompts, marginMm, current, progress, cancel)
+        return runTumourJob(self.processRunner(runner), volume, prompts, marginMm, current,
+                            progress, cancel)
 
     def _showMeasurements(self, volume: Any, segmentationNode: Any, result: Any,
                           actions: list[Any], marginMm: float) -> Any:
@@ -207,12 +205,15 @@ class TumorSegLogic(MSKAIModuleLogic):
                   marginMm: float | None = None) -> Any:
         """Re-measure the segments as they are now; returns the (reused) table node.
 
-        ``volumeNode`` may also be a core Volume. ``marginMm`` defaults to the last run's.
+        The safety margin is first regrown from the tumour as it is now (a hand-edited
+        margin is kept as is), so it follows edits of the tumour. ``volumeNode`` may also
+        be a core Volume. ``marginMm`` defaults to the last run's.
         """
         from TumorSegLib.measure_on_edit import (
             MARGIN_ATTRIBUTE,
             fillMeasurements,
             measureResult,
+            regrowMargin,
             resultFromSegmentation,
         )
 
@@ -222,8 +223,9 @@ class TumorSegLogic(MSKAIModuleLogic):
         volume = volumeNode if hasattr(volumeNode, "array") else self.inputVolume(volumeNode)
         if marginMm is None:
             marginMm = float(segmentationNode.GetAttribute(MARGIN_ATTRIBUTE) or 10.0)
-        result = measureResult(resultFromSegmentation(volume, segmentationNode), marginMm)
-        return fillMeasurements(self.scene, result, segmentationNode)
+        result = resultFromSegmentation(volume, segmentationNode)
+        regrowMargin(self.scene, segmentationNode, result, marginMm)
+        return fillMeasurements(self.scene, measureResult(result, marginMm), segmentationNode)
 
     def measurementsTable(self, segmentationNode: Any) -> Any:
         from TumorSegLib.measure_on_edit import TABLE_ROLE
@@ -287,18 +289,3 @@ class TumorSegLogic(MSKAIModuleLogic):
         return compareSegmentations(self.scene, baselineVolumeNode, baselineSegmentationNode,
                                     followupVolumeNode, followupSegmentationNode, marginMm,
                                     tableNode)
-
-
-def _scaled(progress: ProgressCallback | None, start: float,
-            stop: float) -> ProgressCallback | None:
-    """The task's 0..1 progress mapped onto ``start..stop`` of the whole run, never going
-    back (the tumour task restarts at 0 for its segmentation step's own progress)."""
-    if progress is None:
-        return None
-    highest = [start]
-
-    def report(fraction: float, message: str = "") -> None:
-        highest[0] = max(highest[0], start + (stop - start) * float(fraction))
-        progress(highest[0], message)
-
-    return report

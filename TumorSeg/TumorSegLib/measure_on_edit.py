@@ -71,6 +71,36 @@ def resultFromSegmentation(volume: Volume, segmentationNode: Any,
     return result
 
 
+def regrowMargin(scene: Any, segmentationNode: Any, result: Result, marginMm: float) -> bool:
+    """Grow the safety margin again from the tumour as it is now, in ``result`` and the node.
+
+    After a person edits the tumour the stored margin no longer surrounds it, so it is
+    regrown (the same :func:`mskai.measure.margins.grow_margin` a run uses) and written back
+    as an AI segment. A margin edited by hand, or one the person removed, is left alone.
+    Returns True when the margin was regrown.
+    """
+    from mskai.measure.margins import grow_margin
+    from mskai.segments import STATUS_EDITED
+    from mskai.slicer_io import apply_result, segment_status
+
+    segmentId = "safety_margin"
+    segment = segmentationNode.GetSegmentation().GetSegment(segmentId)
+    if segment is None or segment_status(segmentationNode, segmentId) == STATUS_EDITED:
+        return False
+    margin = grow_margin(result.segment("tumor").mask, result.image, float(marginMm))
+    regrown = Segment(segmentId, margin, LABELS[segmentId], name=segment.GetName(),
+                      color=tuple(segment.GetColor()), status=STATUS_AI)
+    apply_result(scene, Result(MODULE, result.image, result.provenance, [regrown]),
+                 segmentationNode, "replace")
+    segmentationNode.SetAttribute(MARGIN_ATTRIBUTE, repr(float(marginMm)))
+    ids = [s.id for s in result.segments]
+    if segmentId in ids:
+        result.segments[ids.index(segmentId)] = regrown
+    else:  # the stored margin was empty
+        result.segments.insert(ids.index("tumor") + 1, regrown)
+    return True
+
+
 def measureResult(result: Result, marginMm: float) -> Result:
     """Fill ``result``'s measurements with the CLI's code (bone from the bone segment)."""
     from mskai.tasks.tumor import measure_tumor_result

@@ -17,6 +17,8 @@ lesions and non-target lesions (which also give PD) are outside what is measured
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 CR, PR, SD, PD = "CR", "PR", "SD", "PD"
 PR_CHANGE_PCT = -30.0
 PD_CHANGE_PCT = 20.0
@@ -35,18 +37,28 @@ def percent_change(value: float, reference: float) -> float:
 def recist_category(baseline_sum_mm: float, current_sum_mm: float,
                     nadir_sum_mm: float | None = None) -> str:
     """CR, PR, SD or PD for the current sum of diameters (mm); nadir defaults to baseline."""
-    if baseline_sum_mm <= 0:
-        raise ValueError("the baseline sum of diameters must be positive")
-    if current_sum_mm < 0:
-        raise ValueError("a sum of diameters cannot be negative")
-    nadir = baseline_sum_mm if nadir_sum_mm is None else min(nadir_sum_mm, baseline_sum_mm)
-    if current_sum_mm == 0:
+    return response_category(baseline_sum_mm, current_sum_mm, nadir_sum_mm, is_progression,
+                             PR_CHANGE_PCT, "sum of diameters")
+
+
+def response_category(baseline: float, current: float, nadir: float | None,
+                      progressed: Callable[[float, float], bool], pr_change_pct: float,
+                      quantity: str) -> str:
+    """The decision RECIST and its volumetric counterpart share: CR at 0, PD on
+    reappearance after CR or when ``progressed(current, nadir)``, PR at ``pr_change_pct``
+    or below from baseline, else SD. ``quantity`` names the value in error messages."""
+    if baseline <= 0:
+        raise ValueError(f"the baseline {quantity} must be positive")
+    if current < 0:
+        raise ValueError(f"a {quantity} cannot be negative")
+    nadir = baseline if nadir is None else min(nadir, baseline)
+    if current == 0:
         return CR
     if nadir == 0:
         return PD  # reappearance after a complete response
-    if is_progression(current_sum_mm, nadir):
+    if progressed(current, nadir):
         return PD
-    if percent_change(current_sum_mm, baseline_sum_mm) <= PR_CHANGE_PCT + EPS:
+    if percent_change(current, baseline) <= pr_change_pct + EPS:
         return PR
     return SD
 

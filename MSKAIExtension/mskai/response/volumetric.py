@@ -15,7 +15,7 @@ shrink or grow isotropically change volume by other factors than a sphere would.
 
 from __future__ import annotations
 
-from mskai.response.recist import CR, EPS, PD, PR, SD, percent_change
+from mskai.response.recist import EPS, percent_change, response_category
 
 PR_VOLUME_CHANGE_PCT = -65.0
 PD_VOLUME_CHANGE_PCT = 73.0
@@ -24,17 +24,10 @@ PD_VOLUME_CHANGE_PCT = 73.0
 def volumetric_category(baseline_ml: float, current_ml: float,
                         nadir_ml: float | None = None) -> str:
     """CR, PR, SD or PD for the current tumour volume (mL); nadir defaults to baseline."""
-    if baseline_ml <= 0:
-        raise ValueError("the baseline volume must be positive")
-    if current_ml < 0:
-        raise ValueError("a volume cannot be negative")
-    nadir = baseline_ml if nadir_ml is None else min(nadir_ml, baseline_ml)
-    if current_ml == 0:
-        return CR
-    if nadir == 0:
-        return PD  # reappearance after a complete response
-    if percent_change(current_ml, nadir) >= PD_VOLUME_CHANGE_PCT - EPS:
-        return PD
-    if percent_change(current_ml, baseline_ml) <= PR_VOLUME_CHANGE_PCT + EPS:
-        return PR
-    return SD
+    return response_category(baseline_ml, current_ml, nadir_ml, is_volume_progression,
+                             PR_VOLUME_CHANGE_PCT, "volume")
+
+
+def is_volume_progression(current_ml: float, nadir_ml: float) -> bool:
+    """+73 % above the nadir (no absolute minimum)."""
+    return percent_change(current_ml, nadir_ml) >= PD_VOLUME_CHANGE_PCT - EPS

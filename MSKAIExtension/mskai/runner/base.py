@@ -16,6 +16,7 @@ Events (dicts, JSON lines between processes)::
 from __future__ import annotations
 
 import importlib
+import queue
 import re
 import threading
 from abc import ABC, abstractmethod
@@ -114,3 +115,18 @@ class ProcessRunner(ABC):
         self.start(job)
         self.wait(timeout)
         return self.poll()
+
+
+class QueuedRunner(ProcessRunner):
+    """A runner whose events arrive on a queue, put there by a thread of its own."""
+
+    def __init__(self) -> None:
+        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
+
+    def poll(self) -> list[dict[str, Any]]:
+        events = []
+        while True:
+            try:
+                events.append(self._events.get_nowait())
+            except queue.Empty:
+                return events

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import queue
 import threading
 from typing import Any
 
-from mskai.runner.base import ProcessRunner, execute
+from mskai.runner.base import QueuedRunner, execute
 
 
-class InProcessRunner(ProcessRunner):
+class InProcessRunner(QueuedRunner):
     """Cancel is cooperative: the task sees the event and raises CancelledError."""
 
     def __init__(self) -> None:
-        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
+        super().__init__()
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
         self.exit_code: int | None = None
@@ -27,14 +26,6 @@ class InProcessRunner(ProcessRunner):
 
     def _run(self, job: dict[str, Any]) -> None:
         self.exit_code = execute(job, self._events.put, self._cancel)
-
-    def poll(self) -> list[dict[str, Any]]:
-        events = []
-        while True:
-            try:
-                events.append(self._events.get_nowait())
-            except queue.Empty:
-                return events
 
     def cancel(self) -> None:
         self._cancel.set()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys
@@ -20,19 +19,19 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from mskai.runner.base import ProcessRunner, check_job
+from mskai.runner.base import QueuedRunner, check_job
 
 TERMINAL = ("done", "error", "cancelled")
 
 
-class SubprocessRunner(ProcessRunner):
+class SubprocessRunner(QueuedRunner):
     """``python -m mskai.runner.worker`` with the job on stdin."""
 
     def __init__(self, python: str | None = None, grace_s: float = 0.3) -> None:
         self.python = python or sys.executable
         self.grace_s = grace_s
         self.process: subprocess.Popen | None = None
-        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
+        super().__init__()
         self._stderr: deque[str] = deque(maxlen=20)
         self._cancelled = threading.Event()
         self._finished = False
@@ -56,14 +55,6 @@ class SubprocessRunner(ProcessRunner):
             self.process.stdin.close()
         except BrokenPipeError:  # the child died at once; the reader reports why
             pass
-
-    def poll(self) -> list[dict[str, Any]]:
-        events = []
-        while True:
-            try:
-                events.append(self._events.get_nowait())
-            except queue.Empty:
-                return events
 
     def cancel(self) -> None:
         if self.process is None or (self.process.poll() is not None and self._finished):

@@ -29,14 +29,13 @@ import numpy as np
 from mskai.errors import CancelledError, InputError
 from mskai.measure.knee_axes import KneeAxes
 from mskai.measure.thickness import ThicknessMap
+from mskai.results.job_files import write_job_files
 from mskai.runner.base import job
 from mskai.segments import Result
 from mskai.volume import Volume
 
 TASK = "mskai.tasks.cartilage_jobs:measure_cartilage"
-MEASUREMENTS_FILE = "measurements.json"
 SURFACES_FILE = "thickness_maps.npz"
-SEGMENTATION_FILE = "segmentation.seg.nrrd"
 SMOOTH_ITERATIONS = 60  # cartilage_thickness's default: the same mesh as the measurement
 
 
@@ -154,19 +153,8 @@ def load_surfaces(path: str | Path) -> dict[str, PlateSurface]:
 def write_job_outputs(result: Result, surfaces: Mapping[str, PlateSurface], out: str | Path,
                       with_segmentation: bool) -> dict[str, Any]:
     """The files a CartilageQuant job hands back (also what a fake runner in tests writes)."""
-    from mskai.results.tables import measurements_document, write_json
-
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    outputs: dict[str, Any] = {
-        "measurements": str(write_json(measurements_document(result),
-                                       folder / MEASUREMENTS_FILE)),
-        "thickness_maps": str(save_surfaces(surfaces, folder / SURFACES_FILE)),
-        "segmentation": None, "warnings": list(result.warnings)}
-    if with_segmentation:
-        from mskai.results.segnrrd import write_seg_nrrd
-
-        outputs["segmentation"] = str(write_seg_nrrd(result, folder / SEGMENTATION_FILE))
+    outputs = write_job_files(result, out, with_segmentation)
+    outputs["thickness_maps"] = str(save_surfaces(surfaces, Path(out) / SURFACES_FILE))
     return outputs
 
 

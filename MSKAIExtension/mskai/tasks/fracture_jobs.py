@@ -20,18 +20,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mskai.errors import InputError
+from mskai.results.job_files import write_job_files
 from mskai.runner.base import job
 from mskai.segments import Result, Segment
 from mskai.volume import Volume
 
-SEGMENTATION_FILE = "segmentation.seg.nrrd"
-MEASUREMENTS_FILE = "measurements.json"
 Slices = tuple[slice, slice, slice]
 
 
@@ -133,17 +131,8 @@ def detect_fractures(image: str, out: str, roi: dict[str, Any] | None = None,
     return write_job_outputs(result, out)
 
 
-def write_job_outputs(result: Result, out: str | Path) -> dict[str, Any]:
-    """The files a FractureDetect job hands back (also what fake runners in tests write)."""
-    from mskai.results.segnrrd import write_seg_nrrd
-    from mskai.results.tables import measurements_document, write_json
-
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    segmentation = write_seg_nrrd(result, folder / SEGMENTATION_FILE)
-    measurements = write_json(measurements_document(result), folder / MEASUREMENTS_FILE)
-    return {"segmentation": str(segmentation), "measurements": str(measurements),
-            "warnings": list(result.warnings)}
+#: The files a FractureDetect job hands back (also what fake runners in tests write).
+write_job_outputs = write_job_files
 
 
 def roi_dict(center_ras: Sequence[float], axes_ras: Sequence[Sequence[float]],

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
+from mskai.results.job_files import write_job_files
 from mskai.runner.base import job
 
-SEGMENTATION_FILE = "segmentation.seg.nrrd"
-MEASUREMENTS_FILE = "measurements.json"
+#: The files a TumorSeg job hands back (also what a fake runner in tests writes).
+write_job_outputs = write_job_files
 
 
 @job
@@ -47,15 +47,3 @@ def segment_tumor(image: str, out: str, positive_ras: Sequence[Sequence[float]],
                        progress=progress, cancel=cancel.is_set)
     return write_job_outputs(result, out)
 
-
-def write_job_outputs(result: Any, out: str | Path) -> dict[str, Any]:
-    """The files a TumorSeg job hands back (also what a fake runner in tests writes)."""
-    from mskai.results.segnrrd import write_seg_nrrd
-    from mskai.results.tables import measurements_document, write_json
-
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    segmentation = write_seg_nrrd(result, folder / SEGMENTATION_FILE)
-    measurements = write_json(measurements_document(result), folder / MEASUREMENTS_FILE)
-    return {"segmentation": str(segmentation), "measurements": str(measurements),
-            "warnings": list(result.warnings)}

@@ -1,4 +1,4 @@
-"""Which Python runs the segmentation job in a child process (no Qt, no slicer import).
+"""Which Python runs a module's job in a child process (no Qt, no slicer import).
 
 Inside Slicer ``sys.executable`` can be the Slicer application itself rather than a plain
 interpreter, and running that with ``-m`` would start a second Slicer. Slicer ships a
@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def findPythonLauncher(slicerHome: str | None = None,
@@ -31,3 +33,20 @@ def findPythonLauncher(slicerHome: str | None = None,
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
     return None
+
+
+def subprocessRunnerFactory(slicerHome: str | None = None,
+                            executable: str | None = None) -> Callable[[], Any] | None:
+    """A factory of :class:`mskai.runner.subprocess_runner.SubprocessRunner` on
+    :func:`findPythonLauncher`'s Python (a runner runs one job, so each job asks for a new
+    one); None when there is no launcher, and the job then runs in this process."""
+    python = findPythonLauncher(slicerHome, executable)
+    if python is None:
+        return None
+
+    def factory() -> Any:
+        from mskai.runner.subprocess_runner import SubprocessRunner
+
+        return SubprocessRunner(python)
+
+    return factory
