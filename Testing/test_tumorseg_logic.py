@@ -136,6 +136,91 @@ def test_click_at_centre_segments_the_lesion(mrml, logic, phantom):
     assert "region competition from clicks" in node.GetAttribute("MSKAI.TumorSeg.Provenance")
 
 
+# --- segmentation method: classic or learned refinement ------------------------------------
+
+
+def test_method_choices_match_the_core_and_the_ui():
+    import xml.etree.ElementTree as ET
+
+    from TumorSegLib.logic import TumorMethod
+
+    from mskai.interactive import METHODS
+
+    assert tuple(m.value for m in TumorMethod) == METHODS
+    widgets = {w.get("name"): w for w in ET.parse(
+        REPO / "TumorSeg/Resources/UI/TumorSeg.ui").getroot().iter("widget")}
+    items = [i.findtext("property/string") for i in widgets["methodComboBox"].iter("item")]
+    assert items == [m.label() for m in TumorMethod] == ["Classic", "Learned refinement"]
+
+
+def test_learned_method_records_the_model_on_the_segments(mrml, logic, phantom):
+    import json
+
+    from mskai.models.registry import find_model
+    from mskai.slicer_io import tags as seg_tags
+
+    image, truth = phantom.image, phantom.truth
+    entry = find_model("tumor_refine_unet")
+    volume_node = add_volume(mrml, image)
+    points = clicks(mrml, truth.centroid_ras)
+    node = logic.run(volume_node, points, marginMm=10, method="learned")
+
+    def check(node):
+        mask = tumour_mask(node, image)
+        volume_ml = mask.sum() * image.voxel_volume_mm3 / 1000
+        assert volume_ml == pytest.approx(truth.volume_ml, rel=0.10)
+        segment = node.GetSegmentation().GetSegment("tumor")
+        assert seg_tags.get_tag(segment, seg_tags.MODEL_ID) == "tumor_refine_unet"
+        assert seg_tags.get_tag(segment, seg_tags.MODEL_VERSION) == entry.version
+        assert seg_tags.get_tag(segment, seg_tags.MODEL_SHA256) == entry.sha256
+        assert "learned click refinement" in seg_tags.get_tag(segment, seg_tags.METHOD)
+        stored = json.loads(node.GetAttribute("MSKAI.TumorSeg.Provenance"))
+        assert stored["model"]["id"] == "tumor_refine_unet"
+        assert stored["model"]["version"] == entry.version
+        assert logic.lastProvenance.model_id == "tumor_refine_unet"
+
+    check(node)
+    # a second click refines the current mask with the network itself
+    near = np.asarray(truth.centroid_ras) + 0.5 * np.asarray(truth.axes_ras)[:, 0] * \
+        truth.semi_axes_mm[0]
+    points.AddControlPointWorld([float(v) for v in near], "positive")
+    assert logic.run(volume_node, points, node, method="learned") is node
+    check(node)
+
+    # back to classic: no model in the provenance
+    logic.run(volume_node, points, node, method="classic")
+    segment = node.GetSegmentation().GetSegment("tumor")
+    assert seg_tags.get_tag(segment, seg_tags.MODEL_ID) == ""
+    assert logic.lastProvenance.model_id is None
+
+
+def test_unknown_method_is_refused_and_changes_nothing(mrml, logic, phantom):
+    from TumorSegLib.logic import TumorMethod
+
+    from mskai.slicer_io import segmentation_to_masks
+
+    image, truth = phantom.image, phantom.truth
+    volume_node = add_volume(mrml, image)
+    points = clicks(mrml, truth.centroid_ras)
+    node = logic.run(volume_node, points)
+    before = segmentation_to_masks(node, image)
+    provenance = node.GetAttribute("MSKAI.TumorSeg.Provenance")
+    runner = FakeRunner(phantom.mask)
+    for bad_runner in (None, runner):
+        with pytest.raises(InputError) as error:
+            logic.run(volume_node, points, node, method="deep magic", runner=bad_runner)
+        message = str(error.value)
+        assert "'deep magic'" in message and "classic, learned" in message
+        assert "\n" not in message
+        assert_unchanged(mrml, node, image, before, 1)
+    assert runner.job is None  # no job was started
+    with pytest.raises(InputError):  # and no new node when none was given
+        logic.run(volume_node, points, method="deep magic")
+    assert_unchanged(mrml, node, image, before, 1)
+    assert node.GetAttribute("MSKAI.TumorSeg.Provenance") == provenance
+    assert logic.run(volume_node, points, node, method=TumorMethod.CLASSIC) is node
+
+
 # --- hand edits and merge policies -------------------------------------------------------
 
 
@@ -314,6 +399,50 @@ def test_a_fake_runner_returns_a_known_mask(mrml, logic, phantom):
     second = FakeRunner(known)
     logic.run(volume_node, clicks(mrml, truth.centroid_ras), node, runner=lambda: second)
     assert second.job["args"]["current_mask"] is not None  # the current mask went along
+
+
+def test_the_job_gets_the_method(mrml, logic, phantom):
+    from TumorSegLib.job_bridge import tumourJob
+    from TumorSegLib.logic import TumorMethod
+
+    from mskai.interactive import Prompts
+    from mskai.runner.base import resolve_task
+
+    image, truth = phantom.image, phantom.truth
+    volume_node = add_volume(mrml, image)
+    points = clicks(mrml, truth.centroid_ras)
+    for method, expected in ((None, "classic"), ("learned", "learned"),
+                             (TumorMethod.LEARNED, "learned"), ("classic", "classic")):
+        runner = FakeRunner(phantom.mask)
+        kw = {} if method is None else {"method": method}
+        logic.run(volume_node, points, runner=lambda r=runner: r, **kw)
+        assert runner.job["args"]["method"] == expected
+        assert type(runner.job["args"]["method"]) is str  # plain JSON
+    # the job function takes the argument the bridge sends
+    import inspect
+
+    job = tumourJob("img.nrrd", "out", Prompts([tuple(truth.centroid_ras)]), 5.0, None, "CT",
+                    "learned")
+    task = resolve_task(job["task"])
+    assert set(job["args"]) <= set(inspect.signature(task).parameters)
+    assert inspect.signature(task).parameters["method"].default == "classic"
+
+
+def test_learned_job_brings_the_model_back_to_the_segment(mrml, logic, phantom):
+    from mskai.models.registry import find_model
+    from mskai.runner.inprocess import InProcessRunner
+    from mskai.slicer_io import tags as seg_tags
+
+    image, truth = phantom.image, phantom.truth
+    volume_node = add_volume(mrml, image)
+    points = clicks(mrml, truth.centroid_ras)
+    direct = tumour_mask(logic.run(volume_node, points, method="learned"), image)
+    node = logic.run(volume_node, points, runner=InProcessRunner(), method="learned")
+    assert np.array_equal(tumour_mask(node, image), direct)
+    segment = node.GetSegmentation().GetSegment("tumor")
+    assert seg_tags.get_tag(segment, seg_tags.MODEL_ID) == "tumor_refine_unet"
+    assert seg_tags.get_tag(segment, seg_tags.MODEL_VERSION) == find_model(
+        "tumor_refine_unet").version
 
 
 def test_real_job_through_runners_matches_in_process(mrml, logic, phantom):

@@ -28,9 +28,11 @@ class TumorSeg(ScriptedLoadableModule):
         self.parent.helpText = """
 Segments a bone or soft-tissue tumour in CT or MRI from clicks inside (positive) and
 outside (negative) the tumour, adds a safety margin, and measures volume, RECIST diameters
-and the distance to bone. Each click refines the current tumour segment, hand edits
-included; results go into the selected segmentation using the chosen merge policy, and the
-measurements update after every Segment Editor edit.
+and the distance to bone. Method: Classic (non-learned) or Learned refinement (the
+tumor_refine_unet model; its id and version are stored on the segments). Each click
+refines the current tumour segment, hand edits included; results go into the selected
+segmentation using the chosen merge policy, and the measurements update after every
+Segment Editor edit.
 See <a href="https://github.com/mskai/SlicerMSKAI#tumorseg">the documentation</a>.
 """
         self.parent.acknowledgementText = """
@@ -178,14 +180,18 @@ class TumorSegWidget(MSKAIModuleWidget):
         return self.logic.run(p.inputVolume, p.positiveClicks, p.outputSegmentation,
                               marginMm=p.marginMm, policy=p.mergePolicy, roiNode=p.roi,
                               runner=self.subprocessRunnerFactory(), progress=progress,
-                              cancel=cancel, negativePromptsNode=p.negativeClicks)
+                              cancel=cancel, negativePromptsNode=p.negativeClicks,
+                              method=p.method)
 
     def showOutputs(self, segmentation) -> None:
         p = self._parameterNode
         p.outputSegmentation = segmentation
         p.resultsTable = self.logic.measurementsTable(segmentation)
         actions = ", ".join(f"{a.segment_id} {a.action}" for a in self.logic.lastActions)
-        self.ui.statusLabel.text = "; ".join([actions, *self.logic.lastWarnings])
+        provenance = self.logic.lastProvenance
+        model = ([f"model {provenance.model_id} v{provenance.model_version}"]
+                 if provenance is not None and provenance.model_id else [])
+        self.ui.statusLabel.text = "; ".join([actions, *model, *self.logic.lastWarnings])
         self._checkCanApply()
 
     def onDistanceMap(self) -> None:

@@ -24,20 +24,24 @@ WHAT = "tumour segmentation"
 
 
 def tumourJob(imagePath: str, outDir: str, prompts: Prompts, marginMm: float,
-              currentMaskPath: str | None, modality: str | None) -> dict[str, Any]:
-    """The job dict (plain JSON) for one segmentation."""
+              currentMaskPath: str | None, modality: str | None,
+              method: str = "classic") -> dict[str, Any]:
+    """The job dict (plain JSON) for one segmentation; ``method`` is ``run_tumor``'s
+    (``classic`` or ``learned``)."""
     return {"task": TASK, "args": {
         "image": imagePath, "out": outDir,
         "positive_ras": [list(p) for p in prompts.positive_ras],
         "negative_ras": [list(p) for p in prompts.negative_ras],
         "roi_ras": list(prompts.roi_ras) if prompts.roi_ras is not None else None,
-        "margin_mm": float(marginMm), "current_mask": currentMaskPath, "modality": modality}}
+        "margin_mm": float(marginMm), "current_mask": currentMaskPath, "modality": modality,
+        "method": str(getattr(method, "value", method))}}  # an enum member too
 
 
 def runTumourJob(runner: Any, volume: Volume, prompts: Prompts, marginMm: float,
                  currentMask: np.ndarray | None, progress: ProgressCallback | None,
-                 cancel: CancelCallback | None) -> Result:
-    """Run the job on ``runner`` and read its outputs; the temporary files are removed."""
+                 cancel: CancelCallback | None, method: str = "classic") -> Result:
+    """Run the job on ``runner`` and read its outputs (the provenance, with the model of
+    the learned method, comes back in measurements.json); the temporary files are removed."""
     from mskai.image import write_image
 
     def build(work: Path, imagePath: str) -> dict[str, Any]:
@@ -46,7 +50,7 @@ def runTumourJob(runner: Any, volume: Volume, prompts: Prompts, marginMm: float,
             maskPath = str(write_image(volume.with_array(currentMask.astype(np.uint8)),
                                        work / "current_mask.nrrd"))
         return tumourJob(imagePath, str(work / "out"), prompts, marginMm, maskPath,
-                         volume.modality)
+                         volume.modality, method)
 
     return runJob(runner, volume, build, lambda outputs: readJobOutputs(
         outputs, volume, marginMm), WHAT, progress, cancel)

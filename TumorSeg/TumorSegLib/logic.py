@@ -8,6 +8,7 @@ table and RECIST line markups. No Qt: the widget and the tests drive this class.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,18 @@ MAX_MARGIN_MM = 100.0
 TUMOUR_SEGMENT = "tumor"
 
 
+class TumorMethod(str, enum.Enum):
+    """Click segmentation methods; the values are ``mskai.interactive.METHODS`` (the
+    ``method`` of :func:`mskai.tasks.tumor.run_tumor` and ``mskai tumor --method``)."""
+
+    CLASSIC = "classic"
+    LEARNED = "learned"
+
+    def label(self) -> str:
+        """Text shown in the module's combo box (used by the parameter node GUI binding)."""
+        return {"classic": "Classic", "learned": "Learned refinement"}[self.value]
+
+
 class TumorSegLogic(MSKAIModuleLogic):
     """Segment a bone or soft-tissue tumour from clicks; usable without the module's GUI."""
 
@@ -31,6 +44,7 @@ class TumorSegLogic(MSKAIModuleLogic):
         super().__init__(scene)
         self.lastActions: list[Any] = []
         self.lastWarnings: list[str] = []
+        self.lastProvenance: Any = None  # of the last run: method, model id and version
 
     # --- inputs -------------------------------------------------------------------------
 
@@ -96,6 +110,11 @@ class TumorSegLogic(MSKAIModuleLogic):
                 "positive_clicks": len(positive), "negative_clicks": len(negative),
                 "margin_mm": float(marginMm)}
 
+    @classmethod
+    def validateMethod(cls, method: TumorMethod | str) -> TumorMethod:
+        """The segmentation method, or :class:`InputError` listing the choices."""
+        return cls.choice(TumorMethod, method, "segmentation method")
+
     @staticmethod
     def roiRas(roiNode: Any) -> tuple[float, ...] | None:
         """The ROI's axis-aligned RAS box ``(R1, A1, S1, R2, A2, S2)`` (a rotated ROI is
@@ -112,20 +131,24 @@ class TumorSegLogic(MSKAIModuleLogic):
             marginMm: float = 10.0, policy: MergePolicy | str = MergePolicy.REPLACE,
             roiNode: Any = None, runner: Any = None,
             progress: ProgressCallback | None = None, cancel: CancelCallback | None = None,
-            negativePromptsNode: Any = None, mergePolicy: MergePolicy | str | None = None
-            ) -> Any:
+            negativePromptsNode: Any = None, mergePolicy: MergePolicy | str | None = None,
+            method: TumorMethod | str = TumorMethod.CLASSIC) -> Any:
         """Segment (or refine) the tumour and return the output segmentation node.
 
-        ``runner``: None runs in this process; a :class:`mskai.runner.base.ProcessRunner`
-        (or a factory returning one, since runners run one job each) runs the job
-        ``mskai.tasks.tumor_jobs:segment_tumor`` through it. Nothing is written to the scene
-        before the result is known, so bad input or Cancel leave every node as it was.
+        ``method``: ``classic`` (non-learned region competition) or ``learned`` (the
+        ``tumor_refine_unet`` click refinement model, named with its version in the
+        provenance tags of the written segments). ``runner``: None runs in this process; a
+        :class:`mskai.runner.base.ProcessRunner` (or a factory returning one, since runners
+        run one job each) runs the job ``mskai.tasks.tumor_jobs:segment_tumor`` through it.
+        Nothing is written to the scene before the result is known, so bad input (an
+        unknown method included) or Cancel leave every node as it was.
         """
         from mskai.interactive import Prompts
         from mskai.slicer_io import apply_result
         from TumorSegLib.measure_on_edit import storeProvenance
 
         policy = self.mergePolicy(mergePolicy if mergePolicy is not None else policy)
+        method = self.validateMethod(method)
         self.step(progress, cancel, 0.0, "Checking inputs")
         self.validateInputs(volumeNode, promptsNode, negativePromptsNode, marginMm, roiNode)
         self.validateNodeClass(segmentationNode, "vtkMRMLSegmentationNode",
@@ -137,7 +160,7 @@ class TumorSegLogic(MSKAIModuleLogic):
         current = self.currentTumourMask(segmentationNode, volume)
         self.step(progress, cancel, 0.05, "Segmenting the tumour")
         result = self._segment(volume, prompts, float(marginMm), current, runner,
-                               self.scaledProgress(progress, 0.05, 0.85), cancel)
+                               self.scaledProgress(progress, 0.05, 0.85), cancel, method.value)
         if not result.segment(TUMOUR_SEGMENT).mask.any():
             raise InputError("The tumour segmentation is empty: click well inside the tumour "
                              "or add an ROI around it.")
@@ -146,6 +169,7 @@ class TumorSegLogic(MSKAIModuleLogic):
         applied = apply_result(self.scene, result, segmentationNode, policy.value,
                                reference_node=volumeNode)
         self.lastActions, self.lastWarnings = applied.actions, list(result.warnings)
+        self.lastProvenance = result.provenance
         storeProvenance(segmentationNode, result.provenance, float(marginMm))
         self.step(progress, None, 0.9, "Measuring")
         self._showMeasurements(volume, segmentationNode, result, applied.actions,
@@ -154,16 +178,17 @@ class TumorSegLogic(MSKAIModuleLogic):
         return segmentationNode
 
     def _segment(self, volume: Any, prompts: Any, marginMm: float, current: Any, runner: Any,
-                 progress: ProgressCallback | None, cancel: CancelCallback | None) -> Any:
+                 progress: ProgressCallback | None, cancel: CancelCallback | None,
+                 method: str = TumorMethod.CLASSIC.value) -> Any:
         if runner is None:
             from mskai.tasks.tumor import run_tumor
 
             return run_tumor(volume, prompts, margin_mm=marginMm, current_mask=current,
-                             progress=progress, cancel=cancel)
+                             progress=progress, cancel=cancel, method=method)
         from TumorSegLib.job_bridge import runTumourJob
 
         return runTumourJob(self.processRunner(runner), volume, prompts, marginMm, current,
-                            progress, cancel)
+                            progress, cancel, method=method)
 
     def _showMeasurements(self, volume: Any, segmentationNode: Any, result: Any,
                           actions: list[Any], marginMm: float) -> Any:

@@ -13,7 +13,7 @@ from slicer import (
 )
 from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
 
-from TumorSegLib.logic import MAX_MARGIN_MM
+from TumorSegLib.logic import MAX_MARGIN_MM, TumorMethod
 
 
 @parameterNodeWrapper
@@ -24,6 +24,8 @@ class TumorSegParameterNode:
     so the widget keeps ``positiveClicks``/``negativeClicks`` in sync itself. The default
     policy is ``replace``: a run refines the current (possibly edited) tumour, and an
     edited segment is first copied to "<name> (manual backup)", so nothing is lost.
+    ``method`` picks the click segmentation: ``classic`` (default, non-learned) or
+    ``learned`` (the ``tumor_refine_unet`` refinement model).
     """
 
     inputVolume: vtkMRMLScalarVolumeNode
@@ -33,6 +35,7 @@ class TumorSegParameterNode:
     roi: vtkMRMLMarkupsROINode
     resultsTable: vtkMRMLTableNode
     marginMm: Annotated[float, WithinRange(0.0, MAX_MARGIN_MM)] = 10.0
+    method: TumorMethod = TumorMethod.CLASSIC
     mergePolicy: MergePolicy = MergePolicy.REPLACE
     refineOnClick: bool = True
     baselineVolume: vtkMRMLScalarVolumeNode

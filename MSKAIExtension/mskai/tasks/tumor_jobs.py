@@ -24,10 +24,13 @@ write_job_outputs = write_job_files
 def segment_tumor(image: str, out: str, positive_ras: Sequence[Sequence[float]],
                   negative_ras: Sequence[Sequence[float]] = (),
                   roi_ras: Sequence[float] | None = None, margin_mm: float = 10.0,
-                  current_mask: str | None = None, modality: str | None = None, *,
+                  current_mask: str | None = None, modality: str | None = None,
+                  method: str = "classic", *,
                   progress: Callable[[float, str], None],
                   cancel: threading.Event) -> dict[str, Any]:
-    """Segment the tumour from clicks; returns ``{"segmentation", "measurements"}`` paths."""
+    """Segment the tumour from clicks with ``method`` (``classic`` or ``learned``, see
+    :func:`run_tumor`); returns ``{"segmentation", "measurements"}`` paths. The learned
+    method's model id and version go into measurements.json's provenance."""
     from mskai.image import read_image
     from mskai.interactive import Prompts
     from mskai.tasks.tumor import run_tumor
@@ -44,6 +47,6 @@ def segment_tumor(image: str, out: str, positive_ras: Sequence[Sequence[float]],
     prompts = Prompts([tuple(p) for p in positive_ras], [tuple(p) for p in negative_ras],
                       tuple(roi_ras) if roi_ras is not None else None)
     result = run_tumor(volume, prompts, margin_mm=margin_mm, current_mask=current,
-                       progress=progress, cancel=cancel.is_set)
+                       progress=progress, cancel=cancel.is_set, method=method)
     return write_job_outputs(result, out)
 
