@@ -252,7 +252,7 @@ def test_import_list_and_verify_a_torchscript_model(tmp_path, network, x, capsys
 
     capsys.readouterr()
     assert models_cli(store, "list") == 0
-    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("knee")]
+    row = [line for line in capsys.readouterr().out.splitlines() if line.split()[0] == "knee"]
     assert row and row[0].split() == ["knee", "1.0.0", "knee_seg", "MR", "ok"]
 
     assert models_cli(store, "verify") == 0
