@@ -86,10 +86,11 @@ def _echo_times(text: str | None) -> list[float] | None:
 
 def run_fracture(args: argparse.Namespace) -> str:
     image, labels = load_inputs(args)
+    from mskai.fracture.figures import candidate_figures
     from mskai.tasks.fracture import run_fracture as task
 
     result = task(image, labels=labels)
-    return finish(result, args.out)
+    return finish(result, args.out, candidate_figures(result))
 
 
 def run_radiomics(args: argparse.Namespace) -> str:

@@ -51,11 +51,16 @@ def _cartilage_demo(out: Path) -> list[str]:
 
 
 def _fracture_demo(out: Path) -> list[str]:
-    """A CT phantom of a long bone with a displaced, angulated fracture (known truth)."""
+    """A CT phantom of a long bone with a displaced, angulated fracture (known truth).
+
+    Air around a 30 mm body (the CT check wants air below -500 HU) and a 6 mm gap: the
+    default 4 mm gap is bridged by partial volume at 0.7x0.7x1.25 mm and not found.
+    """
     from mskai.image import write_image
     from phantoms.long_bone import fractured_long_bone
 
-    phantom = fractured_long_bone(translation_mm=(4.0, 2.0, 0.0), angulation_deg=12.0)
+    phantom = fractured_long_bone(translation_mm=(4.0, 2.0, 0.0), angulation_deg=12.0,
+                                  gap_mm=6.0, body_radius_mm=30.0, noise_sd=15.0)
     path = out.parent / "inputs" / "fractured_long_bone.nrrd"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_image(phantom.image, path)

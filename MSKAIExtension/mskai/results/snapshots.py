@@ -70,22 +70,83 @@ def _draw_slice(result: Result, array_axis: int, index: int) -> Figure:
     from matplotlib.figure import Figure as MplFigure
 
     image = result.image
+    low, high = np.percentile(image.array, [1, 99.5]) if image.array.size else (0, 1)
+    fig = MplFigure(figsize=(4.2, 4.2), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 0.93))
+    plane = _draw_on(ax, image, result.segments, array_axis, index, (low, high))
+    title = f"{plane} (image slice {index})"
+    fig.suptitle(title, fontsize=10)
+    return title, _png(fig)
+
+
+def _draw_on(ax, image: Volume, segments: list[Segment], array_axis: int, index: int,
+             window: tuple[float, float], marker_kji: np.ndarray | None = None,
+             half_width_mm: float | None = None) -> str:
+    """One array-axis slice with overlays on ``ax``; returns the plane name.
+
+    ``marker_kji`` (array index) is drawn as a cross; ``half_width_mm`` crops the slice to
+    a square window around it.
+    """
     view = _slice_view(image, array_axis, index)
     orient = lambda a: _oriented(np.take(a, index, axis=array_axis),  # noqa: E731
                                  view["row_dir"], view["col_dir"], view["plane"])
     gray, transposed = orient(image.array)
-    aspect = view["col_mm"] / view["row_mm"] if transposed else view["row_mm"] / view["col_mm"]
-    low, high = np.percentile(image.array, [1, 99.5]) if image.array.size else (0, 1)
-    fig = MplFigure(figsize=(4.2, 4.2), dpi=100)
-    ax = fig.add_axes((0, 0, 1, 0.93))
-    ax.imshow(gray, cmap="gray", vmin=low, vmax=max(high, low + 1e-6), aspect=aspect,
+    row_mm, col_mm = ((view["col_mm"], view["row_mm"]) if transposed
+                      else (view["row_mm"], view["col_mm"]))
+    box = (slice(None), slice(None))
+    marker = None
+    if marker_kji is not None:  # where the point lands after turning: turn a one-pixel mask
+        shape = [n for a, n in enumerate(image.array.shape[:3]) if a != array_axis]
+        dot = np.zeros(shape, dtype=bool)
+        at = [int(v) for a, v in enumerate(marker_kji) if a != array_axis]
+        dot[tuple(np.clip(at, 0, np.array(shape) - 1))] = True
+        marker = np.argwhere(_oriented(dot, view["row_dir"], view["col_dir"],
+                                       view["plane"])[0])[0]
+        if half_width_mm is not None:
+            half = (int(half_width_mm / row_mm), int(half_width_mm / col_mm))
+            lo = [max(0, int(m) - h) for m, h in zip(marker, half, strict=True)]
+            box = tuple(slice(a, int(m) + h + 1) for a, m, h in zip(lo, marker, half,
+                                                                     strict=True))
+            marker = marker - lo
+    aspect = row_mm / col_mm
+    low, high = window
+    ax.imshow(gray[box], cmap="gray", vmin=low, vmax=max(high, low + 1e-6), aspect=aspect,
               interpolation="nearest")
-    for seg in result.segments:
-        _overlay(ax, orient(seg.mask)[0], seg, aspect)
+    for seg in segments:
+        _overlay(ax, orient(seg.mask)[0][box], seg, aspect)
+    if marker is not None:
+        ax.plot([marker[1]], [marker[0]], marker="+", color="yellow", markersize=16,
+                markeredgewidth=2)
     ax.set_axis_off()
-    title = f"{view['plane']} (image slice {index})"
-    fig.suptitle(title, fontsize=10)
-    return title, _png(fig)
+    return view["plane"]
+
+
+def slices_through_point(image: Volume, segments: list[Segment], point_ras, title: str,
+                         window: tuple[float, float] | None = None,
+                         half_width_mm: float | None = 60.0) -> bytes:
+    """PNG of the axial, coronal and sagittal slices through a RAS point, side by side.
+
+    Each panel shows the segments' overlays and a cross at the point, cropped to
+    ``half_width_mm`` around it (``None``: whole slice). ``window`` is the grey-value range
+    (default: 1st to 99.5th percentile of a subsample of the image).
+    """
+    from matplotlib.figure import Figure as MplFigure
+
+    kji = np.asarray(image.ras_to_index(np.asarray(point_ras, dtype=float)))[::-1]
+    kji = np.clip(np.round(kji).astype(int), 0, np.array(image.array.shape[:3]) - 1)
+    if window is None:
+        sample = image.array[::4, ::4, ::4]
+        window = tuple(np.percentile(sample, [1, 99.5])) if sample.size else (0.0, 1.0)
+    fig = MplFigure(figsize=(10.5, 3.8), dpi=100)
+    order = {"Axial": 0, "Coronal": 1, "Sagittal": 2}
+    views = sorted(((_slice_view(image, axis, 0)["plane"], axis) for axis in range(3)),
+                   key=lambda v: order.get(v[0], 3))
+    for n, (plane, axis) in enumerate(views):
+        ax = fig.add_axes((n / 3 + 0.005, 0.0, 1 / 3 - 0.01, 0.86))
+        _draw_on(ax, image, segments, axis, int(kji[axis]), window, kji, half_width_mm)
+        ax.set_title(plane, fontsize=9)
+    fig.suptitle(title, fontsize=11)
+    return _png(fig)
 
 
 def _overlay(ax, mask2d: np.ndarray, seg: Segment, aspect: float) -> None:

@@ -25,6 +25,12 @@ both are pooled (one within ``DEDUPE_MM`` of a better-scoring one is dropped):
 
 The ``bone`` segment keeps 110/300 (Dice 0.908 vs 0.873 for 150/250).
 
+A CT without bone is bad input (:class:`InputError`, exit 2 on the command line), not an
+empty result: the contract reads ``fractures: []`` as "bone looked at and intact", and a
+script checking only that list must not take a scan of the wrong region, or of a soft-tissue
+specimen, for an intact bone. Non-CT images (no air below -500 HU, or modality not CT) are
+refused the same way by :func:`mskai.segmentation.bone_ct.require_ct`.
+
 Candidates are searched on a grid of at most ``MAX_SEARCH_VOXELS`` (a stride of the
 fragment labels; gaps narrower than two coarse voxels can then vanish, a warning says so).
 """
@@ -163,7 +169,8 @@ def _bone_and_fragments(image: Volume, labels: dict[str, np.ndarray] | None,
         method = "HU hysteresis threshold bone segmentation + fragment analysis"
     if not bone.any():
         raise InputError("no bone found in the image (nothing above 300 HU connected to "
-                         "bone-like tissue); give a CT that contains bone")
+                         "bone-like tissue); give a CT that contains bone, or a bone segment "
+                         "with --labels")
     return bone, None, method
 
 
