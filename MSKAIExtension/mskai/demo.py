@@ -50,6 +50,27 @@ def _cartilage_demo(out: Path) -> list[str]:
             "--out", str(out)]
 
 
+def _knee_ai_demo(out: Path) -> list[str]:
+    """A synthetic DESS knee (training/knee/synthesize.py, a held-out seed) segmented by the
+    shipped knee model, then measured. Synthetic: it shows the pipeline, not real accuracy."""
+    training = REPO / "training" / "knee"
+    if str(training) not in sys.path:
+        sys.path.insert(0, str(training))
+    import anatomy
+    import cases
+    import synthesize
+
+    from mskai.image import write_image
+
+    case = synthesize.synthesize(anatomy.build_anatomy(), cases.TEST_SEED, "DESS")
+    volume = synthesize.to_volume(case)
+    volume.array = (volume.array * 1000.0).astype("float32")
+    path = out.parent / "inputs" / "synthetic_dess_knee.nrrd"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_image(volume, path)
+    return ["cartilage", str(path), "--knee-side", "right", "--out", str(out)]
+
+
 def _fracture_demo(out: Path) -> list[str]:
     """A CT phantom of a long bone with a displaced, angulated fracture (known truth).
 
@@ -70,6 +91,7 @@ def _fracture_demo(out: Path) -> list[str]:
 DEMOS: dict[str, Callable[[Path], list[str]]] = {
     "TumorSeg": _tumor_demo,
     "CartilageQuant": _cartilage_demo,
+    "CartilageQuant-AI": _knee_ai_demo,
     "FractureDetect": _fracture_demo,
 }
 
