@@ -84,7 +84,7 @@ def _row(case, ours: dict, base: dict) -> str:
                f"{base.get('error', '')} | - | - |"
     ratio = base["seconds"] / ours["seconds"] if ours["seconds"] > 0 else float("inf")
     return (f"| {case.name} | {ours['seconds']:.2f} | {case.baseline_name} | "
-            f"{base['seconds']:.2f} | {ratio:.1f}x | {ours['peak_mb']:.0f} / "
+            f"{base['seconds']:.2f} | {ratio:.2g}x | {ours['peak_mb']:.0f} / "
             f"{base['peak_mb']:.0f} |")
 
 
