@@ -165,13 +165,22 @@ def test_no_cartilage_is_refused():
         run_cartilage(volume, labels=labels)
 
 
-def test_without_labels_and_model_says_how_to_measure(monkeypatch, tmp_path):
-    monkeypatch.setenv("MSKAI_MODEL_DIR", str(tmp_path))
+def test_without_labels_and_model_says_how_to_measure(monkeypatch):
+    import mskai.models.registry as registry
+
+    monkeypatch.setattr(registry, "models_for_task", lambda task, modality=None: [])
     volume, _ = _toy_knee(gap_voxels=0)
     with pytest.raises(InputError) as info:
         run_cartilage(volume)
     assert str(info.value) == NO_MODEL
     assert "--labels FILE --label-names femur=5,femoral_cartilage=1" in NO_MODEL
+
+
+def test_the_knee_model_refuses_a_ct():
+    volume, _ = _toy_knee(gap_voxels=0)
+    volume.modality = "CT"
+    with pytest.raises(InputError, match="MR"):
+        run_cartilage(volume)
 
 
 def test_toy_knee_measures_and_cancels():

@@ -82,6 +82,9 @@ def _knee_masks(image: Volume, labels: dict[str, np.ndarray] | None, report: Pro
     """The user's masks, or those of the installed knee segmentation model."""
     if labels is not None:
         return dict(labels), Provenance(method="given segmentation"), STATUS_EDITED
+    if image.modality == "CT":
+        raise InputError("the knee segmentation model needs a knee MRI and this image is a CT; "
+                         "give an MR image, or measure a segmentation with --labels")
     from mskai.models.registry import models_for_task
 
     entries = models_for_task(MODEL_TASK, "MR")
