@@ -20,6 +20,11 @@ transformed with it but computed once per case, before augmentation). Loss: Dice
 cross-entropy; AdamW, lr 2e-3 with cosine decay.
 Training stops at ``--steps`` or after ``--minutes``, whichever is first; steps, time and
 final loss go to ``training/bone/train_info.json``.
+
+On a GPU machine without SimpleITK (the shipped v2 was trained so), prepare the grids
+here with ``--cache DIR --prepare-only`` and train there with the same ``--cache DIR``:
+the cached ``.npz`` files hold the network-grid arrays, so only torch, numpy and MONAI
+are needed. ``--workers`` samples patches in parallel processes.
 """
 
 from __future__ import annotations
@@ -52,6 +57,46 @@ def model_grid(case) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     hu_mask = segment_bone_ct(case.volume).astype(np.float32)
     hm, _ = preprocess(case.volume.with_array(hu_mask), spec)
     return hu[0, 0].numpy(), hm[0, 0].numpy(), lab[0, 0].numpy() >= 0.5
+
+
+def load_pool(cache: Path | None) -> list[tuple[np.ndarray, ...]]:
+    """(HU, HU mask, reference, bone voxel indices) per training case, cached as .npz."""
+    pool = []
+    cached = sorted(cache.glob("*.npz")) if cache is not None and cache.is_dir() else []
+    if cached:
+        grids = []
+        for path in cached:
+            with np.load(path) as arrays:
+                grids.append((path.stem, arrays["hu"], arrays["hm"], arrays["lab"]))
+    else:
+        from cases import training_cases
+
+        grids = [(case.name, *model_grid(case)) for case in training_cases()]
+        if cache is not None:
+            cache.mkdir(parents=True, exist_ok=True)
+            for name, hu, hm, lab in grids:
+                np.savez_compressed(cache / f"{name}.npz", hu=hu, hm=hm, lab=lab)
+    for name, hu, hm, lab in grids:
+        pool.append((hu, hm, lab, np.argwhere(lab | (hm > 0.5))))
+        print(f"{name}: grid {hu.shape}, bone {lab.mean():.3f}", flush=True)
+    return pool
+
+
+def batches(pool, patch: np.ndarray, batch: int, seed: int, workers: int):
+    """An endless iterator of (input, target) tensors, sampled in ``workers`` processes."""
+    import torch
+
+    class Patches(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            info = torch.utils.data.get_worker_info()
+            rng = np.random.default_rng([seed, info.id if info else 0])
+            while True:
+                yield sample(pool, rng, patch)
+
+    loader = torch.utils.data.DataLoader(Patches(), batch_size=batch, num_workers=workers,
+                                         persistent_workers=workers > 0)
+    for x, y in loader:
+        yield x, y[:, None]
 
 
 def sample(pool, rng: np.random.Generator, patch: np.ndarray):
@@ -96,7 +141,6 @@ def main() -> None:
     sys.path.insert(0, str(REPO / "MSKAIExtension"))
     sys.path.insert(0, str(HERE))
     import torch
-    from cases import training_cases
     from monai.losses import DiceCELoss
 
     from mskai.models.loaders import build_network
@@ -109,28 +153,29 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--cache", type=Path, help="folder of cached network-grid arrays")
+    parser.add_argument("--prepare-only", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
     start = time.time()
-    pool = []
-    for case in training_cases():
-        hu, hm, lab = model_grid(case)
-        pool.append((hu, hm, lab, np.argwhere(lab | (hm > 0.5))))
-        print(f"{case.name}: grid {hu.shape}, bone {lab.mean():.3f}", flush=True)
+    pool = load_pool(args.cache)
+    if args.prepare_only:
+        return
+    device = torch.device(args.device)
     patch = np.asarray(INPUT["patch_size"])
-    net = build_network(ARCHITECTURE)
+    net = build_network(ARCHITECTURE).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
     net.train()
     running, step = [], 0
+    stream = batches(pool, patch, args.batch, args.seed, args.workers)
     for step in range(1, args.steps + 1):
-        pairs = [sample(pool, rng, patch) for _ in range(args.batch)]
-        x = torch.from_numpy(np.stack([p[0] for p in pairs]))
-        y = torch.from_numpy(np.stack([p[1] for p in pairs]))[:, None]
-        loss = loss_fn(net(x), y)
+        x, y = next(stream)
+        loss = loss_fn(net(x.to(device)), y.to(device))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -138,8 +183,8 @@ def main() -> None:
         for group in opt.param_groups:  # cosine decay over whichever budget ends first
             group["lr"] = args.lr * 0.5 * (1.0 + np.cos(np.pi * done))
         running.append(float(loss.detach()))
-        if step % 25 == 0:
-            print(f"step {step} loss {np.mean(running[-25:]):.4f} "
+        if step % 100 == 0:
+            print(f"step {step} loss {np.mean(running[-100:]):.4f} "
                   f"{(time.time() - start) / 60:.1f} min", flush=True)
         if time.time() - start > args.minutes * 60:
             break
@@ -147,7 +192,8 @@ def main() -> None:
     torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, args.out)
     info = {"steps": step, "minutes": round((time.time() - start) / 60, 2),
             "final_loss": float(np.mean(running[-50:])), "batch": args.batch,
-            "threads": args.threads, "architecture": ARCHITECTURE, "input": INPUT}
+            "threads": args.threads, "workers": args.workers, "device": str(device),
+            "architecture": ARCHITECTURE, "input": INPUT}
     (HERE / "train_info.json").write_text(json.dumps(info, indent=1) + "\n")
     print(json.dumps(info))
 
