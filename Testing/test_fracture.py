@@ -115,3 +115,36 @@ def test_simulated_rib_fracture_on_real_ct(shared_data):
     assert min(distances) <= 10.0
     best = candidates[int(np.argmin(distances))]
     assert best["score"] >= 0.5
+
+
+def test_fragments_meeting_at_two_places_give_two_candidates():
+    """Two pieces meet across the fracture gap of a bar and again 80 mm away, where an arm
+    of one comes close to a leg of the other (as a rib piece meets the spine at 3 mm):
+    each place is a candidate of its own, not just the narrower one."""
+    from mskai.fracture.candidates import find_candidates
+
+    labels = np.zeros((20, 80, 140), dtype=np.int32)
+    labels[5:15, 5:15, 10:60] = 1  # left piece of the bar
+    labels[5:15, 15:70, 10:20] = 1  # its arm, up ...
+    labels[5:15, 60:70, 10:110] = 1  # ... and across
+    labels[5:15, 5:15, 64:130] = 2  # right piece of the bar: 4 mm gap at i = 60..63
+    labels[5:15, 15:58, 120:130] = 2  # its leg, 10 mm from the end of the arm
+    image = Volume(labels.astype(np.float32), spacing=(1.0, 1.0, 1.0))
+    candidates = find_candidates(labels, image)
+    assert [c.labels for c in candidates] == [(1, 2), (1, 2)]
+    columns = sorted(float(image.ras_to_index(c.position_ras)[0]) for c in candidates)
+    assert 59.0 <= columns[0] <= 64.0  # the bar's gap
+    assert 108.0 <= columns[1] <= 121.0  # the arm meeting the leg
+
+
+def test_one_wedge_gap_is_one_site():
+    """Boundary points of one wedge-shaped gap (width 2-8 mm across a 30 mm bone) stay one
+    site however wide the bone."""
+    from mskai.fracture.candidates import gap_sites
+
+    j, i = np.mgrid[:30, :30]
+    points = np.column_stack([np.full(j.size, 10.0), j.ravel(), i.ravel()]).astype(float)
+    widths = 2.0 + 6.0 * i.ravel() / 29.0
+    image = Volume(np.zeros((20, 30, 30), np.float32), spacing=(1.0, 1.0, 1.0))
+    (site,) = gap_sites(points, widths, image)
+    assert len(site[0]) == len(points)

@@ -3,8 +3,11 @@
 Every pair of fragments closer than ``max_gap_mm`` is found from one distance transform
 of the background: a voxel lies on the boundary between fragments ``a`` and ``b`` where its
 nearest bone voxel belongs to ``a`` and its neighbour's to ``b``; the gap width there is
-the sum of both distances plus the step. The gap centre is the mean of the boundary points
-within ``2 * max(spacing)`` of the narrowest width.
+the sum of both distances plus the step. Two fragments can meet at more than one place
+(the pelvis meets a broken femur at the hip joint and again at the fracture, when the
+distal piece touches it), so the boundary points of a pair are split into connected
+sites (see :func:`gap_sites`), and each site is a candidate of its own. A site's centre is the mean
+of its points within ``max(spacing)`` of its narrowest width.
 
 Score (0..1), a documented heuristic: the product of five terms, each 0..1, so any one
 clearly failing vetoes the candidate:
@@ -31,6 +34,9 @@ import numpy as np
 
 from mskai.fracture.alignment import Alignment, fragment_alignment
 from mskai.volume import Volume
+
+SITE_LINK_VOXELS = 1.5
+MAX_SITES_PER_PAIR = 4
 
 
 @dataclass
@@ -96,11 +102,35 @@ def gap_boundaries(labels: np.ndarray, volume: Volume,
             for k, v in found.items()}
 
 
+def gap_sites(points_kji: np.ndarray, widths: np.ndarray, volume: Volume,
+              link_voxels: float = SITE_LINK_VOXELS,
+              max_sites: int = MAX_SITES_PER_PAIR) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The boundary points of one fragment pair split into separate sites, narrowest first.
+
+    Points closer than ``link_voxels`` voxel diagonals belong to the same site, so two
+    places where the fragments meet are separate sites when the fragments are farther
+    than ``max_gap_mm`` apart somewhere between them. At most ``max_sites`` are kept.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    spacing_kji = np.asarray(tuple(reversed(volume.spacing)))
+    xyz = points_kji * spacing_kji
+    links = cKDTree(xyz).query_pairs(link_voxels * float(np.linalg.norm(spacing_kji)),
+                                     output_type="ndarray")
+    graph = coo_matrix((np.ones(len(links)), (links[:, 0], links[:, 1])),
+                       shape=(len(xyz), len(xyz)))
+    n, site = connected_components(graph, directed=False)
+    sites = [(points_kji[site == s], widths[site == s]) for s in range(n)]
+    return sorted(sites, key=lambda pw: float(pw[1].min()))[:max_sites]
+
+
 def gap_center(points_kji: np.ndarray, widths: np.ndarray, volume: Volume) -> tuple[
         np.ndarray, float]:
     """RAS centre of the narrowest part of a gap, and its width."""
     narrow = float(widths.min())
-    sel = widths <= narrow + 2.0 * max(volume.spacing)
+    sel = widths <= narrow + max(volume.spacing)
     centre_kji = points_kji[sel].mean(axis=0)
     return volume.index_to_ras(centre_kji[::-1]), narrow
 
@@ -146,19 +176,41 @@ def find_candidates(labels: np.ndarray, volume: Volume, max_gap_mm: float = 20.0
     """Candidates between labelled fragments (0 background), best score first."""
     pairs = gap_boundaries(labels, volume, max_gap_mm)
     out = []
-    for (a, b), (pts, widths) in pairs.items():
-        center, width = gap_center(pts, widths, volume)
-        box = _box_around(center, volume, reach_mm + 2 * max(volume.spacing), labels.shape)
-        offset = np.array([s.start for s in box])
-        sub = labels[box]
-        pa = voxel_points_ras_offset(sub == a, volume, offset)
-        pb = voxel_points_ras_offset(sub == b, volume, offset)
-        score, terms, al = score_pair(pa, pb, center, width, volume.voxel_volume_mm3,
-                                      max_gap_mm=max_gap_mm, reach_mm=reach_mm)
-        if score >= min_score:
-            position = center if al is None else al.fracture_center_ras
-            out.append(Candidate((a, b), position, width, score, terms, al))
+    for (a, b), (all_points, all_widths) in pairs.items():
+        for pts, widths in gap_sites(all_points, all_widths, volume):
+            center, width = gap_center(pts, widths, volume)
+            box = _box_around(center, volume, reach_mm + 2 * max(volume.spacing),
+                              labels.shape)
+            offset = np.array([s.start for s in box])
+            sub = labels[box]
+            pa = voxel_points_ras_offset(sub == a, volume, offset)
+            pb = voxel_points_ras_offset(sub == b, volume, offset)
+            score, terms, al = score_pair(pa, pb, center, width, volume.voxel_volume_mm3,
+                                          max_gap_mm=max_gap_mm, reach_mm=reach_mm)
+            if score >= min_score:
+                position = candidate_position(center, volume.index_to_ras(
+                    pts[:, ::-1]).reshape(-1, 3), max(volume.spacing), al)
+                out.append(Candidate((a, b), position, width, score, terms, al))
     return sorted(out, key=lambda c: -c.score)
+
+
+def candidate_position(gap_center_ras: np.ndarray, site_ras: np.ndarray, voxel_mm: float,
+                       alignment: Alignment | None) -> np.ndarray:
+    """Where to report a candidate: between the fragment ends, if that lies in the gap.
+
+    The midpoint between the fragment ends along their axes is the better estimate on rod-
+    like fragments (the narrowest point of a wedge-shaped gap lies on the rim). When a
+    fragment is part of a larger bone complex (a rib piece joined to the spine at 3 mm) its
+    axis is meaningless and that midpoint can lie centimetres away; it is then not on the
+    gap's boundary surface (``site_ras``, within two voxels), and the narrowest point of the
+    gap is reported instead.
+    """
+    if alignment is None:
+        return gap_center_ras
+    centre = alignment.fracture_center_ras
+    if np.min(np.linalg.norm(site_ras - centre, axis=1)) > 2.0 * voxel_mm:
+        return gap_center_ras
+    return centre
 
 
 def voxel_points_ras_offset(mask: np.ndarray, volume: Volume, offset_kji: np.ndarray) -> np.ndarray:
