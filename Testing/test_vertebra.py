@@ -40,12 +40,13 @@ def test_empty_mask_is_refused():
         vertebral_heights(np.zeros((5, 5, 5), bool), Volume(np.zeros((5, 5, 5))))
 
 
-def test_spine_report_masks_demonstration(shared_data):
+def test_heights_agree_with_totalsegmentator_spine_report(shared_data):
     """TotalSegmentator's L1-L5 body masks at 3 mm: our heights against its spine report.
 
-    The report's own method is not documented; measured differences are large (see
-    the report of this work), so this only checks the heights are plausible lumbar values
-    and that the frame is close to the image's S axis for the upper lumbar levels.
+    The report's method is not documented (its heights come in 1.5 mm steps). Measured:
+    mean absolute difference 2.3 mm over the 15 heights, largest 5.1 mm (L1 posterior),
+    i.e. within two 3 mm voxels everywhere. Before sub-voxel binning and the rim rule the
+    middle heights read up to 43 mm and the mean difference was about 9 mm.
     """
     from mskai.image import read_image
 
@@ -54,9 +55,31 @@ def test_spine_report_masks_demonstration(shared_data):
     vertebrae = read_image(folder / "totalseg.nii.gz").array
     body = read_image(folder / "totalseg_vertebrae_body.nii.gz").array == 1
     report = json.loads((folder / "spine_report.json").read_text())["results"]
-    for label, name in {31: "L1", 30: "L2", 29: "L3"}.items():
+    differences = []
+    for label, name in {31: "L1", 30: "L2", 29: "L3", 28: "L4", 27: "L5"}.items():
         result = vertebral_heights((vertebrae == label) & body, image)
-        for height in (result.anterior_mm, result.middle_mm, result.posterior_mm):
-            assert 10.0 < height < 45.0
-        assert report[f"vertebrae_{name}_height_middle_mm"] > 0
-        assert result.si_axis_ras[2] > 0.9
+        ours = (result.anterior_mm, result.middle_mm, result.posterior_mm)
+        theirs = [report[f"vertebrae_{name}_height_{where}_mm"]
+                  for where in ("anterior", "middle", "posterior")]
+        differences += [abs(a - b) for a, b in zip(ours, theirs, strict=True)]
+        assert result.si_axis_ras[2] > 0.7
+    assert np.mean(differences) <= 3.0
+    assert max(differences) <= 6.0
+
+
+def test_tptbox_lumbar_body_heights_match_its_columns(shared_data):
+    """TPTBox L3 (1.5 mm, expert-checked subregion mask): heights against the mask's own
+    superior-inferior extent in the central columns, read off the mask: about 30.5 mm at
+    the front, 23.5 mm in the middle, 25.5 mm at the back. Measured 33.2 / 23.2 / 25.9 mm:
+    the anterior height is extrapolated over a rising front profile and reads 2.7 mm high.
+    """
+    from mskai.image import read_image
+
+    folder = shared_data / "tptbox_spine" / "sample_ct"
+    image = read_image(folder / "sub-ct_label-22_ct.nii.gz")
+    vert = read_image(folder / "sub-ct_seg-vert_label-22_msk.nii.gz").array
+    subregions = read_image(folder / "sub-ct_seg-subreg_label-22_msk.nii.gz").array
+    result = vertebral_heights((vert == 22) & np.isin(subregions, [49, 50]), image)
+    assert result.anterior_mm == pytest.approx(30.5, abs=3.0)
+    assert result.middle_mm == pytest.approx(23.5, abs=1.5)
+    assert result.posterior_mm == pytest.approx(25.5, abs=1.5)

@@ -8,9 +8,15 @@ one) made perpendicular to it; left-right completes the frame.
 Heights are column heights: the body's voxels in a central left-right band (the middle half
 of its width) are binned on a ``bin_mm`` grid across the (LR, AP) plane; a bin's height is
 its voxel count times the voxel volume over the bin area, which is unbiased at any grid
-orientation and voxel shape. Heights along AP are fitted by a straight line over each half
-of the depth and evaluated at the anterior and posterior edges; the middle height is the
-fitted value at mid-depth (mean of both halves' lines).
+orientation and voxel shape. Voxels larger than half a bin are represented by a lattice of
+sub-voxel points (each carrying its share of the volume); otherwise a 2 mm bin over 3 mm
+voxels catches one, two or no voxel columns and the heights alias (a 3 mm CT gave middle
+heights of 40 mm for a 27 mm body before this).
+
+Heights along AP are fitted by a straight line over each half of the depth of the central
+band, without the rim (the outer 15 % of the depth, at least two voxels: rounded endplate
+corners and partial-volume columns there), and evaluated at the band's anterior and
+posterior edges; the middle height is the fitted value at mid-depth (mean of both lines).
 
 Genant grade from the height reduction r = 1 - min(ha, hm, hp) / max(ha, hm, hp):
 0 if r < 0.20, 1 if 0.20 <= r < 0.25, 2 if 0.25 <= r <= 0.40, 3 if r > 0.40.
@@ -96,16 +102,19 @@ def vertebral_heights(mask: np.ndarray, volume: Volume,
         raise InputError("the vertebral body mask is empty or tiny; give the body's segment")
     pts = voxel_points_ras(mask, volume)
     frame = body_frame(pts, si_axis_ras, np.asarray(anterior_ras, dtype=float))
+    pts, point_mm3 = _sub_voxel_points(pts, volume, bin_mm)
     local = (pts - pts.mean(axis=0)) @ frame
     x, y = local[:, 0], local[:, 1]
     x_lo, x_hi = np.quantile(x, [0.25, 0.75])
     band = (x >= x_lo) & (x <= x_hi)
     edge = _edge_extent(volume, frame[:, 1])
-    y_min, y_max = y.min() - edge, y.max() + edge
+    y_min, y_max = y[band].min() - edge, y[band].max() + edge  # edges of the central band
     centres, heights = _column_heights(x[band], y[band], x_lo, x_hi, y_min, y_max, bin_mm,
-                                       volume.voxel_volume_mm3)
+                                       point_mm3)
     y_mid = 0.5 * (y_min + y_max)
-    front, back = centres >= y_mid - bin_mm, centres <= y_mid + bin_mm
+    rim = max(0.15 * (y_max - y_min), 4.0 * edge)
+    front = (centres >= y_mid - bin_mm) & (centres <= y_max - rim)
+    back = (centres <= y_mid + bin_mm) & (centres >= y_min + rim)
     if np.count_nonzero(front) < 2 or np.count_nonzero(back) < 2:
         raise InputError("the vertebral body mask is too small to measure heights; give a "
                          "mask at least a few voxels deep")
@@ -118,6 +127,22 @@ def vertebral_heights(mask: np.ndarray, volume: Volume,
     return VertebralHeights(ha, hm, hp, r, genant_grade(r),
                             tuple(float(v) for v in frame[:, 2]),
                             tuple(float(v) for v in frame[:, 1]))
+
+
+def _sub_voxel_points(points_ras: np.ndarray, volume: Volume,
+                      bin_mm: float) -> tuple[np.ndarray, float]:
+    """Voxel centres replaced by an s x s x s lattice of points per voxel (pitch <= bin / 2).
+
+    Returns the points and the volume each carries.
+    """
+    steps = volume.ijk_to_ras()[:3, :3]
+    s = max(1, int(np.ceil(2.0 * max(volume.spacing) / bin_mm)))
+    if s == 1:
+        return points_ras, volume.voxel_volume_mm3
+    frac = (np.arange(s) + 0.5) / s - 0.5
+    offsets = np.stack(np.meshgrid(frac, frac, frac, indexing="ij"), axis=-1).reshape(-1, 3)
+    shifted = points_ras[:, None, :] + (offsets @ steps.T)[None, :, :]
+    return shifted.reshape(-1, 3), volume.voxel_volume_mm3 / s**3
 
 
 def _column_heights(x: np.ndarray, y: np.ndarray, x_lo: float, x_hi: float, y_min: float,
