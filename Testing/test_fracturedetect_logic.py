@@ -245,6 +245,23 @@ def test_skip_edited_keeps_a_hand_edited_fragment(mrml, broken):
     assert not np.array_equal(mask_of(segmentation, "bone_fragment_2", broken), edited)
 
 
+def test_a_rerun_removes_fragments_it_no_longer_finds_but_keeps_edited_ones(mrml, broken,
+                                                                           intact):
+    """Run on the broken bone, then on the intact one into the same segmentation: the old
+    fragments go, except one edited by hand, which stays with a warning."""
+    logic = logic_for(mrml)
+    segmentation, _, _ = logic.run(add_volume(mrml, broken))
+    remove_part(segmentation, "bone_fragment_2", broken)
+    logic.run(add_volume(mrml, intact), segmentation)
+    assert segment_ids(segmentation) == {"bone", "bone_fragment_2"}
+    assert ("bone_fragment_1", "removed", "not found by this run") in logic.lastActions
+    assert ("bone_fragment_2", "kept", "edited by hand; not found by this run") \
+        in logic.lastActions
+    assert any("bone_fragment_2 was edited by hand" in w for w in logic.lastWarnings)
+    fragments = {r["segment"] for r in rows(logic.fragmentsTable(segmentation))}
+    assert "bone_fragment_1" not in fragments
+
+
 # --- runners ----------------------------------------------------------------------------------
 
 

@@ -104,7 +104,14 @@ class FractureDetectLogic(MSKAIModuleLogic):
         segmentationNode = self.prepareSegmentation(volumeNode, segmentationNode)
         applied = apply_result(self.scene, result, segmentationNode, policy.value,
                                reference_node=volumeNode)
-        self.lastActions, self.lastWarnings = applied.actions, list(result.warnings)
+        from FractureDetectLib.stale import removeStaleFragments
+
+        stale = removeStaleFragments(segmentationNode, result)
+        self.lastActions = [*applied.actions, *stale]
+        self.lastWarnings = list(result.warnings) + [
+            f"{a.segment_id} was edited by hand and is kept, although this run did not find "
+            "it; delete it in Segment Editor if it is no longer wanted"
+            for a in stale if a.action == "kept"]
         segmentationNode.SetAttribute(MIN_SCORE_ATTRIBUTE, repr(float(minScore)))
         self.step(progress, None, 0.9, "Measuring")
         asComputed = all(a.action in ("created", "replaced", "backup") for a in applied.actions)
