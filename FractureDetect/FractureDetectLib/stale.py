@@ -13,6 +13,7 @@ from typing import Any
 
 def removeStaleFragments(segmentationNode: Any, result: Any) -> list[Any]:
     """Remove unedited ``bone_fragment_N`` segments absent from ``result``; the actions."""
+    from mskai.fracture.fragments import is_fragment_id
     from mskai.segments import STATUS_EDITED
     from mskai.slicer_io import segment_status
     from mskai.slicer_io.merge import SegmentAction
@@ -21,7 +22,7 @@ def removeStaleFragments(segmentationNode: Any, result: Any) -> list[Any]:
     segmentation = segmentationNode.GetSegmentation()
     actions = []
     for segmentId in list(segmentation.GetSegmentIDs()):
-        if not _isFragment(segmentId) or segmentId in current:
+        if not is_fragment_id(segmentId) or segmentId in current:
             continue
         if segment_status(segmentationNode, segmentId) == STATUS_EDITED:
             actions.append(SegmentAction(segmentId, "kept",
@@ -31,7 +32,3 @@ def removeStaleFragments(segmentationNode: Any, result: Any) -> list[Any]:
             actions.append(SegmentAction(segmentId, "removed", "not found by this run"))
     return actions
 
-
-def _isFragment(segmentId: str) -> bool:
-    prefix = "bone_fragment_"
-    return segmentId.startswith(prefix) and segmentId[len(prefix):].isdigit()

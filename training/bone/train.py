@@ -21,7 +21,7 @@ cross-entropy; AdamW, lr 2e-3 with cosine decay.
 Training stops at ``--steps`` or after ``--minutes``, whichever is first; steps, time and
 final loss go to ``training/bone/train_info.json``.
 
-On a GPU machine without SimpleITK (the shipped v2 was trained so), prepare the grids
+On a GPU machine without SimpleITK (the v2 trial, not shipped, was trained so), prepare the grids
 here with ``--cache DIR --prepare-only`` and train there with the same ``--cache DIR``:
 the cached ``.npz`` files hold the network-grid arrays, so only torch, numpy and MONAI
 are needed. ``--workers`` samples patches in parallel processes.

@@ -18,6 +18,12 @@ def fragment_id(n: int) -> str:
     return f"bone_fragment_{n}"
 
 
+def is_fragment_id(segment_id: str) -> bool:
+    """Whether a segment id is one :func:`fragment_id` makes (``bone_fragment_<n>``)."""
+    prefix = fragment_id(0)[:-1]
+    return segment_id.startswith(prefix) and segment_id[len(prefix):].isdigit()
+
+
 def label_components(mask: np.ndarray, volume: Volume, min_ml: float = 0.5) -> np.ndarray:
     """26-connected components of ``mask`` larger than ``min_ml``, labelled 1..n by size."""
     from scipy import ndimage
