@@ -59,7 +59,7 @@ def evaluate(weights: Path) -> dict[str, dict[str, float]]:
                                         "TRAINING_example_ct_k0-51")]
     table: dict[str, dict[str, float]] = {}
     for case in cases:
-        hu = segment_bone_ct(case.volume)
+        hu = segment_bone_ct(case.volume, refine=False)  # the network's input
         net = network_mask(case.volume, entry, hu, model=model)
         near = case.near if case.near is not None else np.ones(hu.shape, dtype=bool)
         ref = case.mask

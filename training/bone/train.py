@@ -54,7 +54,7 @@ def model_grid(case) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     hu, _ = preprocess(replace(case.volume, array=np.asarray(case.volume.array, np.float32)),
                        spec)
     lab, _ = preprocess(case.volume.with_array(case.mask.astype(np.float32)), spec)
-    hu_mask = segment_bone_ct(case.volume).astype(np.float32)
+    hu_mask = segment_bone_ct(case.volume, refine=False).astype(np.float32)
     hm, _ = preprocess(case.volume.with_array(hu_mask), spec)
     return hu[0, 0].numpy(), hm[0, 0].numpy(), lab[0, 0].numpy() >= 0.5
 

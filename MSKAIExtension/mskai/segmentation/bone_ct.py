@@ -7,11 +7,19 @@ The method (chosen by Dice against the union of TotalSegmentator's bone classes 
 2. hysteresis threshold: connected regions above ``low_hu`` (trabecular bone, 100-400 HU)
    are kept only when they contain a seed above ``high_hu`` (cortex, > 300 HU), so soft
    tissue and faint calcifications that merely cross ``low_hu`` are dropped;
-3. hole filling in 3D and then slice by slice along all three grid axes: fatty marrow
+3. soft structures that merely touch bone (costal cartilage) are dropped: no voxel of
+   200 HU within 6 mm (:func:`mskai.segmentation.bone_boundary.drop_weak_regions`);
+4. hole filling in 3D and then slice by slice along all three grid axes: fatty marrow
    (-100..100 HU) inside a thin cortex is bone, and at 3 mm the cortex ring is often open
    in one orientation but closed in another. A morphological closing was tried and lowered
    Dice (it thickens every surface), so it is not used;
-4. removal of components smaller than ``min_component_ml``.
+5. removal of components smaller than ``min_component_ml`` and of everything outside the
+   patient (:func:`body_mask`; arms lying beside the trunk are part of the patient);
+6. the surface is trimmed to the half-way value between bone and the tissue around it
+   (:func:`mskai.segmentation.bone_boundary.trim_partial_volume`).
+
+Steps 3 and 6 together raised Dice on the 3 mm upper-abdomen CT from 0.874 to 0.895 and
+on the whole 3 mm CT from 0.908 to 0.912 (Testing/test_bone_ct.py).
 
 Large images are resampled to at most ``max_voxels`` first (a warning says so) so the
 whole fracture pipeline stays within memory and about a minute on two cores.
@@ -73,8 +81,10 @@ def fill_holes_all_planes(mask: np.ndarray) -> np.ndarray:
 def segment_bone_ct(volume: Volume, low_hu: float = 110.0, high_hu: float = 300.0,
                     min_component_ml: float = 0.5, smoothing_mm: float = 1.0,
                     max_voxels: int = DEFAULT_MAX_VOXELS,
-                    warnings: list[str] | None = None) -> np.ndarray:
+                    warnings: list[str] | None = None, refine: bool = True) -> np.ndarray:
     """Boolean bone mask on the volume grid (see the module docstring for the method).
+
+    ``refine=False`` skips steps 3 and 6 and gives the plain threshold mask.
 
     Raises :class:`InputError` when the image is not a CT; an image without bone gives an
     empty mask (callers decide whether that is an error).
@@ -86,14 +96,15 @@ def segment_bone_ct(volume: Volume, low_hu: float = 110.0, high_hu: float = 300.
                         "was segmented on a grid coarsened by "
                         f"{'x'.join(str(int(f)) for f in factors[::-1])} (i x j x k) "
                         "to stay within memory and time")
-    mask = _segment(work, low_hu, high_hu, min_component_ml, smoothing_mm)
+    mask = _segment(work, low_hu, high_hu, min_component_ml, smoothing_mm, refine)
     return mask if factors is None else upsample_mask(mask, factors, volume.array.shape[:3])
 
 
 def _segment(volume: Volume, low_hu: float, high_hu: float, min_component_ml: float,
-             smoothing_mm: float) -> np.ndarray:
+             smoothing_mm: float, refine: bool) -> np.ndarray:
     from scipy import ndimage
 
+    from mskai.segmentation.bone_boundary import drop_weak_regions, trim_partial_volume
     from mskai.tasks.crop import padded_bbox
 
     values = np.asarray(volume.array, dtype=np.float32)
@@ -106,18 +117,26 @@ def _segment(volume: Volume, low_hu: float, high_hu: float, min_component_ml: fl
     smooth = values[box]
     if smoothing_mm > 0:
         smooth = ndimage.gaussian_filter(smooth, [smoothing_mm / s for s in spacing_kji])
-    bone = fill_holes_all_planes(hysteresis(smooth, low_hu, high_hu))
-    bone = remove_small_components(bone, sub, min_component_ml)
+    bone = hysteresis(smooth, low_hu, high_hu)
+    if refine:
+        bone = drop_weak_regions(bone, values[box], spacing_kji)
+    bone = remove_small_components(fill_holes_all_planes(bone), sub, min_component_ml)
     out = np.zeros(values.shape, dtype=bool)
     out[box] = bone
-    return out & body_mask(values, volume)
+    out &= body_mask(values, volume)
+    if refine:
+        out[box] = trim_partial_volume(out[box], values[box], spacing_kji)
+    return out
 
 
-def body_mask(values: np.ndarray, volume: Volume, air_hu: float = -400.0) -> np.ndarray:
-    """The patient: the largest component above ``air_hu``, holes filled.
+def body_mask(values: np.ndarray, volume: Volume, air_hu: float = -400.0,
+              min_depth_mm: float = 15.0) -> np.ndarray:
+    """The patient: every body part above ``air_hu``, holes filled.
 
     Removes the scanner table and other objects in the air around the patient, which have
-    bone-like Hounsfield units. Without air in the image everything counts as body.
+    bone-like Hounsfield units. A part counts as patient when it is the largest or has a
+    point ``min_depth_mm`` from its surface. Arms lying beside the trunk are 5-10 cm thick;
+    a table is a few millimetres. Without air in the image everything counts as body.
     """
     from scipy import ndimage
 
@@ -129,8 +148,23 @@ def body_mask(values: np.ndarray, volume: Volume, air_hu: float = -400.0) -> np.
         return inside
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
-    largest = labels == int(np.argmax(sizes))
-    return fill_holes_all_planes(largest)
+    keep = np.zeros(n + 1, dtype=bool)
+    keep[int(np.argmax(sizes))] = True
+    spacing_kji = tuple(reversed(volume.spacing))
+    for index, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is not None and not keep[index]:
+            keep[index] = _depth_mm(labels[box] == index, spacing_kji) >= min_depth_mm
+    return fill_holes_all_planes(keep[labels])
+
+
+def _depth_mm(part: np.ndarray, spacing_kji: tuple[float, float, float]) -> float:
+    """Largest distance from a voxel of ``part`` to its surface (or the image border)."""
+    from scipy import ndimage
+
+    if min(part.shape) < 3 or part.sum() < 27:
+        return 0.0
+    padded = np.pad(part, 1)
+    return float(ndimage.distance_transform_edt(padded, sampling=spacing_kji).max())
 
 
 def downsampled(volume: Volume, max_voxels: int) -> tuple[Volume, np.ndarray | None]:

@@ -77,7 +77,9 @@ def segment_bone_model(volume: Volume, entry=None, device: str = "cpu",
     """Boolean bone mask on the volume grid from the learned model (combined with HU).
 
     ``entry`` defaults to :func:`bone_model_entry` (preferred models only); without one
-    this is the HU method. ``hu_mask`` may be passed when the caller already computed it.
+    this is the HU method. ``hu_mask`` may be passed when the caller already computed it; it
+must be the plain threshold mask (``segment_bone_ct(..., refine=False)``), the network's
+training input.
     """
     from mskai.segmentation.bone_ct import require_ct, segment_bone_ct
 
@@ -86,7 +88,10 @@ def segment_bone_model(volume: Volume, entry=None, device: str = "cpu",
     if entry is None:
         return segment_bone_ct(volume, warnings=warnings) if hu_mask is None else hu_mask
     mode = str(entry.output.get("combine_with_hu", "none"))
-    hu = segment_bone_ct(volume, warnings=warnings) if hu_mask is None else hu_mask
+    # the network was trained on the plain threshold mask (no surface trimming)
+    if hu_mask is None:
+        hu_mask = segment_bone_ct(volume, warnings=warnings, refine=False)
+    hu = hu_mask
     network = network_mask(volume, entry, hu, device)
     return network if mode == "none" else combine(network, hu, mode)
 

@@ -74,8 +74,8 @@ def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
     bone, fragments, method = _bone_and_fragments(image, labels, warnings, bone_entry)
     step(0.4, "fragments")
     given_fragments = fragments is not None
-    maps = [fragments] if given_fragments else _fragment_maps(image, bone, labels,
-                                                              split_touching)
+    maps = [fragments] if given_fragments else _fragment_maps(
+        image, bone, labels, split_touching, learned_bone=bone_entry is not None)
     step(0.6, "fracture candidates")
     candidates = _pooled_candidates(maps, image, warnings,
                                     _entry("score", use_models and not given_fragments))
@@ -105,15 +105,21 @@ def measure_fracture_result(result: Result) -> None:
 
 
 def _fragment_maps(image: Volume, bone: np.ndarray, labels: dict[str, np.ndarray] | None,
-                   split_touching: bool) -> list[np.ndarray]:
-    """Fragment label maps: given bone alone, else the stricter HU mask and the bone mask."""
+                   split_touching: bool, learned_bone: bool = False) -> list[np.ndarray]:
+    """Fragment label maps: given bone alone, else the stricter HU mask and the bone mask.
+
+    The HU bone mask is taken without its surface trimming here: trimming at 3 mm parts
+    thin ribs into pieces that look like fragments (a false fracture on an intact rib).
+    """
     if labels is not None:
         return [_components(bone, image, split_touching)]
     from mskai.segmentation.bone_ct import segment_bone_ct
 
     low, high = FRAGMENT_HU
-    strict = segment_bone_ct(image, low_hu=low, high_hu=high)
-    return [_components(strict, image, split_touching), _components(bone, image, split_touching)]
+    strict = segment_bone_ct(image, low_hu=low, high_hu=high, refine=False)
+    connected = bone if learned_bone else segment_bone_ct(image, refine=False)
+    return [_components(strict, image, split_touching),
+            _components(connected, image, split_touching)]
 
 
 def _pooled_candidates(maps: list[np.ndarray], image: Volume, warnings: list[str],
