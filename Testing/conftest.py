@@ -24,6 +24,23 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture
+def tampered_copy(tmp_path):
+    """``tampered_copy(entry)``: the manifest entry pointing at a copy of its model file
+    with one byte appended (so its sha256 no longer matches)."""
+    import shutil
+    from dataclasses import replace
+
+    def make(entry):
+        copy = tmp_path / entry.path.name
+        shutil.copy(entry.path, copy)
+        with copy.open("ab") as handle:
+            handle.write(b"0")
+        return replace(entry, root=tmp_path, file=copy.name)
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def test_data() -> Path:
     """Testing/Data: small real files copied into the repository with attribution."""

@@ -7,9 +7,6 @@ reference is TotalSegmentator's bone classes (a model output, not manual truth).
 
 from __future__ import annotations
 
-import shutil
-from dataclasses import replace
-
 import numpy as np
 import pytest
 
@@ -39,15 +36,11 @@ def test_entry_describes_the_model(entry):
     assert entry.output.get("combine_with_hu") in ("none", "union", "intersection")
 
 
-def test_altered_weights_are_refused(entry, tmp_path):
+def test_altered_weights_are_refused(entry, tampered_copy):
     from mskai.models.loaders import load_model
 
-    copy = tmp_path / "w.pt"
-    shutil.copy(entry.path, copy)
-    with copy.open("ab") as handle:
-        handle.write(b"0")
     with pytest.raises(ModelError, match="sha256"):
-        load_model(replace(entry, root=tmp_path, file="w.pt"))
+        load_model(tampered_copy(entry))
 
 
 def test_held_out_dice(entry, shared_data):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -37,13 +36,9 @@ def test_shipped_scorer_verifies_and_loads(entry):
     assert p.shape == (3,) and np.all((p > 0) & (p < 1))
 
 
-def test_altered_parameters_are_refused(entry, tmp_path):
-    copy = tmp_path / "scorer.pt"
-    shutil.copy(entry.path, copy)
-    with copy.open("ab") as handle:
-        handle.write(b"x")
+def test_altered_parameters_are_refused(entry, tampered_copy):
     with pytest.raises(ModelError, match="sha256"):
-        load_scorer(replace(entry, root=tmp_path, file="scorer.pt"))
+        load_scorer(tampered_copy(entry))
 
 
 def test_feature_list_mismatch_is_refused(entry):

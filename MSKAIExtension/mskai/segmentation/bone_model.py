@@ -78,8 +78,8 @@ def segment_bone_model(volume: Volume, entry=None, device: str = "cpu",
 
     ``entry`` defaults to :func:`bone_model_entry` (preferred models only); without one
     this is the HU method. ``hu_mask`` may be passed when the caller already computed it; it
-must be the plain threshold mask (``segment_bone_ct(..., refine=False)``), the network's
-training input.
+    must be the plain threshold mask (``segment_bone_ct(..., refine=False)``), the network's
+    training input.
     """
     from mskai.segmentation.bone_ct import require_ct, segment_bone_ct
 
@@ -91,9 +91,8 @@ training input.
     # the network was trained on the plain threshold mask (no surface trimming)
     if hu_mask is None:
         hu_mask = segment_bone_ct(volume, warnings=warnings, refine=False)
-    hu = hu_mask
-    network = network_mask(volume, entry, hu, device)
-    return network if mode == "none" else combine(network, hu, mode)
+    network = network_mask(volume, entry, hu_mask, device)
+    return network if mode == "none" else combine(network, hu_mask, mode)
 
 
 def model_inputs(volume: Volume, hu_mask: np.ndarray, spec):
