@@ -1,23 +1,32 @@
 # One-command set-up: `make demo` and `make test` create .venv on first use.
+# Everything installs from one hashed lock file, requirements/lock.txt (`make lock`).
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
-CONSTRAINTS := -c requirements/constraints.txt
+LOCK := requirements/lock.txt
+HASHED := --quiet --require-hashes --no-deps
+# The installer and what pyradiomics' setup.py imports come first, from the same lock.
+BOOTSTRAP := pip|setuptools|wheel|numpy
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench lock clean
 
 venv: $(STAMP)
 
-$(STAMP): requirements/base.txt requirements/dev.txt requirements/constraints.txt pyproject.toml
+$(STAMP): $(LOCK) pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip wheel setuptools
-	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet $(CONSTRAINTS) -r requirements/base.txt -r requirements/dev.txt
-	$(PIP) install --quiet $(CONSTRAINTS) --no-build-isolation pyradiomics==3.0.1
-	$(PIP) install --quiet $(CONSTRAINTS) --no-deps -e .
+	awk '/^[a-z]/ { keep = ($$0 ~ /^($(BOOTSTRAP))==/) } keep' $(LOCK) > $(VENV)/bootstrap.txt
+	$(PIP) install $(HASHED) -r $(VENV)/bootstrap.txt
+	$(PIP) install $(HASHED) --no-build-isolation -r $(LOCK)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# Regenerates the lock from requirements/lock.in (base.txt, dev.txt, the CPU torch pin).
+lock: $(STAMP)
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	  --no-emit-find-links --no-emit-index-url --pip-args "--no-build-isolation" \
+	  -o $(LOCK) requirements/lock.in
 
 demo: $(STAMP)
 	$(VENV)/bin/mskai demo --out demo-output

@@ -187,13 +187,13 @@ def test_core_package_ships_inside_the_hidden_module():
     assert "Resources/requirements.txt" in resources
 
 
-@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")
-def test_cmake_configures_against_a_stub_slicer(tmp_path):
-    """Real CMake evaluates the lists; a stub Slicer checks every listed file exists."""
+def configure_against_stub_slicer(tmp_path, slicer_version: str) -> subprocess.CompletedProcess:
+    """Real CMake over the lists, with a stub Slicer that checks every listed file exists."""
     stub = tmp_path / "stub"
     stub.mkdir()
     (stub / "Empty.cmake").write_text("")
     (stub / "SlicerConfig.cmake").write_text(f"""
+set(Slicer_VERSION {slicer_version})
 set(Slicer_USE_FILE {stub}/Empty.cmake)
 set(Slicer_EXTENSION_GENERATE_CONFIG {stub}/Empty.cmake)
 set(Slicer_EXTENSION_CPACK {stub}/Empty.cmake)
@@ -210,12 +210,45 @@ endfunction()
 function(slicer_add_python_unittest)
 endfunction()
 """)
-    result = subprocess.run(
+    return subprocess.run(
         ["cmake", "-S", str(REPO), "-B", str(tmp_path / "build"), f"-DSlicer_DIR={stub}",
          "-DBUILD_TESTING=ON"], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")
+def test_cmake_configures_against_a_stub_slicer(tmp_path):
+    result = configure_against_stub_slicer(tmp_path, "5.10.0")
     assert result.returncode == 0, result.stdout + result.stderr
     built = set(re.findall(r"module (\w+) scripts=", result.stdout))
     assert built == set(MODULE_DIRS.values())
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")
+def test_cmake_refuses_a_slicer_older_than_5_10(tmp_path):
+    """Slicer 5.8 ships Python 3.9; the modules need Slicer 5.10's Python 3.12."""
+    result = configure_against_stub_slicer(tmp_path, "5.8.1")
+    assert result.returncode != 0
+    assert "needs 3D Slicer 5.10 or newer" in result.stderr
+
+
+def test_extension_urls_point_at_files_in_the_repository():
+    """The icon and screenshot URLs of the extension page name files that exist here."""
+    sets = cmake_sets(cmake_text(REPO / "CMakeLists.txt"))
+    prefix = "https://raw.githubusercontent.com/MSKAI/SlicerMSKAI/main/"
+    urls = sets["EXTENSION_ICONURL"] + sets["EXTENSION_SCREENSHOTURLS"][0].split()
+    assert len(urls) >= 3
+    for url in urls:
+        assert url.startswith(prefix)
+        assert (REPO / url.removeprefix(prefix)).is_file(), url
+
+
+def test_slicer_side_code_needs_nothing_newer_than_python_3_12():
+    """vermin reads every module file; Slicer 5.10 embeds Python 3.12."""
+    folders = [str(REPO / d) for d in ("MSKAIExtension", *FEATURE_MODULES)]
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("vermin")), "--no-tips", "--violations", "--eval-annotations",
+         "-t=3.12-", *folders], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 # --- (c) UI files ------------------------------------------------------------------------

@@ -44,9 +44,9 @@ def test_heights_agree_with_totalsegmentator_spine_report(shared_data):
     """TotalSegmentator's L1-L5 body masks at 3 mm: our heights against its spine report.
 
     The report's method is not documented (its heights come in 1.5 mm steps). Measured:
-    mean absolute difference 2.3 mm over the 15 heights, largest 5.1 mm (L1 posterior),
-    i.e. within two 3 mm voxels everywhere. Before sub-voxel binning and the rim rule the
-    middle heights read up to 43 mm and the mean difference was about 9 mm.
+    mean absolute difference 1.6 mm over the 15 heights, largest 3.5 mm, i.e. within two
+    3 mm voxels everywhere (2.3 / 5.1 mm with the heights extrapolated to the outer edge;
+    before sub-voxel binning and the rim rule the mean difference was about 9 mm).
     """
     from mskai.image import read_image
 
@@ -63,23 +63,43 @@ def test_heights_agree_with_totalsegmentator_spine_report(shared_data):
                   for where in ("anterior", "middle", "posterior")]
         differences += [abs(a - b) for a, b in zip(ours, theirs, strict=True)]
         assert result.si_axis_ras[2] > 0.7
-    assert np.mean(differences) <= 3.0
-    assert max(differences) <= 6.0
+    assert np.mean(differences) <= 2.0
+    assert max(differences) <= 4.0
 
 
-def test_tptbox_lumbar_body_heights_match_its_columns(shared_data):
-    """TPTBox L3 (1.5 mm, expert-checked subregion mask): heights against the mask's own
-    superior-inferior extent in the central columns, read off the mask: about 30.5 mm at
-    the front, 23.5 mm in the middle, 25.5 mm at the back. Measured 33.2 / 23.2 / 25.9 mm:
-    the anterior height is extrapolated over a rising front profile and reads 2.7 mm high.
-    """
+def _tptbox_l3(shared_data):
     from mskai.image import read_image
 
     folder = shared_data / "tptbox_spine" / "sample_ct"
     image = read_image(folder / "sub-ct_label-22_ct.nii.gz")
     vert = read_image(folder / "sub-ct_seg-vert_label-22_msk.nii.gz").array
     subregions = read_image(folder / "sub-ct_seg-subreg_label-22_msk.nii.gz").array
-    result = vertebral_heights((vert == 22) & np.isin(subregions, [49, 50]), image)
-    assert result.anterior_mm == pytest.approx(30.5, abs=3.0)
+    return (vert == 22) & np.isin(subregions, [49, 50]), image
+
+
+def test_tptbox_lumbar_body_heights_match_its_columns(shared_data):
+    """TPTBox L3 (1.5 mm, expert-checked subregion mask): heights against the mask's own
+    superior-inferior extent in the central columns, read off the mask: about 30.5 mm at
+    the front, 23.5 mm in the middle, 25.5 mm at the back. Measured 31.3 / 24.3 / 25.3 mm.
+    Extrapolating the front line to the outer edge read 33.2-33.5 mm (depending on the BLAS
+    kernel); the height is now taken where the rounded rim begins.
+    """
+    mask, image = _tptbox_l3(shared_data)
+    result = vertebral_heights(mask, image)
+    assert result.anterior_mm == pytest.approx(30.5, abs=1.5)
     assert result.middle_mm == pytest.approx(23.5, abs=1.5)
     assert result.posterior_mm == pytest.approx(25.5, abs=1.5)
+
+
+@pytest.mark.parametrize("tilt", [1e-15, 1e-12, 1e-9])
+def test_heights_do_not_jump_when_the_frame_moves_by_a_rounding_error(shared_data, tilt):
+    """Another BLAS kernel computes the PCA frame a few ulps differently. Voxel centres lie on
+    a lattice, so hard bins flipped whole rows of voxels and moved the L3 anterior height by
+    0.36 mm (OPENBLAS_CORETYPE=Haswell). The heights are continuous in the frame now."""
+    mask, image = _tptbox_l3(shared_data)
+    reference = vertebral_heights(mask, image)
+    si = np.asarray(reference.si_axis_ras) + tilt * np.array([1.0, -1.0, 0.5])
+    moved = vertebral_heights(mask, image, si_axis_ras=si)
+    before = (reference.anterior_mm, reference.middle_mm, reference.posterior_mm)
+    after = (moved.anterior_mm, moved.middle_mm, moved.posterior_mm)
+    assert np.allclose(before, after, atol=1e-3)

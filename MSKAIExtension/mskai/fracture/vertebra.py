@@ -8,15 +8,25 @@ one) made perpendicular to it; left-right completes the frame.
 Heights are column heights: the body's voxels in a central left-right band (the middle half
 of its width) are binned on a ``bin_mm`` grid across the (LR, AP) plane; a bin's height is
 its voxel count times the voxel volume over the bin area, which is unbiased at any grid
-orientation and voxel shape. Voxels larger than half a bin are represented by a lattice of
-sub-voxel points (each carrying its share of the volume); otherwise a 2 mm bin over 3 mm
-voxels catches one, two or no voxel columns and the heights alias (a 3 mm CT gave middle
-heights of 40 mm for a 27 mm body before this).
+orientation and voxel shape.
+
+The measure is continuous in its input. Voxel centres lie on a lattice, so with hard bins
+and a hard band many of them sit exactly on an edge, and a rounding difference (another BLAS
+kernel computing the PCA frame) moved a whole row of voxels and the TPTBox L3 anterior
+height by 0.36 mm. So each point is shared linearly between the two nearest bins along each
+axis (cloud-in-cell), the band edges are ramps one bin wide, and the front and back halves
+are chosen by bin index, not by comparing coordinates.
+
+Voxels larger than half a bin are represented by a lattice of sub-voxel points (each
+carrying its share of the volume); otherwise a 2 mm bin over 3 mm voxels catches one, two or
+no voxel columns and the heights alias (a 3 mm CT gave middle heights of 40 mm for a 27 mm
+body before this).
 
 Heights along AP are fitted by a straight line over each half of the depth of the central
 band, without the rim (the outer 15 % of the depth, at least two voxels: rounded endplate
-corners and partial-volume columns there), and evaluated at the band's anterior and
-posterior edges; the middle height is the fitted value at mid-depth (mean of both lines).
+corners and partial-volume columns there). Each line is evaluated at its corner, where the
+rounded rim begins (see :func:`_corner`); the middle height is the fitted value at
+mid-depth (mean of both lines).
 
 Genant grade from the height reduction r = 1 - min(ha, hm, hp) / max(ha, hm, hp):
 0 if r < 0.20, 1 if 0.20 <= r < 0.25, 2 if 0.25 <= r <= 0.40, 3 if r > 0.40.
@@ -32,6 +42,7 @@ from mskai.errors import InputError
 from mskai.volume import Volume
 
 GENANT_THRESHOLDS = (0.20, 0.25, 0.40)
+CORNER_FRACTION = 0.9  # a column below 90 % of the trend is in the rounded rim
 
 
 @dataclass(frozen=True)
@@ -106,22 +117,29 @@ def vertebral_heights(mask: np.ndarray, volume: Volume,
     local = (pts - pts.mean(axis=0)) @ frame
     x, y = local[:, 0], local[:, 1]
     x_lo, x_hi = np.quantile(x, [0.25, 0.75])
-    band = (x >= x_lo) & (x <= x_hi)
+    weight = _band_weight(x, x_lo, x_hi, bin_mm)
+    band = weight > 0
     edge = _edge_extent(volume, frame[:, 1])
     y_min, y_max = y[band].min() - edge, y[band].max() + edge  # edges of the central band
-    centres, heights = _column_heights(x[band], y[band], x_lo, x_hi, y_min, y_max, bin_mm,
-                                       point_mm3)
+    rel, heights = _column_heights(x[band], y[band], weight[band] * point_mm3, x_lo, x_hi,
+                                   y_min, y_max, bin_mm)
     y_mid = 0.5 * (y_min + y_max)
-    rim = max(0.15 * (y_max - y_min), 4.0 * edge)
-    front = (centres >= y_mid - bin_mm) & (centres <= y_max - rim)
-    back = (centres <= y_mid + bin_mm) & (centres >= y_min + rim)
+    centres = y_mid + rel * bin_mm
+    inner = np.zeros(rel.size, bool)
+    inner[1:-1] = True  # the outermost bins are partly outside the body
+    rim_bins = max(0.15 * (y_max - y_min), 4.0 * edge) / bin_mm
+    half_bins = 0.5 * (y_max - y_min) / bin_mm
+    front = inner & (rel >= -1) & (rel <= half_bins - rim_bins)
+    back = inner & (rel <= 1) & (rel >= rim_bins - half_bins)
     if np.count_nonzero(front) < 2 or np.count_nonzero(back) < 2:
         raise InputError("the vertebral body mask is too small to measure heights; give a "
                          "mask at least a few voxels deep")
     line_a = np.polyfit(centres[front], heights[front], 1)
     line_p = np.polyfit(centres[back], heights[back], 1)
-    ha = float(np.polyval(line_a, y_max))
-    hp = float(np.polyval(line_p, y_min))
+    ha = float(np.polyval(line_a, y_mid + bin_mm * _corner(rel, heights, line_a, front, +1,
+                                                            half_bins, y_mid, bin_mm)))
+    hp = float(np.polyval(line_p, y_mid + bin_mm * _corner(rel, heights, line_p, back, -1,
+                                                            half_bins, y_mid, bin_mm)))
     hm = float(0.5 * (np.polyval(line_a, y_mid) + np.polyval(line_p, y_mid)))
     r = height_reduction(ha, hm, hp)
     return VertebralHeights(ha, hm, hp, r, genant_grade(r),
@@ -145,15 +163,75 @@ def _sub_voxel_points(points_ras: np.ndarray, volume: Volume,
     return shifted.reshape(-1, 3), volume.voxel_volume_mm3 / s**3
 
 
-def _column_heights(x: np.ndarray, y: np.ndarray, x_lo: float, x_hi: float, y_min: float,
-                    y_max: float, bin_mm: float, voxel_mm3: float) -> tuple[
+def _corner(rel: np.ndarray, heights: np.ndarray, line: np.ndarray, fitted: np.ndarray,
+            outward: int, half_bins: float, y_mid: float, bin_mm: float) -> float:
+    """Where the rounded rim begins, in bins from mid-depth: going outwards from the fitted
+    bins, the first place the column height falls below CORNER_FRACTION of the fitted line
+    (interpolated between bins, less the binning's own blur), or the band's edge if it
+    never does.
+
+    Quantitative morphometry places its height points at the endplate corners, inside the
+    rounded rim; extrapolating the line to the outer edge read the TPTBox L3 anterior
+    height 3 mm high over its rising front profile.
+    """
+    # Linear binning blurs a sharp edge over one bin either side: a step falls to
+    # CORNER_FRACTION of its height this many bins inside the edge (triangle kernel).
+    blur_bins = 1.0 - np.sqrt(2.0 * (1.0 - CORNER_FRACTION))
+    order = np.argsort(outward * rel)
+    start = int(np.flatnonzero(fitted[order])[-1])
+    previous_rel, previous_gap = None, None
+    for k in order[start:]:
+        trend = np.polyval(line, y_mid + bin_mm * rel[k])
+        gap = heights[k] - CORNER_FRACTION * trend
+        if gap < 0:
+            if previous_rel is None:
+                crossing = rel[k]
+            else:
+                t = previous_gap / (previous_gap - gap)
+                crossing = previous_rel + t * (rel[k] - previous_rel)
+            return float(np.clip(crossing + outward * blur_bins, -half_bins, half_bins))
+        previous_rel, previous_gap = rel[k], gap
+    return float(outward * half_bins)
+
+
+def _band_weight(x: np.ndarray, x_lo: float, x_hi: float, ramp_mm: float) -> np.ndarray:
+    """Membership of the central band: 1 inside, 0 outside, linear over ``ramp_mm`` at each
+    edge (centred on it), so a point on an edge counts one half whatever its rounding."""
+    rise = np.clip((x - x_lo) / ramp_mm + 0.5, 0.0, 1.0)
+    fall = np.clip((x_hi - x) / ramp_mm + 0.5, 0.0, 1.0)
+    return rise * fall
+
+
+def _linear_bins(u: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                 np.ndarray]:
+    """Cloud-in-cell: for positions ``u`` in bin units (bin k spans [k, k + 1)), the lower
+    and upper neighbouring bins and their weights, which are linear in ``u``. A neighbour
+    outside the n bins gets weight 0, as a hard histogram drops what falls outside it."""
+    c = u - 0.5
+    lower = np.floor(c)
+    frac = c - lower
+    lower = lower.astype(np.int64)
+    upper = lower + 1
+    w_lower = np.where((lower >= 0) & (lower < n), 1.0 - frac, 0.0)
+    w_upper = np.where((upper >= 0) & (upper < n), frac, 0.0)
+    return np.clip(lower, 0, n - 1), np.clip(upper, 0, n - 1), w_lower, w_upper
+
+
+def _column_heights(x: np.ndarray, y: np.ndarray, mm3: np.ndarray, x_lo: float, x_hi: float,
+                    y_min: float, y_max: float, bin_mm: float) -> tuple[
                         np.ndarray, np.ndarray]:
-    """Per AP bin (interior bins only): centre and median column height over the LR bins."""
+    """Per AP bin: the bin centre's offset from mid-depth in bins, and
+    the median column height over the LR bins. Each point carries ``mm3`` of volume."""
     nx = max(1, int((x_hi - x_lo) // bin_mm))
     ny = int((y_max - y_min) // bin_mm)
-    x_edges = x_lo + (x_hi - x_lo - nx * bin_mm) / 2 + bin_mm * np.arange(nx + 1)
-    y_edges = y_min + (y_max - y_min - ny * bin_mm) / 2 + bin_mm * np.arange(ny + 1)
-    counts, _, _ = np.histogram2d(x, y, bins=[x_edges, y_edges])
-    heights = np.median(counts, axis=0) * voxel_mm3 / bin_mm**2
-    centres = 0.5 * (y_edges[:-1] + y_edges[1:])
-    return centres[1:-1], heights[1:-1]
+    x0 = x_lo + (x_hi - x_lo - nx * bin_mm) / 2
+    y0 = y_min + (y_max - y_min - ny * bin_mm) / 2
+    xa, xb, wxa, wxb = _linear_bins((x - x0) / bin_mm, nx)
+    ya, yb, wya, wyb = _linear_bins((y - y0) / bin_mm, ny)
+    volume = np.zeros(nx * ny)
+    for xi, wx in ((xa, wxa), (xb, wxb)):
+        for yi, wy in ((ya, wya), (yb, wyb)):
+            volume += np.bincount(xi * ny + yi, weights=mm3 * wx * wy, minlength=nx * ny)
+    heights = np.median(volume.reshape(nx, ny), axis=0) / bin_mm**2
+    rel = np.arange(ny) + 0.5 - ny / 2.0  # exact in floating point: no ties to round
+    return rel, heights
