@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from mskai.errors import ModelError
-from mskai.models.manifest import ModelEntry, verify
+from mskai.models.manifest import ModelEntry, first_line, verify
 
 BUNDLE_CONFIGS = ("inference.json", "inference.yaml", "inference.yml")
+MAX_CONFIG_BYTES = 4 << 20  # a bundle config is a few KB
 
 
 def load_model(entry: ModelEntry, device: Any = "cpu") -> Callable:
@@ -48,9 +49,9 @@ def build_network(architecture: Mapping[str, Any]):
                          "monai.networks.nets; use e.g. 'monai.UNet' in the manifest.")
     try:
         return cls(**dict(architecture.get("kwargs", {})))
-    except (TypeError, ValueError) as exc:
-        raise ModelError(f"cannot build {kind} from the manifest's kwargs ({exc}); fix the "
-                         "architecture entry.") from exc
+    except (TypeError, ValueError, AssertionError) as exc:
+        raise ModelError(f"cannot build {kind} from the manifest's kwargs "
+                         f"({first_line(exc)}); fix the architecture entry.") from None
 
 
 def read_state_dict(path: Path, device: Any = "cpu") -> dict[str, Any]:
@@ -64,7 +65,8 @@ def read_state_dict(path: Path, device: Any = "cpu") -> dict[str, Any]:
                          "format as 'torchscript'.")
     try:
         data = torch.load(path, map_location=device, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError,
+            AttributeError, KeyError, IndexError, OSError) as exc:
         raise ModelError(f"{path} holds pickled Python objects (or is not a weights file) "
                          "and cannot be loaded safely; save model.state_dict() or export "
                          "TorchScript/ONNX instead.") from exc
@@ -87,22 +89,29 @@ def _unwrap_state_dict(data: Any, path: Path) -> dict[str, Any]:
 
 def is_torchscript(path: Path) -> bool:
     """True for a TorchScript archive (a zip holding ``constants.pkl`` and ``code/``)."""
-    if not zipfile.is_zipfile(path):
+    if not Path(path).is_file() or not zipfile.is_zipfile(path):
         return False
-    with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
     return any(n.endswith("/constants.pkl") for n in names) and any("/code/" in n
                                                                      for n in names)
 
 
-def _into_network(network, state: dict[str, Any], path: Path, device):
+def into_network(network, state: dict[str, Any], path: Path, device):
+    """``network`` with the weights ``state`` loaded, in eval mode on ``device``."""
     try:
         network.load_state_dict(state)
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError, TypeError) as exc:
         raise ModelError(f"weights in {path} do not fit the declared architecture "
-                         f"({str(exc).splitlines()[0]}); fix the manifest's "
-                         "architecture.") from exc
+                         f"({first_line(exc)}); fix the manifest's "
+                         "architecture.") from None
     return network.to(device).eval()
+
+
+_into_network = into_network
 
 
 def _load_state_dict_model(entry: ModelEntry, device):
@@ -114,18 +123,56 @@ def _load_torchscript(entry: ModelEntry, device):
     return _jit_load(entry.path, device)
 
 
-def _jit_load(path: Path, device):
+def jit_load(path: Path, device):
+    """A TorchScript module; ModelError (one line) for anything that is not TorchScript.
+
+    TorchScript archives hold TorchScript code and tensors, read by torch's restricted
+    unpickler; a plain ``torch.save`` pickle is refused here, never unpickled.
+    """
     import warnings
 
     import torch
 
+    if not is_torchscript(path):
+        raise ModelError(f"{path} is not a TorchScript archive (no code/ and constants.pkl "
+                         "inside); re-export it with torch.jit.save.")
     try:
         with warnings.catch_warnings():  # torch 2.13 marks jit.load deprecated; it still works
             warnings.simplefilter("ignore", DeprecationWarning)
             return torch.jit.load(str(path), map_location=device).eval()
-    except RuntimeError as exc:
-        raise ModelError(f"{path} is not a valid TorchScript file ({exc}); re-export it "
-                         "with torch.jit.save.") from exc
+    except Exception as exc:  # torch raises RuntimeError, ValueError, KeyError, ...
+        raise ModelError(f"{path} is not a valid TorchScript file ({first_line(exc)}); "
+                         "re-export it with torch.jit.save.") from None
+
+
+_jit_load = jit_load
+
+
+def check_onnx(path: Path) -> None:
+    """ModelError (one line) unless ``path`` parses as ONNX and passes onnx.checker.
+
+    External tensor data is not followed (a model file must not read other files).
+    """
+    try:
+        import onnx
+    except ImportError:  # onnxruntime alone: a session parses and checks the graph too
+        OnnxModel(Path(path), _cpu())
+        return
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+        onnx.checker.check_model(model)
+    except Exception as exc:  # protobuf DecodeError, onnx ValidationError, ...
+        raise ModelError(f"{path} is not a valid ONNX model ({first_line(exc)}); re-export "
+                         "it with torch.onnx.export.") from None
+    if not model.graph.input or not model.graph.output:
+        raise ModelError(f"{path} is an ONNX model without graph inputs or outputs; "
+                         "re-export it with torch.onnx.export.")
+
+
+def _cpu():
+    import torch
+
+    return torch.device("cpu")
 
 
 class OnnxModel:
@@ -140,8 +187,8 @@ class OnnxModel:
         try:
             self.session = ort.InferenceSession(str(path), providers=providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"{path} is not a valid ONNX model ({exc}); re-export it.") \
-                from exc
+            raise ModelError(f"{path} is not a valid ONNX model ({first_line(exc)}); "
+                             "re-export it.") from None
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, x):
@@ -185,8 +232,13 @@ def bundle_network(config_path: Path):
     """Instantiate ``network_def`` of a bundle config after checking it is plain MONAI."""
     from monai.bundle import ConfigParser
 
+    check_config_file(config_path)
     parser = ConfigParser()
-    parser.read_config(str(config_path))
+    try:
+        parser.read_config(str(config_path))
+    except Exception as exc:  # json/yaml errors of the config file
+        raise ModelError(f"{config_path} cannot be read ({first_line(exc)}); fix the bundle "
+                         "config.") from None
     if "network_def" not in parser:
         raise ModelError(f"{config_path} has no 'network_def'; the bundle cannot be built "
                          "without it (or ship models/model.ts).")
@@ -194,8 +246,36 @@ def bundle_network(config_path: Path):
     try:
         return parser.get_parsed_content("network_def")
     except Exception as exc:  # MONAI wraps errors of the instantiated class
-        raise ModelError(f"network_def in {config_path} cannot be built ({exc}); fix the "
-                         "bundle config.") from exc
+        raise ModelError(f"network_def in {config_path} cannot be built ({first_line(exc)}); "
+                         "fix the bundle config.") from None
+
+
+def check_config_file(config_path: Path) -> None:
+    """Refuse an oversized bundle config, and YAML anchors/aliases before MONAI expands them.
+
+    Nested YAML aliases ("billion laughs") expand a few hundred bytes into gigabytes.
+    """
+    size = config_path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ModelError(f"{config_path} is {size:,} bytes, more than the "
+                         f"{MAX_CONFIG_BYTES // 2**20} MiB a bundle config needs; fix the "
+                         "bundle.")
+    if config_path.suffix.lower() not in (".yaml", ".yml"):
+        return
+    import yaml
+
+    try:
+        for event in yaml.parse(config_path.read_text(encoding="utf-8"),
+                                Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise ModelError(f"{config_path} uses YAML anchors or aliases (&name / "
+                                 "*name), which are not allowed in a bundle config; write "
+                                 "the values out or use MONAI '@id' references.")
+    except yaml.YAMLError as exc:
+        raise ModelError(f"{config_path} is not valid YAML ({first_line(exc)}); fix the "
+                         "bundle config.") from None
+    except UnicodeDecodeError:
+        raise ModelError(f"{config_path} is not UTF-8 text; fix the bundle config.") from None
 
 
 def check_safe_config(node: Any, parser, where: str, seen: set[str] | None = None) -> None:

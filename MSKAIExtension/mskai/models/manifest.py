@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,77 @@ class ModelEntry:
 
 
 REQUIRED = ("id", "version", "task", "modality", "format", "file", "sha256")
+# field -> (accepted types, what to write in the manifest); checked before anything is built
+FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    **dict.fromkeys(REQUIRED, ((str,), "a text")),
+    "input": ((dict,), "an object"), "output": ((dict,), "an object"),
+    "labels": ((dict,), "an object mapping label values to segment ids"),
+    "architecture": ((dict, type(None)), "an object {'type': ..., 'kwargs': {...}}"),
+    "licence": ((str,), "a text"), "training_data": ((str,), "a text"),
+    "accuracy": ((dict,), "an object"), "card": ((str, type(None)), "a text or null"),
+}
+INPUT_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "spacing_mm": ((list, type(None)), "a list of three numbers or null"),
+    "orientation": ((str,), "a text such as 'RAS'"),
+    "intensity": ((dict,), "an object with a 'type'"),
+    "channels": ((int,), "a positive integer"),
+    "patch_size": ((list,), "a list of three integers"),
+    "overlap": ((int, float), "a number in [0, 1)"),
+}
+SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def check_entry_types(data: Any, where: str) -> None:
+    """ModelError naming ``where`` and the first field whose JSON type is wrong."""
+    if not isinstance(data, dict):
+        raise ModelError(f"a model entry in {where} is {_json_kind(data)}, not a JSON object; "
+                         "fix the manifest.")
+    name = data.get("id", "?")
+    for key, (types, expected) in FIELD_TYPES.items():
+        if key in data and not _is(data[key], types):
+            raise ModelError(f"model {name!r} in {where}: field {key!r} is "
+                             f"{_json_kind(data[key])}, but must be {expected}; fix the "
+                             "manifest.")
+    sha = data.get("sha256")
+    if isinstance(sha, str) and sha and not SHA256.match(sha):
+        raise ModelError(f"model {name!r} in {where}: field 'sha256' is not 64 hexadecimal "
+                         "digits; fix the manifest.")
+    spec = data.get("input") or {}
+    for key, (types, expected) in INPUT_TYPES.items():
+        if key in spec and not _is(spec[key], types):
+            raise ModelError(f"model {name!r} in {where}: field 'input.{key}' is "
+                             f"{_json_kind(spec[key])}, but must be {expected}; fix the "
+                             "manifest.")
+    for key in ("spacing_mm", "patch_size"):
+        values = spec.get(key)
+        if isinstance(values, list) and not all(_is(v, (int, float)) for v in values):
+            raise ModelError(f"model {name!r} in {where}: field 'input.{key}' must hold only "
+                             "numbers; fix the manifest.")
+    for value, segment in (data.get("labels") or {}).items():
+        if not (isinstance(value, int) or str(value).isdigit()) or not isinstance(segment, str):
+            raise ModelError(f"model {name!r} in {where}: field 'labels' must map integer "
+                             "label values to segment ids (text); fix the manifest.")
+
+
+def _is(value: Any, types: tuple[type, ...]) -> bool:
+    """JSON type check: true/false is not a number."""
+    return isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, int | float):
+        return f"{value!r} (a number)"
+    if isinstance(value, str):
+        return "a text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
 
 
 def parse_entry(data: dict[str, Any], root: Path) -> ModelEntry:
@@ -190,7 +262,19 @@ def read_manifest(path: str | Path) -> list[ModelEntry]:
                          "remove it.") from exc
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise ModelError(f"model manifest {path} is not schema {SCHEMA!r}; fix or remove it.")
-    return [parse_entry(item, path.parent) for item in data.get("models", [])]
+    models = data.get("models", [])
+    if not isinstance(models, list):
+        raise ModelError(f"model manifest {path}: field 'models' is {_json_kind(models)}, but "
+                         "must be a list of model entries; fix or remove it.")
+    entries = []
+    for item in models:
+        check_entry_types(item, str(path))
+        try:
+            entries.append(parse_entry(item, path.parent))
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ModelError(f"model {item.get('id', '?')!r} in {path} has a value of the "
+                             f"wrong type ({first_line(exc)}); fix the manifest.") from None
+    return entries
 
 
 def load_manifest(path: str | Path | None = None,
@@ -205,7 +289,10 @@ def load_manifest(path: str | Path | None = None,
 def write_manifest(path: str | Path, entries: list[ModelEntry]) -> None:
     """Write entries as a ``mskai.models/1`` manifest (``file`` stays relative)."""
     data = {"schema": SCHEMA, "models": [e.to_json() for e in entries]}
-    Path(path).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    partial.replace(path)  # atomic: a reader sees the old manifest or the new one
 
 
 def sha256_path(path: str | Path) -> str:
@@ -244,3 +331,11 @@ def verify(entry: ModelEntry) -> None:
         raise ModelError(f"model {entry.id} {entry.version}: sha256 of {path} is {actual}, "
                          f"not {entry.sha256} as in the manifest; the file was altered or "
                          "replaced, reinstall or re-import it.")
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's text: messages stay one line."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(exc).__name__

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 
 from mskai.errors import InputError
+from mskai.radiomics.limits import check_resources
+from mskai.radiomics.params import check_params, first_line, read_params_file
 from mskai.volume import Volume
 
 DEFAULT_PARAMS = Path(__file__).with_name("default_params.yaml")
@@ -27,24 +29,44 @@ def make_extractor(params: Params = None):
 
     setVerbosity(logging.ERROR)  # pyradiomics prints INFO/WARNING lines to stderr otherwise
     if isinstance(params, Mapping):
-        return _checked(lambda: featureextractor.RadiomicsFeatureExtractor(dict(params)),
-                        "the radiomics parameters")
-    path = Path(params) if params is not None else DEFAULT_PARAMS
-    if not path.is_file():
-        raise InputError(f"the radiomics parameter file {path} does not exist; check the path "
-                         "or leave out --params to use the defaults")
-    return _checked(lambda: featureextractor.RadiomicsFeatureExtractor(str(path)),
-                    f"the radiomics parameter file {path.name}")
+        data, what = dict(params), "the radiomics parameters"
+    else:
+        path = Path(params) if params is not None else DEFAULT_PARAMS
+        if not path.is_file():
+            raise InputError(f"the radiomics parameter file {path} does not exist; check the "
+                             "path or leave out --params to use the defaults")
+        # read here, bounded and alias-free; pyradiomics gets the checked mapping
+        data, what = read_params_file(path), f"the radiomics parameter file {path.name}"
+    check_params(data, what)
+    return _checked(lambda: featureextractor.RadiomicsFeatureExtractor(data), what)
 
 
 def _checked(build, what: str):
-    """Run ``build``; any parsing or schema error becomes one InputError line."""
+    """Run ``build``; any parsing or schema error becomes one InputError line.
+
+    pykwalify logs its findings as several ERROR lines before raising; its logger is
+    silenced and the first finding goes into the one line instead.
+    """
+    kwalify = logging.getLogger("pykwalify")
+    level = kwalify.level
+    kwalify.setLevel(logging.CRITICAL + 1)
     try:
         return build()
     except Exception as exc:  # yaml, pykwalify and pyradiomics raise unrelated types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{what} is not a valid pyradiomics parameter set ({first}); see "
-                         "mskai/radiomics/default_params.yaml for the format") from None
+        raise InputError(f"{what} is not a valid pyradiomics parameter set "
+                         f"({_finding(exc)}); see mskai/radiomics/default_params.yaml for "
+                         "the format") from None
+    finally:
+        kwalify.setLevel(level)
+
+
+def _finding(exc: Exception) -> str:
+    """pykwalify's first validation error, else the exception's first line."""
+    for line in str(exc).splitlines():
+        line = line.strip()
+        if line.startswith("- "):
+            return line[2:].rstrip(".")
+    return first_line(exc)
 
 
 def roi_mask(mask: np.ndarray, image: Volume, label: int = 1) -> np.ndarray:
@@ -88,8 +110,13 @@ def extract_features(image: Volume, mask: np.ndarray, params: Params = None,
 
 
 def execute(extractor, image: Volume, mask: np.ndarray, label: int = 1) -> dict[str, Any]:
-    """Run an extractor; pyradiomics' ROI checks (too small, flat) become InputError."""
+    """Run an extractor; pyradiomics' ROI checks (too small, flat) become InputError.
+
+    Settings that would exhaust memory (tiny resampledPixelSpacing or binWidth, see
+    :mod:`mskai.radiomics.limits`) are refused before pyradiomics allocates anything.
+    """
     sitk_image, sitk_mask = to_sitk_pair(image, roi_mask(mask, image, label))
+    check_resources(extractor, sitk_image, sitk_mask)
     try:
         return dict(extractor.execute(sitk_image, sitk_mask, label=1))
     except ValueError as exc:
