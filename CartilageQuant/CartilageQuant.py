@@ -6,7 +6,7 @@ test needs them, so this file never slows down or breaks Slicer start-up.
 """
 
 import slicer
-from MSKAILib.module_widget import MSKAIModuleWidget
+from MSKAILib.module_widget import MSKAIModuleWidget, always
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest
 
 
@@ -42,9 +42,7 @@ class CartilageQuantWidget(MSKAIModuleWidget):
     def createLogic(self):
         from CartilageQuantLib.logic import CartilageQuantLogic
 
-        logic = CartilageQuantLogic()
-        logic.runnerFactory = self.subprocessRunnerFactory()  # None: a thread in Slicer
-        return logic
+        return CartilageQuantLogic()
 
     def createParameterNode(self, node):
         from CartilageQuantLib.parameters import CartilageQuantParameterNode
@@ -65,13 +63,18 @@ class CartilageQuantWidget(MSKAIModuleWidget):
         p = self._parameterNode
         if not p:
             return
-        ready = bool(p.inputVolume)
-        self.ui.applyButton.enabled = ready and not self.runner.running
+        ready = self.canApply()
         self.ui.applyButton.toolTip = ("Segment (if needed) and measure cartilage thickness"
                                        if ready else "Select an input volume")
-        self.ui.remeasureButton.enabled = ready and bool(p.outputSegmentation)
         self.ui.resultsTableView.setMRMLTableNode(p.resultsTable)
         self.ui.subregionsTableView.setMRMLTableNode(p.subregionsTable)
+
+    def actionConditions(self):
+        """Every control that touches the measured nodes (disabled while a job runs)."""
+        return {**MSKAIModuleWidget.actionConditions(self),
+                "profileButton": self._measured, "keepBaselineButton": self._measured,
+                "changeButton": lambda: self._measured() and self._baseline is not None,
+                "showThicknessModelsCheckBox": always}
 
     # --- apply and re-measure ---------------------------------------------------------------
 
@@ -81,19 +84,19 @@ class CartilageQuantWidget(MSKAIModuleWidget):
 
     def onRemeasure(self) -> None:
         p = self._parameterNode
-        tables = self.runner.run(lambda progress, cancel: self.logic.remeasure(
+        if not p or self.jobs.running:
+            return
+        self.startJob(lambda: self.logic.prepareRemeasure(
             p.inputVolume, p.outputSegmentation, p.labelNames, p.thicknessMethod,
-            progress=progress, cancel=cancel, platesTable=p.resultsTable,
-            subregionsTable=p.subregionsTable))
-        if tables is not None:
-            self._showResults(*tables)
+            platesTable=p.resultsTable, subregionsTable=p.subregionsTable),
+            lambda tables: self._showResults(*tables))
 
-    def runLogic(self, progress, cancel):
+    def prepareJob(self):
         p = self._parameterNode
-        return self.logic.run(p.inputVolume, p.outputSegmentation, p.labelNames,
-                              p.thicknessMethod, p.mergePolicy, progress=progress,
-                              cancel=cancel, platesTable=p.resultsTable,
-                              subregionsTable=p.subregionsTable)
+        return self.logic.prepareRun(p.inputVolume, p.outputSegmentation, p.labelNames,
+                                     p.thicknessMethod, p.mergePolicy,
+                                     platesTable=p.resultsTable,
+                                     subregionsTable=p.subregionsTable)
 
     def showOutputs(self, outputs) -> None:
         segmentation, plates, subregions = outputs
@@ -112,9 +115,7 @@ class CartilageQuantWidget(MSKAIModuleWidget):
             self.ui.profilePlateComboBox.addItem(plateId)
         if current in plateIds:
             self.ui.profilePlateComboBox.setCurrentText(current)
-        for button in (self.ui.profileButton, self.ui.keepBaselineButton):
-            button.enabled = bool(plateIds)
-        self.ui.changeButton.enabled = bool(plateIds) and self._baseline is not None
+        self.refreshActions()
         if plateIds:
             self.logic.thicknessModels(visible=p.showThicknessModels)
 
@@ -125,10 +126,13 @@ class CartilageQuantWidget(MSKAIModuleWidget):
     # --- models, profile, change ------------------------------------------------------
 
     def onShowModels(self, visible: bool) -> None:
-        self.logic.setThicknessModelsVisible(visible)
+        if not self.jobs.running:
+            self.logic.setThicknessModelsVisible(visible)
 
     def onProfileButton(self) -> None:
         p = self._parameterNode
+        if self.jobs.running:
+            return
         plateId = self.ui.profilePlateComboBox.currentText
         with slicer.util.tryWithErrorDisplay("Could not plot the thickness profile.",
                                              waitCursor=True):
@@ -141,11 +145,15 @@ class CartilageQuantWidget(MSKAIModuleWidget):
             slicer.modules.plots.logic().ShowChartInLayout(chart)
 
     def onKeepBaseline(self) -> None:
+        if self.jobs.running:
+            return
         self._baseline = dict(self.logic.thicknessSurfaces())
-        self.ui.changeButton.enabled = True
+        self.refreshActions()
         self.ui.keepBaselineButton.text = "Baseline kept (keep again)"
 
     def onChangeButton(self) -> None:
+        if self.jobs.running:
+            return
         current = self.logic.thicknessSurfaces()
         common = [plateId for plateId in self._baseline if plateId in current]
         with slicer.util.tryWithErrorDisplay("Could not compute the thickness change.",

@@ -8,7 +8,7 @@ widget or test needs them, so this file never slows down or breaks Slicer start-
 import qt
 import slicer
 import vtk
-from MSKAILib.module_widget import MSKAIModuleWidget
+from MSKAILib.module_widget import MSKAIModuleWidget, always
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest
 
 
@@ -56,19 +56,28 @@ class FractureDetectWidget(MSKAIModuleWidget):
         self.ui.measureVertebraButton.connect("clicked(bool)", self.onMeasureVertebra)
 
     def updateGui(self) -> None:
-        p = self._parameterNode
-        ready = bool(p and p.inputVolume)
-        self.ui.applyButton.enabled = ready and not self.runner.running
+        ready = self.canApply()
         self.ui.applyButton.toolTip = "Detect fractures" if ready else "Select an input volume"
         self._showResults()
 
+    def actionConditions(self):
+        """Every control that touches the detection's nodes (disabled while it runs)."""
+        return {**MSKAIModuleWidget.actionConditions(self),
+                "acceptButton": self._hasCandidateRow, "rejectButton": self._hasCandidateRow,
+                "clearDecisionButton": self._hasCandidateRow, "exportButton": always,
+                "measureVertebraButton": always}
+
+    def _hasCandidateRow(self) -> bool:
+        p = self._parameterNode
+        return bool(p and p.candidates) and self.ui.candidateList.currentRow >= 0
+
     # --- run ----------------------------------------------------------------------------
 
-    def runLogic(self, progress, cancel):
+    def prepareJob(self):
         p = self._parameterNode
-        return self.logic.run(p.inputVolume, p.outputSegmentation, p.roi, policy=p.mergePolicy,
-                              runner=self.subprocessRunnerFactory(), progress=progress,
-                              cancel=cancel, minScore=p.minScore, splitTouching=p.splitTouching)
+        return self.logic.prepareRun(p.inputVolume, p.outputSegmentation, p.roi,
+                                     policy=p.mergePolicy, minScore=p.minScore,
+                                     splitTouching=p.splitTouching)
 
     def showOutputs(self, outputs) -> None:
         p = self._parameterNode
@@ -112,22 +121,20 @@ class FractureDetectWidget(MSKAIModuleWidget):
         self.ui.candidateList.blockSignals(False)
         self.ui.resultsTableView.setMRMLTableNode(self.logic.resultsTable(candidates))
         self.ui.fragmentsTableView.setMRMLTableNode(p.fragmentsTable if p else None)
-        hasRow = candidates is not None and self.ui.candidateList.currentRow >= 0
-        for button in (self.ui.acceptButton, self.ui.rejectButton, self.ui.clearDecisionButton):
-            button.enabled = hasRow
+        self.refreshActions()
 
     def onCandidateSelected(self, row: int) -> None:
         candidates = self._parameterNode.candidates if self._parameterNode else None
-        enabled = candidates is not None and row >= 0
-        for button in (self.ui.acceptButton, self.ui.rejectButton, self.ui.clearDecisionButton):
-            button.enabled = enabled
-        if not enabled:
+        self.refreshActions()
+        if candidates is None or row < 0:
             return
         self.logic.jumpTarget(candidates, row)  # checks the index
         slicer.modules.markups.logic().JumpSlicesToNthPointInMarkup(candidates.GetID(), row,
                                                                     True)
 
     def onDecision(self, accepted) -> None:
+        if self.jobs.running:
+            return
         candidates = self._parameterNode.candidates
         row = self.ui.candidateList.currentRow
         with slicer.util.tryWithErrorDisplay("Could not store the decision.", waitCursor=True):
@@ -142,7 +149,7 @@ class FractureDetectWidget(MSKAIModuleWidget):
 
     def onRemeasure(self) -> None:
         p = self._parameterNode
-        if not p or not p.inputVolume or not p.outputSegmentation or self.runner.running:
+        if not p or not p.inputVolume or not p.outputSegmentation or self.jobs.running:
             return
         with self.writingSegments(), slicer.util.tryWithErrorDisplay("Re-measuring failed.",
                                                                       waitCursor=True):
@@ -153,6 +160,8 @@ class FractureDetectWidget(MSKAIModuleWidget):
 
     def onExport(self) -> None:
         p = self._parameterNode
+        if self.jobs.running:
+            return
         if not p or not p.inputVolume or not p.outputSegmentation:
             slicer.util.warningDisplay("Run the detection first.", windowTitle="MSK AI")
             return
@@ -170,6 +179,8 @@ class FractureDetectWidget(MSKAIModuleWidget):
         from mskai.errors import InputError
 
         p = self._parameterNode
+        if self.jobs.running:
+            return
         selector = self.ui.vertebraSegmentSelector
         try:
             heights = self.logic.vertebraHeights(p.inputVolume if p else None,

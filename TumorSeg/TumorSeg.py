@@ -10,7 +10,7 @@ import os
 import qt
 import slicer
 import vtk
-from MSKAILib.module_widget import MSKAIModuleWidget, singleShotTimer
+from MSKAILib.module_widget import MSKAIModuleWidget, always, singleShotTimer
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest
 
 REFINE_DELAY_MS = 300
@@ -115,12 +115,22 @@ class TumorSegWidget(MSKAIModuleWidget):
             self._parameterNode.positiveClicks = self.ui.positiveClicksWidget.currentNode()
             self._parameterNode.negativeClicks = self.ui.negativeClicksWidget.currentNode()
 
-    def _checkCanApply(self) -> None:
+    def canApply(self) -> bool:
         p = self._parameterNode
-        ready = bool(p and p.inputVolume and p.positiveClicks
-                     and p.positiveClicks.GetNumberOfDefinedControlPoints() > 0)
-        self.ui.applyButton.enabled = ready and not self.runner.running
-        self.ui.applyButton.toolTip = ("Segment the tumour" if ready
+        return bool(p and p.inputVolume and p.positiveClicks
+                    and p.positiveClicks.GetNumberOfDefinedControlPoints() > 0)
+
+    def actionConditions(self):
+        """Every control that touches the tumour's nodes (disabled while a job runs)."""
+        return {**MSKAIModuleWidget.actionConditions(self),
+                "distanceMapButton": self.canRemeasure, "exportSegNrrdButton": always,
+                "exportDicomSegButton": always, "exportStlButton": always,
+                "exportObjButton": always, "exportCsvButton": always,
+                "compareSegmentationsButton": always, "compareFoldersButton": always}
+
+    def _checkCanApply(self) -> None:
+        self.refreshActions()
+        self.ui.applyButton.toolTip = ("Segment the tumour" if self.canApply()
                                        else "Select an input volume and place tumour clicks")
 
     # --- click observation: a placed or removed click refines (debounced) -----------------
@@ -142,20 +152,22 @@ class TumorSegWidget(MSKAIModuleWidget):
 
     def onClickEvent(self, caller=None, event=None) -> None:
         self._checkCanApply()
-        if self._parameterNode and self._parameterNode.refineOnClick and not self.runner.running:
+        if self._parameterNode and self._parameterNode.refineOnClick and not self.jobs.running:
             self._refineTimer.start()
 
     def onRefineTimeout(self) -> None:
-        if self.ui.applyButton.enabled:
+        if not self.jobs.running and self.canApply():
             self.onApplyButton()
 
     # --- re-measure after edits ----------------------------------------------------------
 
     def onRemeasure(self) -> None:
         p = self._parameterNode
-        if not (p and p.inputVolume and p.outputSegmentation):
+        if not (p and p.inputVolume and p.outputSegmentation) or self.jobs.running:
             return
-        if p.outputSegmentation.GetSegmentation().GetSegment("tumor") is None:
+        from mskai.terminology import TUMOR
+
+        if p.outputSegmentation.GetSegmentation().GetSegment(TUMOR) is None:
             return
         with slicer.util.tryWithErrorDisplay("Re-measuring failed.", waitCursor=True):
             from mskai.errors import InputError
@@ -175,13 +187,11 @@ class TumorSegWidget(MSKAIModuleWidget):
         self._refineTimer.stop()  # a click during the run must not start another
         MSKAIModuleWidget.onApplyButton(self)
 
-    def runLogic(self, progress, cancel):
+    def prepareJob(self):
         p = self._parameterNode
-        return self.logic.run(p.inputVolume, p.positiveClicks, p.outputSegmentation,
-                              marginMm=p.marginMm, policy=p.mergePolicy, roiNode=p.roi,
-                              runner=self.subprocessRunnerFactory(), progress=progress,
-                              cancel=cancel, negativePromptsNode=p.negativeClicks,
-                              method=p.method)
+        return self.logic.prepareRun(p.inputVolume, p.positiveClicks, p.outputSegmentation,
+                                     marginMm=p.marginMm, policy=p.mergePolicy, roiNode=p.roi,
+                                     negativePromptsNode=p.negativeClicks, method=p.method)
 
     def showOutputs(self, segmentation) -> None:
         p = self._parameterNode
@@ -196,6 +206,8 @@ class TumorSegWidget(MSKAIModuleWidget):
 
     def onDistanceMap(self) -> None:
         p = self._parameterNode
+        if self.jobs.running:
+            return
         with slicer.util.tryWithErrorDisplay("Distance to bone failed.", waitCursor=True):
             distanceNode, modelNode = self.logic.distanceMapOnTumourSurface(
                 p.inputVolume, p.outputSegmentation, maxDistanceMm=max(p.marginMm, 1.0))
@@ -212,6 +224,8 @@ class TumorSegWidget(MSKAIModuleWidget):
         return folder
 
     def _export(self, what: str, call) -> None:
+        if self.jobs.running:
+            return
         folder = self._exportFolder()
         if not folder:
             return
@@ -253,6 +267,8 @@ class TumorSegWidget(MSKAIModuleWidget):
 
     def onCompareSegmentations(self) -> None:
         p = self._parameterNode
+        if self.jobs.running:
+            return
         with slicer.util.tryWithErrorDisplay("Response assessment failed.", waitCursor=True):
             self._showResponse(*self.logic.compareSegmentations(
                 p.baselineVolume, p.baselineSegmentation, p.inputVolume, p.outputSegmentation,
@@ -260,6 +276,8 @@ class TumorSegWidget(MSKAIModuleWidget):
 
     def onCompareFolders(self) -> None:
         p = self._parameterNode
+        if self.jobs.running:
+            return
         with slicer.util.tryWithErrorDisplay("Response assessment failed.", waitCursor=True):
             self._showResponse(*self.logic.compareFolders(
                 self.ui.baselineFolderLineEdit.currentPath,

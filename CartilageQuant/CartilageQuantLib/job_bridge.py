@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from MSKAILib.job_bridge import CancelCallback, ProgressCallback, readResult, runJob
+from MSKAILib.job_bridge import (
+    CancelCallback,
+    PendingJob,
+    ProgressCallback,
+    prepareJob,
+    readResult,
+    runPending,
+)
 
 from mskai.volume import Volume
 
@@ -47,14 +54,21 @@ def runCartilageJob(runner: Any, volume: Volume, masks: Mapping[str, np.ndarray]
                     cancel: CancelCallback | None = None,
                     kneeSide: str | None = None) -> CartilageOutputs:
     """Run the job on ``runner`` and read its outputs; the temporary files are removed."""
+    return runPending(runner, prepareCartilageJob(volume, masks, method, kneeSide), progress,
+                      cancel)
+
+
+def prepareCartilageJob(volume: Volume, masks: Mapping[str, np.ndarray] | None, method: str,
+                        kneeSide: str | None = None) -> PendingJob:
+    """The job with its image (and masks) written; ``complete(outputs)`` gives the
+    :class:`CartilageOutputs`."""
     from mskai.tasks.cartilage_jobs import save_masks
 
     def build(work: Path, imagePath: str) -> dict[str, Any]:
         masksPath = str(save_masks(masks, work / "masks.npz")) if masks is not None else None
         return cartilageJob(imagePath, str(work / "out"), masksPath, method, kneeSide)
 
-    return runJob(runner, volume, build, lambda outputs: readJobOutputs(outputs, volume),
-                  WHAT, progress, cancel)
+    return prepareJob(volume, build, lambda outputs: readJobOutputs(outputs, volume), WHAT)
 
 
 def readJobOutputs(outputs: Mapping[str, Any], volume: Volume) -> CartilageOutputs:

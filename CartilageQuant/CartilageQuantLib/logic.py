@@ -154,7 +154,23 @@ class CartilageQuantLogic(MSKAIModuleLogic):
         Returns ``(segmentationNode, platesTable, subregionsTable)``. Nothing is written to
         the scene before the job has succeeded.
         """
-        from CartilageQuantLib.job_bridge import runCartilageJob
+        from MSKAILib.job_bridge import runPending
+
+        pending = self.prepareRun(volumeNode, segmentationNode, labelNames, method, policy,
+                                  platesTable, subregionsTable, progress, cancel)
+        return runPending(self._runner(runner), pending,
+                          self.scaledProgress(progress, 0.02, 0.95), cancel)
+
+    def prepareRun(self, volumeNode: Any, segmentationNode: Any = None,
+                   labelNames: Mapping[str, Any] | str | None = None,
+                   method: ThicknessMethod | str = ThicknessMethod.NEAREST_NEIGHBOUR,
+                   policy: MergePolicy | str = MergePolicy.REPLACE, platesTable: Any = None,
+                   subregionsTable: Any = None, progress: ProgressCallback | None = None,
+                   cancel: CancelCallback | None = None) -> Any:
+        """:meth:`run`'s job with its inputs written, for a caller that runs it without
+        waiting (the widget): a :class:`MSKAILib.job_bridge.PendingJob` whose
+        ``complete(outputs)`` writes the nodes and returns what :meth:`run` returns."""
+        from CartilageQuantLib.job_bridge import prepareCartilageJob
         from mskai.slicer_io import apply_result, node_to_volume
 
         policy = self.mergePolicy(policy)
@@ -171,14 +187,19 @@ class CartilageQuantLogic(MSKAIModuleLogic):
         if labelNames and not segmentIds:
             raise InputError("Label names were given but there is no segmentation to map.")
         masks = self.kneeMasks(volume, segmentationNode, segmentIds) if segmentIds else None
-        outputs = runCartilageJob(self._runner(runner), volume, masks, methodEnum.core,
-                                  self.scaledProgress(progress, 0.02, 0.95), cancel)
-        if outputs.result is not None:
-            segmentationNode = self.prepareSegmentation(volumeNode, segmentationNode)
-            apply_result(self.scene, outputs.result, segmentationNode, policy.value,
-                         reference_node=volumeNode)
-        return (segmentationNode, *self._finish(outputs, methodEnum, platesTable,
-                                                subregionsTable, progress))
+
+        def write(outputs: Any) -> tuple[Any, Any, Any]:
+            self.checkStillInScene(volumeNode, segmentationNode, platesTable, subregionsTable)
+            node = segmentationNode
+            if outputs.result is not None:
+                node = self.prepareSegmentation(volumeNode, node)
+                apply_result(self.scene, outputs.result, node, policy.value,
+                             reference_node=volumeNode)
+            return (node, *self._finish(outputs, methodEnum, platesTable, subregionsTable,
+                                        progress))
+
+        pending = prepareCartilageJob(volume, masks, methodEnum.core)
+        return pending.then(write).scaleProgress(0.02, 0.95)
 
     def remeasure(self, volumeNode: Any, segmentationNode: Any,
                   labelNames: Mapping[str, Any] | str | None = None,
@@ -189,7 +210,22 @@ class CartilageQuantLogic(MSKAIModuleLogic):
         """Measure what the segments hold now (hand edits included), as ``mskai cartilage
         --labels`` does; returns ``(platesTable, subregionsTable)``. Segments are never
         written."""
-        from CartilageQuantLib.job_bridge import runCartilageJob
+        from MSKAILib.job_bridge import runPending
+
+        pending = self.prepareRemeasure(volumeNode, segmentationNode, labelNames, method,
+                                        platesTable, subregionsTable, progress, cancel)
+        return runPending(self._runner(runner), pending,
+                          self.scaledProgress(progress, 0.02, 0.95), cancel)
+
+    def prepareRemeasure(self, volumeNode: Any, segmentationNode: Any,
+                         labelNames: Mapping[str, Any] | str | None = None,
+                         method: ThicknessMethod | str = ThicknessMethod.NEAREST_NEIGHBOUR,
+                         platesTable: Any = None, subregionsTable: Any = None,
+                         progress: ProgressCallback | None = None,
+                         cancel: CancelCallback | None = None) -> Any:
+        """:meth:`remeasure`'s job with its inputs written (see :meth:`prepareRun`);
+        ``complete(outputs)`` returns ``(platesTable, subregionsTable)``."""
+        from CartilageQuantLib.job_bridge import prepareCartilageJob
         from mskai.slicer_io import node_to_volume
 
         methodEnum = self.validateThicknessMethod(method)
@@ -204,9 +240,13 @@ class CartilageQuantLogic(MSKAIModuleLogic):
                              f"{', '.join(KNEE_SEGMENTS[:5])}, ... or give label names.")
         volume = node_to_volume(volumeNode)
         masks = self.kneeMasks(volume, segmentationNode, segmentIds)
-        outputs = runCartilageJob(self._runner(runner), volume, masks, methodEnum.core,
-                                  self.scaledProgress(progress, 0.02, 0.95), cancel)
-        return self._finish(outputs, methodEnum, platesTable, subregionsTable, progress)
+
+        def write(outputs: Any) -> tuple[Any, Any]:
+            self.checkStillInScene(volumeNode, segmentationNode, platesTable, subregionsTable)
+            return self._finish(outputs, methodEnum, platesTable, subregionsTable, progress)
+
+        pending = prepareCartilageJob(volume, masks, methodEnum.core)
+        return pending.then(write).scaleProgress(0.02, 0.95)
 
     def _finish(self, outputs: Any, method: ThicknessMethod, platesTable: Any,
                 subregionsTable: Any, progress: ProgressCallback | None) -> tuple[Any, Any]:

@@ -10,7 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from MSKAILib.job_bridge import CancelCallback, ProgressCallback, readResult, runJob
+from MSKAILib.job_bridge import (
+    CancelCallback,
+    PendingJob,
+    ProgressCallback,
+    prepareJob,
+    readResult,
+    runPending,
+)
 
 from mskai.segments import Result
 from mskai.volume import Volume
@@ -33,13 +40,19 @@ def runFractureJob(runner: Any, volume: Volume, roi: dict[str, Any] | None, minS
                    splitTouching: bool, progress: ProgressCallback | None,
                    cancel: CancelCallback | None) -> Result:
     """Run the job on ``runner`` and read its outputs; the temporary files are removed."""
+    return runPending(runner, prepareFractureJob(volume, roi, minScore, splitTouching),
+                      progress, cancel)
+
+
+def prepareFractureJob(volume: Volume, roi: dict[str, Any] | None, minScore: float,
+                       splitTouching: bool) -> PendingJob:
+    """The job with its image written; ``complete(outputs)`` gives the :class:`Result`."""
 
     def build(work: Path, imagePath: str) -> dict[str, Any]:
         return fractureJob(imagePath, str(work / "out"), roi, minScore, splitTouching,
                            volume.modality)
 
-    return runJob(runner, volume, build, lambda outputs: readJobOutputs(outputs, volume),
-                  WHAT, progress, cancel)
+    return prepareJob(volume, build, lambda outputs: readJobOutputs(outputs, volume), WHAT)
 
 
 def readJobOutputs(outputs: dict[str, Any], volume: Volume) -> Result:

@@ -90,17 +90,53 @@ class FractureDetectLogic(MSKAIModuleLogic):
         ``mskai.tasks.fracture_jobs:detect_fractures`` through it. Nothing is written to the
         scene before the result is known, so bad input or Cancel leave every node as it was.
         """
-        from FractureDetectLib.roi import roiFromNode
-        from mskai.slicer_io import apply_result
-
-        policy = self.mergePolicy(mergePolicy if mergePolicy is not None else policy)
-        self.step(progress, cancel, 0.0, "Checking inputs")
-        volume = self.validateInputs(volumeNode, roiNode, segmentationNode)
-        roi = roiFromNode(roiNode)
+        policy, volume, roi = self._checkRun(volumeNode, segmentationNode, roiNode, policy,
+                                             mergePolicy, progress, cancel)
         self.step(progress, cancel, 0.05, "Detecting fractures")
         result = self._detect(volume, roi, float(minScore), bool(splitTouching), runner,
                               self.scaledProgress(progress, 0.05, 0.85), cancel)
         self.step(progress, cancel, 0.85, "Writing segments")
+        return self._write(volumeNode, segmentationNode, volume, result, policy, minScore,
+                           progress)
+
+    def prepareRun(self, volumeNode: Any, segmentationNode: Any = None, roiNode: Any = None,
+                   policy: MergePolicy | str = MergePolicy.REPLACE, minScore: float = 0.5,
+                   splitTouching: bool = False,
+                   mergePolicy: MergePolicy | str | None = None) -> Any:
+        """:meth:`run`'s job with its inputs written, for a caller that runs it without
+        waiting (the widget): a :class:`MSKAILib.job_bridge.PendingJob` whose
+        ``complete(outputs)`` writes the nodes and returns what :meth:`run` returns."""
+        from FractureDetectLib.job_bridge import prepareFractureJob
+
+        policy, volume, roi = self._checkRun(volumeNode, segmentationNode, roiNode, policy,
+                                             mergePolicy, None, None)
+        pending = prepareFractureJob(volume, roi, float(minScore), bool(splitTouching))
+
+        def write(result: Any) -> tuple[Any, Any, Any]:
+            self.checkStillInScene(volumeNode, segmentationNode)
+            return self._write(volumeNode, segmentationNode, volume, result, policy, minScore,
+                               None)
+
+        return pending.then(write).scaleProgress(0.05, 0.85)
+
+    def _checkRun(self, volumeNode: Any, segmentationNode: Any, roiNode: Any,
+                  policy: MergePolicy | str, mergePolicy: MergePolicy | str | None,
+                  progress: ProgressCallback | None,
+                  cancel: CancelCallback | None) -> tuple[MergePolicy, Any, Any]:
+        """(merge policy, input as a core Volume, ROI dict) after the input checks."""
+        from FractureDetectLib.roi import roiFromNode
+
+        policy = self.mergePolicy(mergePolicy if mergePolicy is not None else policy)
+        self.step(progress, cancel, 0.0, "Checking inputs")
+        volume = self.validateInputs(volumeNode, roiNode, segmentationNode)
+        return policy, volume, roiFromNode(roiNode)
+
+    def _write(self, volumeNode: Any, segmentationNode: Any, volume: Any, result: Any,
+               policy: MergePolicy, minScore: float,
+               progress: ProgressCallback | None) -> tuple[Any, Any, Any]:
+        """Merge the detection into the segmentation and show candidates and tables."""
+        from mskai.slicer_io import apply_result
+
         segmentationNode = self.prepareSegmentation(volumeNode, segmentationNode)
         applied = apply_result(self.scene, result, segmentationNode, policy.value,
                                reference_node=volumeNode)

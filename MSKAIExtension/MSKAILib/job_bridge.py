@@ -4,6 +4,11 @@ Every module does the same three things: write the input image (and whatever els
 reads) to a temporary folder, run the job (in a child process inside Slicer, so the GUI
 keeps drawing and Cancel works) and read the files it wrote back onto the input grid. The
 modules' ``job_bridge`` files only build their job dict and interpret their outputs.
+
+Two ways to run: :func:`runJob` blocks until the job ends (scripts, tests, the Slicer
+self-tests); :func:`prepareJob` only writes the inputs and returns a :class:`PendingJob`,
+which the widgets hand to :class:`MSKAILib.job_controller.JobController` so the GUI thread
+never waits for the job.
 """
 
 from __future__ import annotations
@@ -16,22 +21,59 @@ from pathlib import Path
 from typing import Any
 
 from mskai.errors import CancelledError, InputError
-from mskai.segments import STATUS_AI, Provenance, Result, Segment
+from mskai.segments import STATUS_AI, TAG_STATUS, Provenance, Result, Segment
 from mskai.volume import Volume
 
 POLL_S = 0.05
+TERMINAL_EVENTS = ("done", "error", "cancelled")
 ProgressCallback = Callable[[float, str], None]
 CancelCallback = Callable[[], bool]
 #: ``(work folder, written image path) -> job dict``
 JobBuilder = Callable[[Path, str], dict[str, Any]]
 
 
-def runJob(runner: Any, volume: Volume, buildJob: JobBuilder,
-           readOutputs: Callable[[dict[str, Any]], Any], what: str,
-           progress: ProgressCallback | None = None,
-           cancel: CancelCallback | None = None) -> Any:
-    """Write ``volume``, run ``buildJob``'s job on ``runner`` and return
-    ``readOutputs(outputs)``; the temporary files are removed afterwards.
+class PendingJob:
+    """A job whose inputs are written: the job dict, the steps that turn its outputs into
+    the caller's result (:meth:`then`), the share of the whole run its progress covers, and
+    the temporary folder, removed by :meth:`complete` or :meth:`cleanup`."""
+
+    def __init__(self, job: dict[str, Any], readOutputs: Callable[[dict[str, Any]], Any],
+                 what: str = "the job", work: Path | None = None) -> None:
+        self.job = job
+        self.what = what
+        self.work = work
+        self.progressRange = (0.0, 1.0)
+        self._steps: list[Callable[[Any], Any]] = [readOutputs]
+
+    def then(self, step: Callable[[Any], Any]) -> PendingJob:
+        """Add a step after the outputs are read (the logic writes its nodes there)."""
+        self._steps.append(step)
+        return self
+
+    def scaleProgress(self, start: float, stop: float) -> PendingJob:
+        """The job's 0..1 progress is ``start..stop`` of the whole run."""
+        self.progressRange = (float(start), float(stop))
+        return self
+
+    def complete(self, outputs: dict[str, Any]) -> Any:
+        """Run the steps on the job's outputs; the temporary files are removed afterwards."""
+        try:
+            value: Any = outputs
+            for step in self._steps:
+                value = step(value)
+            return value
+        finally:
+            self.cleanup()
+
+    def cleanup(self) -> None:
+        if self.work is not None:
+            shutil.rmtree(self.work, ignore_errors=True)
+            self.work = None
+
+
+def prepareJob(volume: Volume, buildJob: JobBuilder,
+               readOutputs: Callable[[dict[str, Any]], Any], what: str) -> PendingJob:
+    """Write ``volume`` to a new temporary folder and build the job on it (nothing runs).
 
     ``what`` names the job in messages ("tumour segmentation").
     """
@@ -40,18 +82,54 @@ def runJob(runner: Any, volume: Volume, buildJob: JobBuilder,
     work = Path(tempfile.mkdtemp(prefix="mskai-job-"))
     try:
         imagePath = write_image(volume, work / "image.nrrd")
-        job = buildJob(work, str(imagePath))
-        return readOutputs(driveRunner(runner, job, progress, cancel, what))
-    finally:
+        return PendingJob(buildJob(work, str(imagePath)), readOutputs, what, work)
+    except BaseException:
         shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def runJob(runner: Any, volume: Volume, buildJob: JobBuilder,
+           readOutputs: Callable[[dict[str, Any]], Any], what: str,
+           progress: ProgressCallback | None = None,
+           cancel: CancelCallback | None = None) -> Any:
+    """Write ``volume``, run ``buildJob``'s job on ``runner`` (blocking) and return
+    ``readOutputs(outputs)``; the temporary files are removed afterwards."""
+    return runPending(runner, prepareJob(volume, buildJob, readOutputs, what), progress,
+                      cancel)
+
+
+def runPending(runner: Any, pending: PendingJob, progress: ProgressCallback | None = None,
+               cancel: CancelCallback | None = None) -> Any:
+    """Run a prepared job on ``runner`` until it ends (blocking) and complete it."""
+    try:
+        return pending.complete(driveRunner(runner, pending.job, progress, cancel,
+                                            pending.what))
+    finally:
+        pending.cleanup()
+
+
+def jobOutcome(event: Mapping[str, Any], what: str = "the job") -> dict[str, Any]:
+    """The outputs of a ``done`` event; :class:`CancelledError` for ``cancelled``,
+    :class:`InputError` for an input ``error`` and RuntimeError for any other error."""
+    kind = event.get("event")
+    if kind == "done":
+        return dict(event.get("outputs") or {})
+    if kind == "cancelled":
+        raise CancelledError(f"Cancelled: {what}")
+    if kind == "error":
+        text = str(event.get("message", "the job failed"))
+        if event.get("kind") == "input":
+            raise InputError(text[:1].upper() + text[1:])
+        raise RuntimeError(f"{what[:1].upper() + what[1:]} failed: {text}")
+    raise ValueError(f"{kind!r} is not an event that ends a job")
 
 
 def driveRunner(runner: Any, job: dict[str, Any], progress: ProgressCallback | None,
                 cancel: CancelCallback | None, what: str = "the job") -> dict[str, Any]:
     """Start ``job``, relay progress, honour Cancel; returns the job's outputs.
 
-    ``progress`` is called on every poll, even without news, because inside Slicer it is
-    what processes GUI events (see ``MSKAILib.widget_helpers.ProgressRunner``).
+    This blocks the calling thread until the job ends: the module widgets never call it
+    (they poll through :class:`MSKAILib.job_controller.JobController`).
     """
     runner.start(job)
     fraction, message = 0.0, "starting"
@@ -60,15 +138,8 @@ def driveRunner(runner: Any, job: dict[str, Any], progress: ProgressCallback | N
             kind = event.get("event")
             if kind == "progress":
                 fraction, message = float(event.get("fraction", 0.0)), event.get("message", "")
-            elif kind == "done":
-                return event.get("outputs") or {}
-            elif kind == "cancelled":
-                raise CancelledError(f"Cancelled: {what}")
-            elif kind == "error":
-                text = event.get("message", "the job failed")
-                if event.get("kind") == "input":
-                    raise InputError(text[:1].upper() + text[1:])
-                raise RuntimeError(f"{what[:1].upper() + what[1:]} failed: {text}")
+            elif kind in TERMINAL_EVENTS:
+                return jobOutcome(event, what)
         if cancel is not None and cancel():
             runner.cancel()
             runner.wait(5.0)
@@ -116,7 +187,7 @@ def readResult(outputs: Mapping[str, Any], volume: Volume, module: str,
     entries = {e.get("id"): e for e in document.get("segments", []) if isinstance(e, dict)}
     for record in records:
         segment = Segment(record.id, record.mask, record.label, name=record.name or None,
-                          status=record.tags.get("MSKAI.Status", STATUS_AI))
+                          status=record.tags.get(TAG_STATUS, STATUS_AI))
         segment.measurements = {k: v for k, v in entries.get(record.id, {}).items()
                                 if k not in ("id", "name", "label")}
         result.segments.append(segment)

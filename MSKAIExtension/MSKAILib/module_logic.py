@@ -155,6 +155,14 @@ class MSKAIModuleLogic:
 
     # --- runners ------------------------------------------------------------------------
 
+    def checkStillInScene(self, *nodes: Any) -> None:
+        """:class:`InputError` when a node a job was started on left the scene meanwhile
+        (checked before a job's results are written)."""
+        for node in nodes:
+            if node is not None and not self.scene.IsNodePresent(node):
+                raise InputError(f"{node.GetName()} was removed while the job ran: "
+                                 "run it again.")
+
     @staticmethod
     def processRunner(runner: Any) -> Any:
         """``runner`` itself, or a new one from it when it is a factory (a runner runs one

@@ -1,16 +1,20 @@
 """Slicer-only base of the three module widgets: what every MSK AI module panel does.
 
-It loads ``Resources/UI/<Module>.ui``, binds it to the module's parameter node, drives
-Apply/Cancel and the progress bar (:class:`MSKAILib.widget_helpers.ProgressRunner`),
-follows scene close, and re-measures once the person pauses editing the output
-segmentation (a restartable single-shot timer). A module widget only names its logic and
-parameter node and adds its own controls through the hooks below.
+It loads ``Resources/UI/<Module>.ui``, binds it to the module's parameter node, runs jobs
+through :class:`MSKAILib.job_controller.JobController` (the same runner fallback for every
+module; a ``qt.QTimer`` polls the job, so the GUI thread never waits and nothing calls
+``processEvents``), drives Apply/Cancel, the progress bar and every control that touches the
+job's nodes (all disabled while a job runs), follows scene close, and re-measures once the
+person pauses editing the output segmentation (a restartable single-shot timer). A module
+widget only names its logic and parameter node and adds its own controls through the hooks
+below.
 
 Only Slicer, Qt, VTK and the standard library are imported here, because the module files
 import this one when Slicer starts.
 """
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -32,6 +36,19 @@ def singleShotTimer(delayMs: int, slot: Callable[[], None]) -> "qt.QTimer":
     return timer
 
 
+def always() -> bool:
+    """The condition of an action usable whenever no job runs."""
+    return True
+
+
+def repeatingTimer(intervalMs: int, slot: Callable[[], None]) -> "qt.QTimer":
+    """A timer calling ``slot`` every ``intervalMs`` once started (the job poll timer)."""
+    timer = qt.QTimer()
+    timer.setInterval(intervalMs)
+    timer.connect("timeout()", slot)
+    return timer
+
+
 def segmentationEditEvents() -> list[int]:
     """The vtkSegmentation events of a hand edit: painting fires SourceRepresentationModified
     (MasterRepresentationModified before Slicer 5.4), renaming or tags SegmentModified."""
@@ -49,8 +66,8 @@ def firstScalarVolume() -> Any:
 
 class MSKAIModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     """Shared widget plumbing; subclasses implement the hooks ``createLogic``,
-    ``createParameterNode``, ``setupModule``, ``updateGui``, ``runLogic``, ``showOutputs``,
-    ``remeasureOnEdit`` and ``onRemeasure``.
+    ``createParameterNode``, ``setupModule``, ``updateGui``, ``prepareJob``, ``showOutputs``,
+    ``actionConditions``, ``remeasureOnEdit`` and ``onRemeasure``.
 
     The UI must have ``applyButton``, ``cancelButton``, ``progressBar`` and
     ``remeasureButton`` (checked by Testing/test_extension_layout.py).
@@ -62,7 +79,7 @@ class MSKAIModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
-        self.runner = None
+        self.jobs = None  # MSKAILib.job_controller.JobController
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._observedSegmentation = None
@@ -84,13 +101,25 @@ class MSKAIModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def updateGui(self) -> None:
         """Bring the module's controls up to date with the parameter node."""
 
-    def runLogic(self, progress: Callable[[float, str], None],
-                 cancel: Callable[[], bool]) -> Any:
-        """The Apply call; its value goes to :meth:`showOutputs` (None: failed, cancelled)."""
+    def prepareJob(self) -> Any:
+        """Apply's job, its inputs written (the logic's ``prepareRun``: a
+        :class:`MSKAILib.job_bridge.PendingJob` whose result goes to :meth:`showOutputs`)."""
         raise NotImplementedError
 
     def showOutputs(self, outputs: Any) -> None:
-        """Store and show what :meth:`runLogic` returned."""
+        """Store and show the result of Apply's job (called once it has finished)."""
+
+    def actionConditions(self) -> dict[str, Callable[[], bool]]:
+        """Every control that touches the job's nodes (``self.ui`` name) with when it may be
+        used; while a job runs all of them are disabled. Modules add their own."""
+        return {"applyButton": self.canApply, "remeasureButton": self.canRemeasure}
+
+    def canApply(self) -> bool:
+        return bool(self._parameterNode and self._parameterNode.inputVolume)
+
+    def canRemeasure(self) -> bool:
+        p = self._parameterNode
+        return bool(p and p.inputVolume and p.outputSegmentation)
 
     def remeasureOnEdit(self) -> bool:
         """Whether an edit of the output segmentation should re-measure (after a pause)."""
@@ -108,23 +137,28 @@ class MSKAIModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
 
-        from MSKAILib.widget_helpers import ProgressRunner
+        from MSKAILib.job_controller import JobController, runnerFactories
 
         self.logic = self.createLogic()
-        self.runner = ProgressRunner(self.ui.progressBar, self.ui.applyButton, self.ui.cancelButton)
+        self.jobs = JobController(repeatingTimer, runnerFactories(slicer.app.slicerHome))
+        self.jobs.onProgress = self.onJobProgress
+        self.jobs.onStateChanged = self.onJobStateChanged
         self._remeasureTimer = singleShotTimer(self.remeasureDelayMs, self.onRemeasureTimer)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.ui.cancelButton.connect("clicked(bool)", self.runner.requestCancel)
+        self.ui.cancelButton.connect("clicked(bool)", self.jobs.cancel)
         self.ui.remeasureButton.connect("clicked(bool)", self.onRemeasure)
         self.setupModule()
+        self.jobs.setActions(self.actionConditions())
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
         if self._remeasureTimer is not None:
             self._remeasureTimer.stop()
+        if self.jobs is not None:
+            self.jobs.shutdown()
         self.removeObservers()
 
     def enter(self) -> None:
@@ -134,6 +168,8 @@ class MSKAIModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.setParameterNode(None)
 
     def onSceneStartClose(self, caller: Any, event: Any) -> None:
+        if self.jobs is not None:
+            self.jobs.shutdown()  # its nodes are going: never write its results
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller: Any, event: Any) -> None:
@@ -165,6 +201,7 @@ class MSKAIModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         p = self._parameterNode
         self._observeSegmentation(p.outputSegmentation if p else None)
         self.updateGui()
+        self.refreshActions()
 
     # --- apply ------------------------------------------------------------------------------
 
@@ -180,21 +217,47 @@ class MSKAIModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onApplyButton(self) -> None:
         from MSKAILib.dependencies import ensureDependenciesInSlicer
 
+        if self.jobs.running:  # re-entrancy: a second Apply while a job runs is refused
+            return
         self._remeasureTimer.stop()
         if not ensureDependenciesInSlicer():
             return
-        with self.writingSegments():
-            outputs = self.runner.run(self.runLogic)
-        if outputs is not None:
-            self.showOutputs(outputs)
+        self.startJob(self.prepareJob, self.showOutputs)
 
-    @staticmethod
-    def subprocessRunnerFactory() -> Callable[[], Any] | None:
-        """Runners on Slicer's PythonSlicer, so a job never blocks the GUI; None when there
-        is none (the job then runs in Slicer's process)."""
-        from MSKAILib.python_launcher import subprocessRunnerFactory
+    def startJob(self, prepare: Callable[[], Any], onSuccess: Callable[[Any], None]) -> bool:
+        """Run ``prepare()``'s job without blocking the GUI; ``onSuccess(result)`` once it
+        has finished. False when refused (a job is running) or it could not start."""
+        self._remeasureTimer.stop()
+        return self.jobs.start(prepare, onSuccess, completing=self.writingSegments)
 
-        return subprocessRunnerFactory(slicer.app.slicerHome)
+    # --- job view -------------------------------------------------------------------------
+
+    def refreshActions(self) -> None:
+        """Enable each action by its condition, none of them while a job runs."""
+        if self.jobs is None:
+            return
+        for name, enabled in self.jobs.actionStates().items():
+            getattr(self.ui, name).enabled = enabled
+
+    def onJobProgress(self, fraction: float, message: str) -> None:
+        self.ui.progressBar.value = round(100 * fraction)
+        self.ui.progressBar.format = f"{message} (%p%)"
+
+    def onJobStateChanged(self, state: Any) -> None:
+        from MSKAILib.job_controller import JobState
+
+        if state is not JobState.RUNNING:
+            self.ui.progressBar.format = self.jobs.statusText
+        self.refreshActions()
+        error = self.jobs.error
+        if state is JobState.FAILED and error is not None:
+            from mskai.errors import InputError
+
+            if isinstance(error, InputError):
+                slicer.util.warningDisplay(str(error), windowTitle="MSK AI")
+            else:
+                logging.error("MSK AI run failed: %s", error)
+                slicer.util.errorDisplay(f"Failed: {error}", windowTitle="MSK AI")
 
     # --- re-measure after edits (debounced) --------------------------------------------------
 
@@ -217,7 +280,7 @@ class MSKAIModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._remeasureTimer.start()
 
     def onRemeasureTimer(self) -> None:
-        if self.runner.running:
+        if self.jobs.running:
             self._remeasureTimer.start()  # try again once the running job has ended
             return
         self.onRemeasure()

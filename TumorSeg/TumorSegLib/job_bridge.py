@@ -12,11 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from MSKAILib.job_bridge import CancelCallback, ProgressCallback, readResult, runJob
+from MSKAILib.job_bridge import (
+    CancelCallback,
+    PendingJob,
+    ProgressCallback,
+    prepareJob,
+    readResult,
+    runPending,
+)
 
 from mskai.errors import InputError
 from mskai.interactive import Prompts
 from mskai.segments import Result
+from mskai.terminology import TUMOR
 from mskai.volume import Volume
 
 TASK = "mskai.tasks.tumor_jobs:segment_tumor"
@@ -42,6 +50,14 @@ def runTumourJob(runner: Any, volume: Volume, prompts: Prompts, marginMm: float,
                  cancel: CancelCallback | None, method: str = "classic") -> Result:
     """Run the job on ``runner`` and read its outputs (the provenance, with the model of
     the learned method, comes back in measurements.json); the temporary files are removed."""
+    return runPending(runner, prepareTumourJob(volume, prompts, marginMm, currentMask, method),
+                      progress, cancel)
+
+
+def prepareTumourJob(volume: Volume, prompts: Prompts, marginMm: float,
+                     currentMask: np.ndarray | None, method: str = "classic") -> PendingJob:
+    """The job with its image (and current mask) written; ``complete(outputs)`` gives the
+    :class:`Result`."""
     from mskai.image import write_image
 
     def build(work: Path, imagePath: str) -> dict[str, Any]:
@@ -52,8 +68,8 @@ def runTumourJob(runner: Any, volume: Volume, prompts: Prompts, marginMm: float,
         return tumourJob(imagePath, str(work / "out"), prompts, marginMm, maskPath,
                          volume.modality, method)
 
-    return runJob(runner, volume, build, lambda outputs: readJobOutputs(
-        outputs, volume, marginMm), WHAT, progress, cancel)
+    return prepareJob(volume, build, lambda outputs: readJobOutputs(outputs, volume, marginMm),
+                      WHAT)
 
 
 def readJobOutputs(outputs: dict[str, Any], volume: Volume, marginMm: float) -> Result:
@@ -61,7 +77,7 @@ def readJobOutputs(outputs: dict[str, Any], volume: Volume, marginMm: float) -> 
     from TumorSegLib.measure_on_edit import MODULE, measureResult
 
     result, document = readResult(outputs, volume, MODULE, "tumour")
-    if not any(s.id == "tumor" and s.mask.any() for s in result.segments):
+    if not any(s.id == TUMOR and s.mask.any() for s in result.segments):
         raise InputError("The segmentation came back without tumour voxels: click well "
                          "inside the tumour or add an ROI around it.")
     if "margin" in document:

@@ -18,9 +18,10 @@ import vtk
 from MSKAILib.module_logic import CancelCallback, MergePolicy, MSKAIModuleLogic, ProgressCallback
 
 from mskai.errors import InputError
+from mskai.terminology import TUMOR
 
 MAX_MARGIN_MM = 100.0
-TUMOUR_SEGMENT = "tumor"
+TUMOUR_SEGMENT = TUMOR
 
 
 class TumorMethod(str, enum.Enum):
@@ -143,9 +144,44 @@ class TumorSegLogic(MSKAIModuleLogic):
         Nothing is written to the scene before the result is known, so bad input (an
         unknown method included) or Cancel leave every node as it was.
         """
+        policy, method, volume, prompts, current = self._checkRun(
+            volumeNode, promptsNode, segmentationNode, marginMm, policy, roiNode, progress,
+            cancel, negativePromptsNode, mergePolicy, method)
+        self.step(progress, cancel, 0.05, "Segmenting the tumour")
+        result = self._segment(volume, prompts, float(marginMm), current, runner,
+                               self.scaledProgress(progress, 0.05, 0.85), cancel, method.value)
+        return self._write(volumeNode, segmentationNode, volume, result, policy, marginMm,
+                           progress, cancel)
+
+    def prepareRun(self, volumeNode: Any, promptsNode: Any, segmentationNode: Any = None,
+                   marginMm: float = 10.0, policy: MergePolicy | str = MergePolicy.REPLACE,
+                   roiNode: Any = None, negativePromptsNode: Any = None,
+                   mergePolicy: MergePolicy | str | None = None,
+                   method: TumorMethod | str = TumorMethod.CLASSIC) -> Any:
+        """:meth:`run`'s job with its inputs written, for a caller that runs it without
+        waiting (the widget): a :class:`MSKAILib.job_bridge.PendingJob` whose
+        ``complete(outputs)`` writes the nodes and returns the segmentation node."""
+        from TumorSegLib.job_bridge import prepareTumourJob
+
+        policy, method, volume, prompts, current = self._checkRun(
+            volumeNode, promptsNode, segmentationNode, marginMm, policy, roiNode, None, None,
+            negativePromptsNode, mergePolicy, method)
+        pending = prepareTumourJob(volume, prompts, float(marginMm), current, method.value)
+
+        def write(result: Any) -> Any:
+            self.checkStillInScene(volumeNode, segmentationNode)
+            return self._write(volumeNode, segmentationNode, volume, result, policy, marginMm,
+                               None, None)
+
+        return pending.then(write).scaleProgress(0.05, 0.85)
+
+    def _checkRun(self, volumeNode: Any, promptsNode: Any, segmentationNode: Any,
+                  marginMm: float, policy: MergePolicy | str, roiNode: Any,
+                  progress: ProgressCallback | None, cancel: CancelCallback | None,
+                  negativePromptsNode: Any, mergePolicy: MergePolicy | str | None,
+                  method: TumorMethod | str) -> tuple[Any, ...]:
+        """(policy, method, core Volume, Prompts, current tumour mask) after the checks."""
         from mskai.interactive import Prompts
-        from mskai.slicer_io import apply_result
-        from TumorSegLib.measure_on_edit import storeProvenance
 
         policy = self.mergePolicy(mergePolicy if mergePolicy is not None else policy)
         method = self.validateMethod(method)
@@ -157,10 +193,16 @@ class TumorSegLogic(MSKAIModuleLogic):
         positive, negative = self.splitPrompts(promptsNode, negativePromptsNode)
         prompts = Prompts([tuple(p) for p in positive], [tuple(p) for p in negative],
                           self.roiRas(roiNode))
-        current = self.currentTumourMask(segmentationNode, volume)
-        self.step(progress, cancel, 0.05, "Segmenting the tumour")
-        result = self._segment(volume, prompts, float(marginMm), current, runner,
-                               self.scaledProgress(progress, 0.05, 0.85), cancel, method.value)
+        return policy, method, volume, prompts, self.currentTumourMask(segmentationNode,
+                                                                       volume)
+
+    def _write(self, volumeNode: Any, segmentationNode: Any, volume: Any, result: Any,
+               policy: MergePolicy, marginMm: float, progress: ProgressCallback | None,
+               cancel: CancelCallback | None) -> Any:
+        """Merge the tumour result into the segmentation and measure it."""
+        from mskai.slicer_io import apply_result
+        from TumorSegLib.measure_on_edit import storeProvenance
+
         if not result.segment(TUMOUR_SEGMENT).mask.any():
             raise InputError("The tumour segmentation is empty: click well inside the tumour "
                              "or add an ROI around it.")

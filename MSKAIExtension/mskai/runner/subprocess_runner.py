@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ class SubprocessRunner(QueuedRunner):
         self._cancelled = threading.Event()
         self._finished = False
         self._readers: list[threading.Thread] = []
+        self._killer: threading.Thread | None = None
 
     # ----- ProcessRunner ---------------------------------------------------------------
     def start(self, job: dict[str, Any]) -> None:
@@ -57,15 +59,24 @@ class SubprocessRunner(QueuedRunner):
             pass
 
     def cancel(self) -> None:
-        if self.process is None or (self.process.poll() is not None and self._finished):
+        """Returns at once (a GUI thread calls it): the process tree is ended on a thread of
+        its own, then a ``cancelled`` event follows."""
+        if self.process is None or self._cancelled.is_set() or (
+                self.process.poll() is not None and self._finished):
             return
         self._cancelled.set()
-        kill_process_tree(self.process, self.grace_s)
+        self._killer = threading.Thread(target=kill_process_tree,
+                                        args=(self.process, self.grace_s), daemon=True,
+                                        name="mskai-job-cancel")
+        self._killer.start()
 
     def wait(self, timeout: float | None = None) -> bool:
         if self.process is None:
             return True
-        self._readers[0].join(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in (self._readers[0], self._killer):
+            if thread is not None:
+                thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return not self._readers[0].is_alive()
 
     @property
