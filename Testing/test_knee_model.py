@@ -1,6 +1,6 @@
 """The shipped knee MRI model (knee_unet_v1): integrity, and accuracy on a held-out case.
 
-The held-out case is a synthetic DESS knee made by training/knee/synthesize.py with a seed
+The held-out case is a synthetic DESS knee made by mskai/phantoms/knee_mr.py with a seed
 (cases.TEST_SEED) that training never uses. Dice floors sit a little below what was
 measured when the weights were made (see the model card). No training happens here.
 """
@@ -33,11 +33,11 @@ OBLIQUE_MARGIN = 0.05  # the oblique grid is compared after resampling labels tw
 def _training_modules():
     if str(KNEE_TRAINING) not in sys.path:
         sys.path.insert(0, str(KNEE_TRAINING))
-    import anatomy
     import cases
-    import synthesize
 
-    return anatomy, cases, synthesize
+    from mskai.phantoms import knee_anatomy, knee_mr
+
+    return knee_anatomy, cases, knee_mr
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,8 @@ def model(entry):
 @pytest.fixture(scope="module")
 def heldout_case():
     anatomy, cases, synthesize = _training_modules()
-    return synthesize.synthesize(anatomy.build_anatomy(), cases.TEST_SEED, "DESS")
+    return synthesize.synthesize(anatomy.build_anatomy(cases.REFERENCE), cases.TEST_SEED,
+                                 "DESS")
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -103,8 +104,8 @@ def test_pipeline_segments_onto_the_original_oblique_grid(entry, model, heldout_
     from mskai.inference.pipeline import run_segmentation
     from mskai.volume import Volume
 
-    anatomy, _, synthesize = _training_modules()
-    ref = sitk.ReadImage(str(anatomy.REFERENCE))
+    _, cases, synthesize = _training_modules()
+    ref = sitk.ReadImage(str(cases.REFERENCE))
     grid = sitk.Image([192, 192, 160], sitk.sitkFloat32)  # the reference grid, 2x coarser
     grid.SetSpacing([2 * ref.GetSpacing()[0], 2 * ref.GetSpacing()[1], ref.GetSpacing()[2]])
     grid.SetOrigin(ref.GetOrigin())

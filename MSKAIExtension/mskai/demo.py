@@ -1,7 +1,11 @@
-"""``mskai demo``: every module on the bundled sample data, with an index page of the reports.
+"""``mskai demo``: every module on sample data, with an index page of the reports.
 
-The sample data lives in the source checkout (``Testing/Data``, with attribution) and the
-phantom generators in ``Testing/phantoms``; the demo therefore runs from a checkout.
+Each demo calls its task (:mod:`mskai.tasks`) and the result writer
+(:func:`mskai.results.write_results`) directly; nothing here goes back through the command
+line (``mskai.cli`` / ``mskai.commands``). The synthetic inputs come from
+:mod:`mskai.phantoms`, which ships with the package. The real sample images live in the
+source checkout (``Testing/Data``, with attribution); without them the demos that need them
+are listed as not run and the others still run.
 """
 
 from __future__ import annotations
@@ -12,83 +16,117 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from mskai.errors import InputError
+from mskai.errors import InputError, ModelError
+from mskai.segments import Result
+from mskai.terminology import (
+    FEMORAL_CARTILAGE,
+    FEMUR,
+    LATERAL_TIBIAL_CARTILAGE,
+    MEDIAL_TIBIAL_CARTILAGE,
+    PATELLA,
+    PATELLAR_CARTILAGE,
+    TIBIA,
+    TUMOR,
+)
+from mskai.volume import Volume
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "Testing" / "Data"
+Figures = list[tuple[str, bytes]]
+Demo = Callable[[Path], tuple[Result, Figures]]
+
+# Values of the pymskt knee label map (Testing/Data/knee, see its ATTRIBUTION.md line).
+KNEE_LABELS = {FEMORAL_CARTILAGE: 1, MEDIAL_TIBIAL_CARTILAGE: 2, LATERAL_TIBIAL_CARTILAGE: 3,
+               PATELLAR_CARTILAGE: 4, FEMUR: 5, TIBIA: 6, PATELLA: 7}
 
 
-def _require_checkout() -> None:
-    if not DATA.is_dir():
-        raise InputError("the demo needs the sample data of the source checkout (Testing/Data); "
+def _sample(*parts: str) -> Path:
+    """A file of the checkout's sample data, or InputError (the demo is then not run)."""
+    path = DATA.joinpath(*parts)
+    if not path.is_file():
+        raise InputError(f"needs the sample data of the source checkout ({path}); "
                          "run it from a clone of the repository with 'make demo'")
-    if str(REPO / "Testing") not in sys.path:
-        sys.path.insert(0, str(REPO / "Testing"))
+    return path
 
 
-def _tumor_demo(out: Path) -> list[str]:
-    """Soft-tissue sarcoma CT (TCIA STS_002): one click at the tumour's most interior point."""
+def _read(path: Path) -> Volume:
+    """Read and check an image exactly as the ``mskai`` command does."""
     from mskai.image import read_image
-    from mskai.interactive.clicks import deepest_voxel
-    from mskai.labels import read_labels
+    from mskai.validate import validate_image
 
-    image = DATA / "sts_sarcoma" / "STS_002_CT_image.nii.gz"
-    expert = DATA / "sts_sarcoma" / "STS_002_CT_mask.nii.gz"
-    volume = read_image(image)
-    mask = read_labels(expert, volume, {"tumor": 1})["tumor"]
-    kji = deepest_voxel(mask, tuple(reversed(volume.spacing)))
-    seed = ",".join(f"{v:.1f}" for v in volume.index_to_ras(kji[::-1].astype(float)))
-    return ["tumor", str(image), "--seed-ras", seed, "--margin-mm", "10", "--out", str(out)]
+    image = read_image(path)
+    validate_image(image)
+    return image
 
 
-def _cartilage_demo(out: Path) -> list[str]:
-    """The real pymskt knee segmentation, measured as a user-given segmentation."""
-    labels = DATA / "knee" / "SAG_3D_DESS_RIGHT_bones_cart_men_fib-label.nrrd"
-    names = ("femoral_cartilage=1,medial_tibial_cartilage=2,lateral_tibial_cartilage=3,"
-             "patellar_cartilage=4,femur=5,tibia=6,patella=7")
-    return ["cartilage", str(labels), "--labels", str(labels), "--label-names", names,
-            "--out", str(out)]
-
-
-def _knee_ai_demo(out: Path) -> list[str]:
-    """A synthetic DESS knee (training/knee/synthesize.py, a held-out seed) segmented by the
-    shipped knee model, then measured. Synthetic: it shows the pipeline, not real accuracy."""
-    training = REPO / "training" / "knee"
-    if str(training) not in sys.path:
-        sys.path.insert(0, str(training))
-    import anatomy
-    import cases
-    import synthesize
-
+def _write_input(volume: Volume, out: Path, name: str) -> Volume:
+    """Save a generated input next to the results (so it can be opened) and read it back."""
     from mskai.image import write_image
 
-    case = synthesize.synthesize(anatomy.build_anatomy(), cases.TEST_SEED, "DESS")
-    volume = synthesize.to_volume(case)
-    volume.array = (volume.array * 1000.0).astype("float32")
-    path = out.parent / "inputs" / "synthetic_dess_knee.nrrd"
+    path = out.parent / "inputs" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     write_image(volume, path)
-    return ["cartilage", str(path), "--knee-side", "right", "--out", str(out)]
+    return _read(path)
 
 
-def _fracture_demo(out: Path) -> list[str]:
+def _tumor_demo(out: Path) -> tuple[Result, Figures]:
+    """Soft-tissue sarcoma CT (TCIA STS_002): one click at the tumour's most interior point."""
+    from mskai.interactive.clicks import deepest_voxel
+    from mskai.interactive.prompts import Prompts
+    from mskai.labels import read_labels
+    from mskai.tasks.tumor import run_tumor
+
+    volume = _read(_sample("sts_sarcoma", "STS_002_CT_image.nii.gz"))
+    expert = _sample("sts_sarcoma", "STS_002_CT_mask.nii.gz")
+    mask = read_labels(expert, volume, {TUMOR: 1})[TUMOR]
+    kji = deepest_voxel(mask, tuple(reversed(volume.spacing)))
+    seed = tuple(round(float(v), 1) for v in volume.index_to_ras(kji[::-1].astype(float)))
+    return run_tumor(volume, Prompts(positive_ras=[seed]), margin_mm=10.0), []
+
+
+def _cartilage_demo(out: Path) -> tuple[Result, Figures]:
+    """The real pymskt knee segmentation, measured as a user-given segmentation."""
+    from mskai.labels import read_labels
+    from mskai.tasks.cartilage import run_cartilage
+
+    path = _sample("knee", "SAG_3D_DESS_RIGHT_bones_cart_men_fib-label.nrrd")
+    image = _read(path)
+    return run_cartilage(image, labels=read_labels(path, image, KNEE_LABELS))
+
+
+def _knee_ai_demo(out: Path) -> tuple[Result, Figures]:
+    """A synthetic DESS knee (:mod:`mskai.phantoms.knee_mr`, a seed training never used)
+    segmented by the shipped knee model, then measured. Synthetic: it shows the pipeline,
+    not real accuracy."""
+    from mskai.phantoms.knee_anatomy import REFERENCE_NAME, build_anatomy
+    from mskai.phantoms.knee_mr import TEST_SEED, synthesize, to_volume
+    from mskai.tasks.cartilage import run_cartilage
+
+    case = synthesize(build_anatomy(_sample("knee", REFERENCE_NAME)), TEST_SEED, "DESS")
+    volume = to_volume(case)
+    volume.array = (volume.array * 1000.0).astype("float32")
+    image = _write_input(volume, out, "synthetic_dess_knee.nrrd")
+    return run_cartilage(image, knee_side="right")
+
+
+def _fracture_demo(out: Path) -> tuple[Result, Figures]:
     """A CT phantom of a long bone with a displaced, angulated fracture (known truth).
 
     Air around a 30 mm body (the CT check wants air below -500 HU) and a 6 mm gap: the
     default 4 mm gap is bridged by partial volume at 0.7x0.7x1.25 mm and not found.
     """
-    from mskai.image import write_image
-    from phantoms.long_bone import fractured_long_bone
+    from mskai.phantoms.long_bone import fractured_long_bone
+    from mskai.results.fracture_figures import candidate_figures
+    from mskai.tasks.fracture import run_fracture
 
     phantom = fractured_long_bone(translation_mm=(4.0, 2.0, 0.0), angulation_deg=12.0,
                                   gap_mm=6.0, body_radius_mm=30.0, noise_sd=15.0)
-    path = out.parent / "inputs" / "fractured_long_bone.nrrd"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_image(phantom.image, path)
-    return ["fracture", str(path), "--out", str(out)]
+    image = _write_input(phantom.image, out, "fractured_long_bone.nrrd")
+    result = run_fracture(image)
+    return result, candidate_figures(result)
 
 
-DEMOS: dict[str, Callable[[Path], list[str]]] = {
+DEMOS: dict[str, Demo] = {
     "TumorSeg": _tumor_demo,
     "CartilageQuant": _cartilage_demo,
     "CartilageQuant-AI": _knee_ai_demo,
@@ -97,20 +135,24 @@ DEMOS: dict[str, Callable[[Path], list[str]]] = {
 
 
 def run_demo(out: Path) -> Path:
-    """Run each module through the ``mskai`` command; write ``index.html``; return its path."""
-    from mskai.cli import main
+    """Run each module's task and write its output folder; write ``index.html``; return it."""
+    from mskai.results import write_results
 
-    _require_checkout()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for module, make_args in DEMOS.items():
+    for module, demo in DEMOS.items():
         folder = out / module
         try:
-            code = main(make_args(folder))
-            status = "ok" if code == 0 else f"failed (exit {code})"
-        except InputError as exc:
+            result, figures = demo(folder)
+            write_results(result, folder, figures=figures)
+            for warning in result.warnings:
+                sys.stderr.write(f"{module}: warning: {warning}\n")
+            status = "ok"
+        except (InputError, ModelError) as exc:
             status = f"not run: {exc}"
+        except Exception as exc:  # one broken demo must not hide the others
+            status = f"failed: {type(exc).__name__}: {exc}"
         rows.append((module, folder, status))
     index = out / "index.html"
     index.write_text(_index_html(rows), encoding="utf-8")

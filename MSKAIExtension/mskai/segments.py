@@ -19,6 +19,16 @@ from mskai.volume import Volume
 STATUS_AI = "ai_result"
 STATUS_EDITED = "edited_by_hand"
 
+# Segment tags carrying status and provenance, written alike into .seg.nrrd files
+# (mskai.results.segnrrd) and onto Slicer segments (mskai.slicer_io.tags).
+TAG_STATUS = "MSKAI.Status"
+TAG_METHOD = "MSKAI.Method"
+TAG_VERSION = "MSKAI.Version"
+TAG_TIME = "MSKAI.Time"
+TAG_MODEL_ID = "MSKAI.ModelId"
+TAG_MODEL_VERSION = "MSKAI.ModelVersion"
+TAG_MODEL_SHA256 = "MSKAI.ModelSha256"
+
 
 @dataclass
 class Provenance:

@@ -16,6 +16,21 @@ ALTERED_STRUCTURE: Code = ("49755003", "SCT", "Morphologically Altered Structure
 PHYSICAL_OBJECT: Code = ("260787004", "SCT", "Physical object")
 CARTILAGE: Code = ("309312004", "SCT", "Cartilage structure")
 
+# Canonical segment ids: name them through these constants, not as string literals.
+TUMOR = "tumor"
+SAFETY_MARGIN = "safety_margin"
+BONE = "bone"
+FEMUR = "femur"
+TIBIA = "tibia"
+PATELLA = "patella"
+FIBULA = "fibula"
+FEMORAL_CARTILAGE = "femoral_cartilage"
+TIBIAL_CARTILAGE = "tibial_cartilage"
+MEDIAL_TIBIAL_CARTILAGE = "medial_tibial_cartilage"
+LATERAL_TIBIAL_CARTILAGE = "lateral_tibial_cartilage"
+PATELLAR_CARTILAGE = "patellar_cartilage"
+BONE_FRAGMENT_PREFIX = "bone_fragment_"  # + 1, 2, ...: mskai.fracture.fragments.fragment_id
+
 
 @dataclass(frozen=True)
 class SegmentType:
@@ -27,35 +42,35 @@ class SegmentType:
 
 
 _TYPES = [
-    SegmentType("tumor", "Tumor", (0.85, 0.26, 0.22), ALTERED_STRUCTURE,
+    SegmentType(TUMOR, "Tumor", (0.85, 0.26, 0.22), ALTERED_STRUCTURE,
                 ("108369006", "SCT", "Neoplasm")),
-    SegmentType("safety_margin", "Safety margin", (0.98, 0.82, 0.25), PHYSICAL_OBJECT,
+    SegmentType(SAFETY_MARGIN, "Safety margin", (0.98, 0.82, 0.25), PHYSICAL_OBJECT,
                 ("228793007", "SCT", "Planning target volume")),
-    SegmentType("bone", "Bone", (0.94, 0.84, 0.57), ANATOMICAL_STRUCTURE,
+    SegmentType(BONE, "Bone", (0.94, 0.84, 0.57), ANATOMICAL_STRUCTURE,
                 ("272673000", "SCT", "Bone structure")),
-    SegmentType("femur", "Femur", (0.91, 0.82, 0.59), ANATOMICAL_STRUCTURE,
+    SegmentType(FEMUR, "Femur", (0.91, 0.82, 0.59), ANATOMICAL_STRUCTURE,
                 ("71341001", "SCT", "Bone structure of femur")),
-    SegmentType("tibia", "Tibia", (0.86, 0.78, 0.55), ANATOMICAL_STRUCTURE,
+    SegmentType(TIBIA, "Tibia", (0.86, 0.78, 0.55), ANATOMICAL_STRUCTURE,
                 ("12611008", "SCT", "Bone structure of tibia")),
-    SegmentType("patella", "Patella", (0.80, 0.72, 0.50), ANATOMICAL_STRUCTURE,
+    SegmentType(PATELLA, "Patella", (0.80, 0.72, 0.50), ANATOMICAL_STRUCTURE,
                 ("64234005", "SCT", "Patella")),
-    SegmentType("fibula", "Fibula", (0.76, 0.70, 0.50), ANATOMICAL_STRUCTURE,
+    SegmentType(FIBULA, "Fibula", (0.76, 0.70, 0.50), ANATOMICAL_STRUCTURE,
                 ("87342007", "SCT", "Bone structure of fibula")),
-    SegmentType("femoral_cartilage", "Femoral cartilage", (0.30, 0.60, 0.95), CARTILAGE,
+    SegmentType(FEMORAL_CARTILAGE, "Femoral cartilage", (0.30, 0.60, 0.95), CARTILAGE,
                 ("309312004", "SCT", "Cartilage structure")),
-    SegmentType("tibial_cartilage", "Tibial cartilage", (0.35, 0.85, 0.55), CARTILAGE,
+    SegmentType(TIBIAL_CARTILAGE, "Tibial cartilage", (0.35, 0.85, 0.55), CARTILAGE,
                 ("309312004", "SCT", "Cartilage structure")),
-    SegmentType("medial_tibial_cartilage", "Medial tibial cartilage", (0.25, 0.80, 0.45),
+    SegmentType(MEDIAL_TIBIAL_CARTILAGE, "Medial tibial cartilage", (0.25, 0.80, 0.45),
                 CARTILAGE, ("309312004", "SCT", "Cartilage structure")),
-    SegmentType("lateral_tibial_cartilage", "Lateral tibial cartilage", (0.55, 0.90, 0.35),
+    SegmentType(LATERAL_TIBIAL_CARTILAGE, "Lateral tibial cartilage", (0.55, 0.90, 0.35),
                 CARTILAGE, ("309312004", "SCT", "Cartilage structure")),
-    SegmentType("patellar_cartilage", "Patellar cartilage", (0.75, 0.45, 0.90), CARTILAGE,
+    SegmentType(PATELLAR_CARTILAGE, "Patellar cartilage", (0.75, 0.45, 0.90), CARTILAGE,
                 ("309312004", "SCT", "Cartilage structure")),
 ]
 
 SEGMENT_TYPES: dict[str, SegmentType] = {t.id: t for t in _TYPES}
 
-_FRAGMENT = re.compile(r"^bone_fragment_(\d+)$")
+_FRAGMENT = re.compile(rf"^{BONE_FRAGMENT_PREFIX}(\d+)$")
 _FRAGMENT_COLORS = [(0.95, 0.60, 0.20), (0.20, 0.70, 0.90), (0.60, 0.90, 0.30),
                     (0.90, 0.35, 0.65), (0.55, 0.45, 0.95), (0.95, 0.90, 0.35)]
 

@@ -41,7 +41,7 @@ def _ct(size_ijk: tuple[int, int, int]):
 
 
 def _pipeline_ours(prepared):
-    from mskai.fracture.figures import candidate_figures
+    from mskai.results.fracture_figures import candidate_figures
     from mskai.tasks.fracture import run_fracture
 
     volume, truth = prepared

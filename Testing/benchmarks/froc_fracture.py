@@ -2,7 +2,7 @@
 
 Cuts the held-out bones of the TotalSegmentator example CT (3 mm; labels from its model
 output): right ribs 7-12 and the right femur, seeds from 0
-(:func:`phantoms.simulated_fracture.fracture_cases`, split ``"test"``). The learned scorer
+(:func:`mskai.phantoms.simulated_fracture.fracture_cases`, split ``"test"``). The learned scorer
 was trained on the left ribs and left femur with seeds from 1000
 (training/fracture/train_scorer.py), so bones and seeds are disjoint. Each scan is run
 through :func:`mskai.tasks.fracture.run_fracture` twice: with the packaged models (learned
@@ -44,7 +44,7 @@ def candidates(image, use_models: bool) -> list[dict]:
 def run_cases(per_bone: int) -> tuple[dict[str, list[tuple[float, bool]]], int]:
     """Per configuration, (score, is_true_positive) of every candidate; number of scans."""
     from mskai.image import read_image
-    from phantoms.simulated_fracture import fracture_cases
+    from mskai.phantoms.simulated_fracture import fracture_cases
 
     image = read_image(DATA / "ts_example" / "example_ct.nii.gz")
     seg = read_image(DATA / "ts_example" / "example_seg_fast_force_split.nii.gz").array

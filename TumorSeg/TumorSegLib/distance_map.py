@@ -13,13 +13,14 @@ from typing import Any
 import numpy as np
 
 from mskai.errors import InputError
+from mskai.terminology import BONE, TUMOR
 
 SCALAR_NAME = "DistanceToBone_mm"
 COLOR_NODE_ID = "vtkMRMLColorTableNodeRainbow"  # red at 0 mm through to violet
 
 
 def distanceToBoneVolume(scene: Any, volumeNode: Any, segmentationNode: Any,
-                         boneSegmentId: str = "bone", distanceNode: Any = None) -> Any:
+                         boneSegmentId: str = BONE, distanceNode: Any = None) -> Any:
     """A scalar volume (mm) of the distance of every voxel to the bone segment."""
     from mskai.measure.margins import distance_to_mask_mm
     from mskai.slicer_io import node_to_volume, volume_to_node
@@ -54,7 +55,7 @@ def sampleAtPoints(distanceNode: Any, pointsRas: np.ndarray) -> np.ndarray:
 
 
 def tumourSurfaceModel(scene: Any, segmentationNode: Any, distanceNode: Any,
-                       tumourSegmentId: str = "tumor", modelNode: Any = None,
+                       tumourSegmentId: str = TUMOR, modelNode: Any = None,
                        maxDistanceMm: float | None = None) -> Any:
     """The tumour's closed surface as a model whose point scalars are the bone distance."""
     from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mskai.errors import InputError
+from mskai.terminology import BONE, SAFETY_MARGIN, TUMOR
 
 DICOM_SOURCE_ATTRIBUTE = "MSKAI.DicomSource"  # folder of the series, set by loaders
 DICOM_UIDS_ATTRIBUTE = "DICOM.instanceUIDs"  # set by Slicer's DICOM module
@@ -64,7 +65,7 @@ def exportDicomSeg(volumeNode: Any, segmentationNode: Any, path: str | Path,
 
 def exportSurfaces(volumeNode: Any, segmentationNode: Any, outDir: str | Path,
                    fmt: str = "stl",
-                   segmentIds: Sequence[str] = ("tumor", "safety_margin", "bone")) -> list[Path]:
+                   segmentIds: Sequence[str] = (TUMOR, SAFETY_MARGIN, BONE)) -> list[Path]:
     """``<segment id>.stl|obj`` per present segment, in RAS mm (the CLI's mesh writer)."""
     from mskai.results import export_surfaces
     from mskai.slicer_io import node_to_volume

@@ -14,11 +14,12 @@ import numpy as np
 
 from mskai.errors import InputError
 from mskai.segments import STATUS_AI, Provenance, Result, Segment
+from mskai.terminology import BONE, SAFETY_MARGIN, TUMOR
 from mskai.volume import Volume
 
 MODULE = "TumorSeg"
-MEASURED_SEGMENTS = ("tumor", "safety_margin", "bone")
-LABELS = {"tumor": 1, "safety_margin": 2, "bone": 3}
+MEASURED_SEGMENTS = (TUMOR, SAFETY_MARGIN, BONE)
+LABELS = {TUMOR: 1, SAFETY_MARGIN: 2, BONE: 3}
 # Lists and nested points stay in measurements.json; the table shows one number per cell.
 NOT_IN_TABLE = ("label", "centroid_ras", "recist_endpoints_ras")
 
@@ -65,7 +66,7 @@ def resultFromSegmentation(volume: Volume, segmentationNode: Any,
                                            name=segment.GetName(),
                                            color=tuple(segment.GetColor()),
                                            status=segment_status(segmentationNode, segmentId)))
-    if not any(s.id == "tumor" for s in result.segments):
+    if not any(s.id == TUMOR for s in result.segments):
         raise InputError(f"{segmentationNode.GetName()} has no tumour voxels (segment id "
                          "'tumor'): segment the tumour first or paint it in Segment Editor.")
     return result
@@ -83,11 +84,11 @@ def regrowMargin(scene: Any, segmentationNode: Any, result: Result, marginMm: fl
     from mskai.segments import STATUS_EDITED
     from mskai.slicer_io import apply_result, segment_status
 
-    segmentId = "safety_margin"
+    segmentId = SAFETY_MARGIN
     segment = segmentationNode.GetSegmentation().GetSegment(segmentId)
     if segment is None or segment_status(segmentationNode, segmentId) == STATUS_EDITED:
         return False
-    margin = grow_margin(result.segment("tumor").mask, result.image, float(marginMm))
+    margin = grow_margin(result.segment(TUMOR).mask, result.image, float(marginMm))
     regrown = Segment(segmentId, margin, LABELS[segmentId], name=segment.GetName(),
                       color=tuple(segment.GetColor()), status=STATUS_AI)
     apply_result(scene, Result(MODULE, result.image, result.provenance, [regrown]),
@@ -97,7 +98,7 @@ def regrowMargin(scene: Any, segmentationNode: Any, result: Result, marginMm: fl
     if segmentId in ids:
         result.segments[ids.index(segmentId)] = regrown
     else:  # the stored margin was empty
-        result.segments.insert(ids.index("tumor") + 1, regrown)
+        result.segments.insert(ids.index(TUMOR) + 1, regrown)
     return True
 
 
@@ -105,7 +106,7 @@ def measureResult(result: Result, marginMm: float) -> Result:
     """Fill ``result``'s measurements with the CLI's code (bone from the bone segment)."""
     from mskai.tasks.tumor import measure_tumor_result
 
-    bone = next((s.mask for s in result.segments if s.id == "bone"), None)
+    bone = next((s.mask for s in result.segments if s.id == BONE), None)
     measure_tumor_result(result, float(marginMm), bone)
     return result
 
@@ -120,7 +121,7 @@ def measurementRows(result: Result) -> list[dict[str, Any]]:
     for entry in document["segments"]:
         row = {k: v for k, v in entry.items() if k not in NOT_IN_TABLE}
         row["status"] = statuses.get(entry["id"], STATUS_AI)
-        if entry["id"] == "tumor":
+        if entry["id"] == TUMOR:
             margin = document.get("margin") or {}
             row["min_distance_to_bone_mm"] = margin.get("min_distance_to_bone_mm")
             row["bone_within_margin"] = "yes" if margin.get("bone_within_margin") else "no"
@@ -135,7 +136,7 @@ def fillMeasurements(scene: Any, result: Result, segmentationNode: Any) -> Any:
     tableNode = measurements_to_table(scene, measurementRows(result), "TumorSeg measurements",
                                       segmentationNode.GetNodeReference(TABLE_ROLE))
     segmentationNode.SetNodeReferenceID(TABLE_ROLE, tableNode.GetID())
-    endpoints = result.segment("tumor").measurements.get("recist_endpoints_ras") or {}
+    endpoints = result.segment(TUMOR).measurements.get("recist_endpoints_ras") or {}
     for key, role, name in (("long", RECIST_LONG_ROLE, "RECIST long axis"),
                             ("short", RECIST_SHORT_ROLE, "RECIST short axis")):
         points = endpoints.get(key)

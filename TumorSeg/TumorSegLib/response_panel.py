@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mskai.errors import InputError
+from mskai.terminology import TUMOR
 
 
 def compareFolders(scene: Any, baselineDir: str | Path, followupDir: str | Path,
@@ -44,8 +45,8 @@ def _timePoint(volumeNode: Any, segmentationNode: Any, marginMm: float) -> Any:
         raise InputError("Select a volume and a segmentation for both time points.")
     result = measureResult(resultFromSegmentation(node_to_volume(volumeNode),
                                                   segmentationNode), marginMm)
-    tumour = result.segment("tumor").measurements
-    lesion = {"id": "tumor", "long_axis_mm": float(tumour["recist_long_axis_mm"]),
+    tumour = result.segment(TUMOR).measurements
+    lesion = {"id": TUMOR, "long_axis_mm": float(tumour["recist_long_axis_mm"]),
               "volume_ml": float(tumour["volume_ml"])}
     return TimePoint(segmentationNode.GetName(), "TumorSeg", volumeNode.GetName(), [lesion])
 

@@ -7,7 +7,7 @@ Usage (about 2-5 minutes on one shared CPU core)::
 Data: the TotalSegmentator example CT (3 mm, real) with its bone labels (model outputs).
 Positives: the candidate nearest to the cut centre, if within 10 mm, of each of the two
 fragment maps (``mskai.tasks.fracture._fragment_maps``) of simulated fractures
-(``Testing/phantoms/simulated_fracture.py``: a bone cut along a plane tilted up to 15
+(``mskai/phantoms/simulated_fracture.py``: a bone cut along a plane tilted up to 15
 degrees from its local axis, gap 4-9 mm filled with soft tissue 40 HU + noise sd 15 HU,
 distal piece moved 2-8 mm and rotated 3-15 degrees) of the TRAINING bones (left ribs 7-12,
 left femur; seeds from 1000). Negatives: every other candidate of those scans and all
@@ -42,8 +42,8 @@ HIT_MM = 10.0
 def collect(per_bone: int, bone_model: bool) -> tuple[np.ndarray, np.ndarray, dict]:
     """Features and 0/1 labels of every candidate of the training scans."""
     from mskai.image import read_image
+    from mskai.phantoms.simulated_fracture import fracture_cases
     from mskai.tasks.fracture import _entry, candidate_features_of
-    from phantoms.simulated_fracture import fracture_cases
 
     data = REPO.parent / "shared" / "data" / "ts_example"
     image = read_image(data / "example_ct.nii.gz")
@@ -94,7 +94,7 @@ def register(params: dict, info: dict) -> None:
            "licence": "Apache-2.0",
            "training_data": "simulated fractures of real bone: TotalSegmentator example CT "
                             "(3 mm), left ribs 7-12 and left femur cut by "
-                            "Testing/phantoms/simulated_fracture.py, seeds from 1000; "
+                            "mskai/phantoms/simulated_fracture.py, seeds from 1000; "
                             "negatives from the same scans and the intact scan",
            "accuracy": info, "card": "cards/fracture_score_logreg.md"}
     manifest = MODELS / "manifest.json"
@@ -108,7 +108,6 @@ def register(params: dict, info: dict) -> None:
 
 def main() -> None:
     sys.path.insert(0, str(REPO / "MSKAIExtension"))
-    sys.path.insert(0, str(REPO / "Testing"))
     import torch
 
     from mskai.fracture.scorer import FEATURES, LogisticScorer, fit_logistic

@@ -14,28 +14,31 @@ from pathlib import Path
 
 import numpy as np
 
+from mskai.phantoms.knee_anatomy import REFERENCE_NAME
+from mskai.phantoms.knee_mr import TEST_SEED  # noqa: F401  (part of the seed plan)
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 DEFAULT_CACHE = Path("/tmp/knee_synth_v1")  # v1: tibial cartilages merged
 HELDOUT_BASE = 50000
-TEST_SEED = 90001
+REFERENCE = REPO / "Testing" / "Data" / "knee" / REFERENCE_NAME  # the real label map
 
 
 def setup_paths() -> None:
-    """Make ``mskai`` and the sibling training modules importable (scripts and tests)."""
+    """Make ``mskai`` and the sibling training scripts importable (scripts and tests)."""
     for path in (REPO / "MSKAIExtension", HERE):
         if str(path) not in sys.path:
             sys.path.insert(0, str(path))
 
 
 def training_seeds(per_sequence: int) -> list[tuple[str, int]]:
-    from synthesize import SEQUENCES
+    from mskai.phantoms.knee_mr import SEQUENCES
 
     return [(seq, 1000 * s + i) for s, seq in enumerate(SEQUENCES) for i in range(per_sequence)]
 
 
 def heldout_seeds(per_sequence: int) -> list[tuple[str, int]]:
-    from synthesize import SEQUENCES
+    from mskai.phantoms.knee_mr import SEQUENCES
 
     return [(seq, HELDOUT_BASE + 1000 * s + i) for s, seq in enumerate(SEQUENCES)
             for i in range(per_sequence)]
@@ -43,7 +46,7 @@ def heldout_seeds(per_sequence: int) -> list[tuple[str, int]]:
 
 def load_anatomy(cache: Path):
     """The tissue model, cached per reference file content (it takes ~10-20 s to build)."""
-    from anatomy import REFERENCE, Anatomy, build_anatomy
+    from mskai.phantoms.knee_anatomy import Anatomy, build_anatomy
 
     digest = hashlib.sha256(REFERENCE.read_bytes()).hexdigest()[:12]
     path = cache / f"anatomy_{digest}.npz"
@@ -51,7 +54,7 @@ def load_anatomy(cache: Path):
         data = np.load(path)
         return Anatomy(data["codes"], float(data["spacing"]), tuple(data["origin"]),
                        tuple(data["direction"]), int(data["lr_axis"]))
-    anatomy = build_anatomy()
+    anatomy = build_anatomy(REFERENCE)
     cache.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, codes=anatomy.codes, spacing=anatomy.spacing,
                         origin=anatomy.origin, direction=anatomy.direction,
@@ -61,7 +64,7 @@ def load_anatomy(cache: Path):
 
 def ensure_cases(cache: Path, seeds: list[tuple[str, int]], log=print) -> list[Path]:
     """Synthesize the cases not yet in ``cache``; their paths in ``seeds`` order."""
-    from synthesize import save_case, synthesize
+    from mskai.phantoms.knee_mr import save_case, synthesize
 
     anatomy = None
     paths = []

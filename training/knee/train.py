@@ -148,8 +148,8 @@ def train(args: argparse.Namespace, paths: list[Path]):
 
 
 def manifest_entry(sha: str, accuracy: dict, minutes: float) -> dict:
-    from anatomy import LABELS
-    from synthesize import INTENSITY_SPEC, SPACING
+    from mskai.phantoms.knee_anatomy import LABELS
+    from mskai.phantoms.knee_mr import INTENSITY_SPEC, SPACING
 
     return {
         "id": MODEL_ID, "version": VERSION, "task": "knee_seg", "modality": "MR",
@@ -187,10 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_paths()
     import torch
-    from anatomy import LABELS
     from evaluate import evaluate
 
     from mskai.models.manifest import sha256_path
+    from mskai.phantoms.knee_anatomy import LABELS
 
     torch.set_num_threads(args.threads)
     begin = time.time()

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from mskai.fracture.alignment import Alignment, fragment_alignment
+from mskai.terminology import BONE
 from mskai.volume import Volume
 
 SITE_LINK_VOXELS = 1.5
@@ -49,7 +50,7 @@ class Candidate:
     score: float
     terms: dict[str, float]
     alignment: Alignment | None
-    bone: str = "bone"
+    bone: str = BONE
     fragments: list[str] = field(default_factory=list)
     source: int = 0  # which fragment label map ``labels`` refer to (tasks/fracture.py)
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from mskai.terminology import BONE_FRAGMENT_PREFIX
 from mskai.volume import Volume
 
 
 def fragment_id(n: int) -> str:
     """Canonical segment id of the n-th fragment (1-based): ``bone_fragment_n``."""
-    return f"bone_fragment_{n}"
+    return f"{BONE_FRAGMENT_PREFIX}{n}"
 
 
 def is_fragment_id(segment_id: str) -> bool:

@@ -3,7 +3,7 @@
 A logistic regression over candidate features replaces the hand-set product of
 :mod:`mskai.fracture.candidates` when its manifest entry verifies. It is trained by
 ``training/fracture/train_scorer.py`` on candidates of simulated fractures of real bone
-(``Testing/phantoms/simulated_fracture.py``) against candidates of intact bone; the card
+(``mskai/phantoms/simulated_fracture.py``) against candidates of intact bone; the card
 ``models/cards/fracture_score_logreg.md`` gives the simulation, the split and the FROC.
 
 The parameters are a state dict of four float64 tensors (``mean``, ``scale``, ``weight``,

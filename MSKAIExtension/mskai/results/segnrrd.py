@@ -17,7 +17,19 @@ from pathlib import Path
 import numpy as np
 
 from mskai.errors import InputError
-from mskai.segments import STATUS_AI, Provenance, Result, Segment
+from mskai.segments import (
+    STATUS_AI,
+    TAG_METHOD,
+    TAG_MODEL_ID,
+    TAG_MODEL_SHA256,
+    TAG_MODEL_VERSION,
+    TAG_STATUS,
+    TAG_TIME,
+    TAG_VERSION,
+    Provenance,
+    Result,
+    Segment,
+)
 from mskai.terminology import Code, segment_type
 from mskai.volume import Volume
 
@@ -47,15 +59,15 @@ def segment_tags(segment: Segment, provenance: Provenance) -> str:
     tags = {
         "Segmentation.Status": "inprogress" if segment.status == STATUS_AI else "completed",
         "TerminologyEntry": terminology_entry(segment.id),
-        "MSKAI.Status": segment.status,
-        "MSKAI.Method": provenance.method,
-        "MSKAI.Version": provenance.mskai_version,
-        "MSKAI.Time": provenance.time,
+        TAG_STATUS: segment.status,
+        TAG_METHOD: provenance.method,
+        TAG_VERSION: provenance.mskai_version,
+        TAG_TIME: provenance.time,
     }
     if provenance.model_id:
-        tags.update({"MSKAI.ModelId": provenance.model_id,
-                     "MSKAI.ModelVersion": provenance.model_version or "",
-                     "MSKAI.ModelSha256": provenance.model_sha256 or ""})
+        tags.update({TAG_MODEL_ID: provenance.model_id,
+                     TAG_MODEL_VERSION: provenance.model_version or "",
+                     TAG_MODEL_SHA256: provenance.model_sha256 or ""})
     return "".join(f"{key}:{_clean(value)}|" for key, value in tags.items())
 
 

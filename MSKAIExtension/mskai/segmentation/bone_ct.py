@@ -40,6 +40,12 @@ DEFAULT_MAX_VOXELS = 40_000_000
 def require_ct(volume: Volume) -> None:
     """Refuse images whose intensities are not Hounsfield units."""
     arr = volume.array
+    if float(np.min(arr)) > -500 and float(np.mean(arr >= 110)) >= 0.9:
+        raise InputError("this needs a CT in Hounsfield units that includes the bone's "
+                         "surroundings; the whole image is denser than soft tissue (no air below "
+                         "-500 HU, 90 % above 110 HU), like a crop inside bone or an MR; give a "
+                         "CT with soft tissue or air around the bone, or a bone segment with "
+                         "--labels")
     if volume.modality not in (None, "CT") or float(np.min(arr)) > -500:
         raise InputError("this needs a CT in Hounsfield units (the image looks like MR or has "
                          "no air below -500 HU); give a CT, or a bone segment with --labels")
@@ -106,8 +112,8 @@ def _segment(volume: Volume, low_hu: float, high_hu: float, min_component_ml: fl
              smoothing_mm: float, refine: bool) -> np.ndarray:
     from scipy import ndimage
 
+    from mskai.crop import padded_bbox
     from mskai.segmentation.bone_boundary import drop_weak_regions, trim_partial_volume
-    from mskai.tasks.crop import padded_bbox
 
     values = np.asarray(volume.array, dtype=np.float32)
     candidates = values >= low_hu

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from mskai.segments import TAG_METHOD as METHOD
+from mskai.segments import TAG_MODEL_ID as MODEL_ID
+from mskai.segments import TAG_MODEL_SHA256 as MODEL_SHA256
+from mskai.segments import TAG_MODEL_VERSION as MODEL_VERSION
+from mskai.segments import TAG_STATUS as STATUS
+from mskai.segments import TAG_TIME as TIME
+from mskai.segments import TAG_VERSION as VERSION
 from mskai.segments import Provenance
 from mskai.terminology import SegmentType
 
-METHOD = "MSKAI.Method"
-MODEL_ID = "MSKAI.ModelId"
-MODEL_VERSION = "MSKAI.ModelVersion"
-MODEL_SHA256 = "MSKAI.ModelSha256"
-TIME = "MSKAI.Time"
-VERSION = "MSKAI.Version"
+__all__ = ["METHOD", "MODEL_ID", "MODEL_SHA256", "MODEL_VERSION", "STATUS", "TIME", "VERSION"]
+
 MODULE = "MSKAI.Module"
-STATUS = "MSKAI.Status"
 FINGERPRINT = "MSKAI.Fingerprint"
 FINGERPRINT_GEOMETRY = "MSKAI.FingerprintGeometry"
 BACKUP_OF = "MSKAI.BackupOf"

@@ -1,17 +1,8 @@
-"""Bounding boxes in voxels around a mask, padded by a physical distance."""
+"""Kept for existing imports: :func:`padded_bbox` lives in :mod:`mskai.crop` (a low-level
+module that segmentation can use without importing the task layer)."""
 
 from __future__ import annotations
 
-import numpy as np
+from mskai.crop import padded_bbox
 
-from mskai.volume import Volume
-
-
-def padded_bbox(mask: np.ndarray, volume: Volume, pad_mm: float) -> tuple[slice, slice, slice]:
-    """Slices (k, j, i) of the mask's bounding box grown by ``pad_mm``, clipped to the grid."""
-    idx = np.argwhere(mask)
-    lo, hi = idx.min(axis=0), idx.max(axis=0) + 1
-    pad = np.ceil(pad_mm / np.asarray(tuple(reversed(volume.spacing)))).astype(int)
-    lo = np.maximum(lo - pad, 0)
-    hi = np.minimum(hi + pad, mask.shape)
-    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+__all__ = ["padded_bbox"]

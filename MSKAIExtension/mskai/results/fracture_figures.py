@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from mskai.segments import Result
+from mskai.terminology import BONE, BONE_FRAGMENT_PREFIX
 
 Figure = tuple[str, bytes]
 CT_WINDOW = (-500.0, 1300.0)  # HU: bone and soft tissue both readable
@@ -46,7 +47,7 @@ def candidate_figures(result: Result, max_below: int = 3) -> list[Figure]:
     named = ([(f, f"F{n}", True) for n, f in enumerate(fractures, start=1)]
              + [(c, f"C{n}", False) for n, c in enumerate(rejected, start=1)])
     segments = [s for s in result.segments
-                if s.id == "bone" or s.id.startswith("bone_fragment_")]
+                if s.id == BONE or s.id.startswith(BONE_FRAGMENT_PREFIX)]
     window = CT_WINDOW if float(np.min(result.image.array[::4, ::4, ::4])) < -500 else None
     figures = []
     for entry, name, accepted in named:

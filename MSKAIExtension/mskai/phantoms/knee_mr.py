@@ -2,9 +2,10 @@
 
 One case = one seed. Per case (all vectorised numpy/scipy, a few seconds at 1 mm):
 
-1. a random spatial transform of the tissue model (:mod:`anatomy`): smooth elastic
-   displacement (B-spline-like, cubic upsampling of a coarse random grid), anisotropic
-   scaling, small rotations about the grid centre, and left/right mirroring (left knees);
+1. a random spatial transform of the tissue model (:mod:`mskai.phantoms.knee_anatomy`):
+   smooth elastic displacement (B-spline-like, cubic upsampling of a coarse random grid),
+   anisotropic scaling, small rotations about the grid centre, and left/right
+   mirroring (left knees);
 2. partial volume: every output voxel averages 2x2x2 sub-samples of the 0.5 mm tissue
    model, each given its tissue's intensity (table :data:`INTENSITY`, randomised per case)
    times per-tissue texture noise;
@@ -14,7 +15,8 @@ One case = one seed. Per case (all vectorised numpy/scipy, a few seconds at 1 mm
 4. the result is normalised exactly as :mod:`mskai.inference.preprocess` will do at
    inference time (:data:`INTENSITY_SPEC`).
 
-Labels are the network labels of :data:`anatomy.LABELS` at the output voxel centres.
+Labels are the network labels of :data:`mskai.phantoms.knee_anatomy.LABELS` at the output
+voxel centres.
 """
 
 from __future__ import annotations
@@ -23,9 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from anatomy import CODE_TO_LABEL, CODE_TO_TISSUE, CODES, TISSUES, Anatomy
+
+from mskai.phantoms.knee_anatomy import CODE_TO_LABEL, CODE_TO_TISSUE, CODES, TISSUES, Anatomy
 
 SPACING = 1.0  # mm, isotropic network grid
+# The seed of the CI test case and of ``mskai demo``; never a training or held-out seed
+# (the seed plan is training/knee/cases.py).
+TEST_SEED = 90001
 SEQUENCES = ("DESS", "PDFS", "T2")
 INTENSITY_SPEC = {"type": "mr_percentile", "low": 1, "high": 99.5, "b_min": 0.0,
                   "b_max": 1.0, "clip": True}

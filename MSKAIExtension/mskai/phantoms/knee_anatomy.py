@@ -1,9 +1,12 @@
 """A tissue model of one knee built from one real segmentation (bones, cartilages, menisci).
 
+Used by the knee training scripts (``training/knee``) and by ``mskai demo``; the reference
+segmentation is a file the caller passes (the source checkout has it in ``Testing/Data/knee``).
+
 The pymskt label map (MIT) only holds bones, cartilages and menisci. MR images also show
 cortical bone, marrow, joint fluid, muscle, fat and air, so those are added here by simple
-geometric rules (documented in README.md). The result is a uint8 *tissue code* map on a
-0.5 mm isotropic grid in the reference's RAS-reoriented voxel frame; two lookup tables turn
+geometric rules (documented in training/knee/README.md). The result is a uint8 *tissue code*
+map on a 0.5 mm isotropic grid in the reference's RAS-reoriented voxel frame; two lookup tables turn
 a code into a tissue class (for intensities) and into a network label (for training).
 
 Source labels: 1 femoral cartilage, 2 medial tibial cartilage, 3 lateral tibial cartilage,
@@ -18,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
-REFERENCE = REPO / "Testing" / "Data" / "knee" / "SAG_3D_DESS_RIGHT_bones_cart_men_fib-label.nrrd"
+REFERENCE_NAME = "SAG_3D_DESS_RIGHT_bones_cart_men_fib-label.nrrd"  # pymskt (MIT)
 ANATOMY_SPACING = 0.5  # mm, the grid the tissue model lives on (2x finer than the network)
 
 # Network output labels (value -> canonical segment id, CONTRACT.md).
@@ -28,7 +30,7 @@ ANATOMY_SPACING = 0.5  # mm, the grid the tissue model lives on (2x finer than t
 LABELS = {1: "femur", 2: "tibia", 3: "patella", 4: "femoral_cartilage",
           5: "tibial_cartilage", 6: "patellar_cartilage"}
 
-# Tissue classes whose intensities synthesize.py tabulates per sequence.
+# Tissue classes whose intensities knee_mr.py tabulates per sequence.
 TISSUES = ("air", "fat", "muscle", "fluid", "cortex", "marrow", "cartilage", "meniscus",
            "capsule")
 
@@ -70,14 +72,14 @@ class Anatomy:
     lr_axis: int                            # array axis closest to patient left-right
 
 
-def reference_image(path: str | Path = REFERENCE):
+def reference_image(path: str | Path):
     """The reference label map reoriented as mskai's preprocessing does (DICOMOrient RAS)."""
     import SimpleITK as sitk
 
     return sitk.DICOMOrient(sitk.ReadImage(str(path)), "RAS")
 
 
-def build_anatomy(path: str | Path = REFERENCE, seed: int = 0) -> Anatomy:
+def build_anatomy(path: str | Path, seed: int = 0) -> Anatomy:
     """The tissue model; deterministic for a seed (it only shapes the skin line)."""
     import SimpleITK as sitk
 
