@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mskai.errors import InputError
 from mskai.image import detect_modality, read_image, write_image
 from mskai.volume import Volume
 from phantoms.grid import make_grid, oblique_direction
@@ -132,17 +133,21 @@ def test_one_dicom_file_reads_the_series_it_belongs_to(test_data):
     assert ct.path == str(one)
 
 
-def test_folder_with_several_series_reads_the_largest_and_warns(shared_data, tmp_path):
+def test_folder_with_several_series_lists_them_and_reads_the_one_chosen(shared_data, tmp_path):
+    # Formerly the largest series was read with a warning; now the caller must choose.
     folder = tmp_path / "mixed"
     folder.mkdir()
     for kind in ("CT", "MR_T1"):  # 48 CT slices, 35 MR slices
         for f in (shared_data / "sts_sarcoma" / "dicom" / "STS_002" / kind / "image").iterdir():
             (folder / f"{kind}_{f.name}").symlink_to(f)
-    volume = read_image(folder)
-    assert volume.modality == "CT"
-    assert volume.size == (161, 143, 48)
-    assert len(volume.metadata["warnings"]) == 1
-    assert "2 DICOM series" in volume.metadata["warnings"][0]
+    with pytest.raises(InputError, match=r"holds 2 DICOM series: .*\(CT, .*48 files\); .*"
+                                         r"\(MR, .*35 files\); add --series UID to choose one"):
+        read_image(folder)
+    mr_uid = read_image(folder / "MR_T1_000000.dcm").metadata["series_instance_uid"]
+    volume = read_image(folder, series_uid=mr_uid)
+    assert volume.modality == "MR"
+    assert volume.size == (115, 90, 35)
+    assert volume.metadata["warnings"] == []
 
 
 def test_dicom_modality_tag_wins_over_intensity_guess(shared_data):

@@ -2,6 +2,8 @@
 
 Geometry is kept exactly as the file states it (LPS, oblique directions, anisotropic
 spacing). Library errors become :class:`InputError` with one sentence, never a traceback.
+Headers are checked against the data before the voxels are read (:mod:`mskai.image_checks`);
+DICOM folders are read by :mod:`mskai.dicom_series`.
 2D, 4D and multi-component images are read as they are; :mod:`mskai.validate` rejects them.
 """
 
@@ -25,17 +27,25 @@ def image_suffix(path: str | Path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else Path(name).suffix
 
 
-def read_image(path: str | Path) -> Volume:
+def read_image(path: str | Path, *, series_uid: str | None = None) -> Volume:
     """Read an image file or a DICOM series folder into a :class:`Volume`.
 
     Sets ``path`` and ``modality`` (DICOM Modality tag, else :func:`detect_modality`).
+    ``series_uid`` picks one series of a DICOM folder that holds several.
+    The file's header is checked against its data first (see :mod:`mskai.image_checks`).
     """
+    from mskai.image_checks import check_regular
+
     path = Path(path)
     if not path.exists():
         raise InputError(f"the image {path} does not exist; check the path")
+    check_regular(path)
     if path.is_dir() or _is_dicom_file(path):
-        volume = read_dicom_series(path)
+        volume = read_dicom_series(path, series_uid)
     elif image_suffix(path) in FILE_FORMATS:
+        if series_uid is not None:
+            raise InputError(f"--series chooses a series of a DICOM folder, but {path.name} is "
+                             "an image file; leave --series out")
         volume = _read_file(path)
     else:
         raise InputError(f"{path.name} is not a supported image format; give {SUPPORTED}")
@@ -90,6 +100,13 @@ def detect_modality(volume: Volume) -> str | None:
 def _read_file(path: Path) -> Volume:
     import SimpleITK as sitk
 
+    from mskai.image_checks import check_image_file, read_float_nifti, restore_nifti_non_finite
+
+    check_image_file(path, image_suffix(path))
+    if image_suffix(path) in (".nii", ".nii.gz"):
+        volume = read_float_nifti(path)  # ITK's NIfTI reader turns NaN/inf into 0
+        if volume is not None:
+            return volume
     try:
         with _quiet_itk():
             image = sitk.ReadImage(str(path))
@@ -97,7 +114,10 @@ def _read_file(path: Path) -> Volume:
         raise InputError(f"cannot read {path.name}: the file is corrupt or not a valid "
                          f"{image_suffix(path)[1:].upper()} image ({_first_line(exc)}); "
                          "re-export it") from None
-    return sitk_to_volume(image)
+    volume = sitk_to_volume(image)
+    if image_suffix(path) in (".nii", ".nii.gz"):
+        restore_nifti_non_finite(volume, path)
+    return volume
 
 
 def sitk_to_volume(image) -> Volume:
@@ -109,6 +129,9 @@ def sitk_to_volume(image) -> Volume:
     import SimpleITK as sitk
 
     dim = image.GetDimension()
+    if "complex" in image.GetPixelIDTypeAsString():
+        raise InputError(f"the image holds complex values ({image.GetPixelIDTypeAsString()}); "
+                         "give a real-valued image, e.g. the magnitude of the complex data")
     array = sitk.GetArrayFromImage(image)
     spacing, origin = list(image.GetSpacing()), list(image.GetOrigin())
     direction = np.asarray(image.GetDirection(), dtype=float).reshape(dim, dim)
@@ -129,116 +152,14 @@ def sitk_to_volume(image) -> Volume:
 
 
 # ----- DICOM ------------------------------------------------------------------------------
-def read_dicom_series(path: Path) -> Volume:
-    """The largest series of a folder (or the series a given DICOM file belongs to)."""
-    import SimpleITK as sitk
+def read_dicom_series(path: str | Path, series_uid: str | None = None) -> Volume:
+    """One DICOM series: ``series_uid``, a folder's only series, or a given file's series.
 
-    folder = path if path.is_dir() else path.parent
-    series = _series_files(folder)
-    if not series:
-        raise InputError(_no_series_message(folder))
-    if path.is_dir():
-        uid = max(series, key=lambda u: len(series[u]))
-    else:
-        uid = next((u for u, files in series.items() if path.resolve() in _resolved(files)),
-                   None)
-        if uid is None:
-            raise InputError(f"{path.name} is not a readable DICOM image (truncated or "
-                             "corrupt); re-export the series")
-    files = series[uid]
-    _reject_unreadable_slices(folder, series, uid)
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(files)
-    reader.MetaDataDictionaryArrayUpdateOn()
-    try:
-        with _quiet_itk():
-            image = reader.Execute()
-    except RuntimeError as exc:
-        raise InputError(f"cannot read the DICOM series in {folder} ({_first_line(exc)}); "
-                         "the files may be corrupt or mix different images: re-export "
-                         "the series") from None
-    volume = sitk_to_volume(image)
-    _add_dicom_metadata(volume, reader, uid, len(files))
-    if len(series) > 1:
-        volume.metadata["warnings"].append(
-            f"{folder} holds {len(series)} DICOM series; read the largest "
-            f"({len(files)} files, SeriesInstanceUID {uid or 'empty'})")
-    spacing_warning = _slice_spacing_warning(reader, len(files))
-    if spacing_warning:
-        volume.metadata["warnings"].append(spacing_warning)
-    return volume
+    A folder with several series and no ``series_uid`` is an :class:`InputError` listing them.
+    """
+    from mskai.dicom_series import read_dicom_series as read_series
 
-
-def _series_files(folder: Path) -> dict[str, list[str]]:
-    import SimpleITK as sitk
-
-    with _quiet_itk():
-        uids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
-        return {uid: list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid))
-                for uid in uids}
-
-
-def _resolved(files: list[str]) -> set[Path]:
-    return {Path(f).resolve() for f in files}
-
-
-def _no_series_message(folder: Path) -> str:
-    candidates = [p for p in folder.iterdir() if p.is_file() and _is_dicom_file(p)]
-    if candidates:
-        return (f"the DICOM files in {folder} cannot be read (truncated or corrupt, e.g. "
-                f"{candidates[0].name}); re-export the series")
-    return (f"{folder} holds no DICOM image series; give the folder that directly contains "
-            f"the DICOM slices (subfolders are not searched) or an image file ({SUPPORTED})")
-
-
-def _reject_unreadable_slices(folder: Path, series: dict[str, list[str]], uid: str) -> None:
-    """GDCM silently skips truncated slices; a series with a hole must not load."""
-    import pydicom
-
-    taken = {p for files in series.values() for p in _resolved(files)}
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
-        if path.resolve() in taken or not _is_dicom_file(path) or path.name.upper() == "DICOMDIR":
-            continue
-        try:
-            header = pydicom.dcmread(path, stop_before_pixels=True)
-            same_series = header.get("SeriesInstanceUID", "") == uid
-            has_pixels = "Rows" in header
-        except Exception:  # pydicom raises many types for broken files
-            same_series, has_pixels = True, True
-        if same_series and has_pixels:
-            raise InputError(f"the DICOM file {path.name} in {folder} is truncated or corrupt, "
-                             "so the series is incomplete; re-export the series")
-
-
-def _add_dicom_metadata(volume: Volume, reader, uid: str, n_files: int) -> None:
-    def tag(key: str) -> str | None:
-        if not reader.HasMetaDataKey(0, key):
-            return None
-        return reader.GetMetaData(0, key).strip() or None
-
-    volume.modality = tag("0008|0060")
-    volume.metadata.update({
-        "series_instance_uid": uid,
-        "series_description": tag("0008|103e"),
-        "number_of_files": n_files,
-    })
-
-
-def _slice_spacing_warning(reader, n_files: int) -> str | None:
-    """A warning when slice positions are not evenly spaced (missing or uneven slices)."""
-    key = "0020|0032"
-    if n_files < 3 or not all(reader.HasMetaDataKey(i, key) for i in range(n_files)):
-        return None
-    try:
-        positions = np.array([[float(v) for v in reader.GetMetaData(i, key).split("\\")]
-                              for i in range(n_files)])
-    except ValueError:
-        return None
-    gaps = np.linalg.norm(np.diff(positions, axis=0), axis=1)
-    if gaps.max() - gaps.min() > 0.01 * max(gaps.mean(), 1e-6):
-        return (f"DICOM slice spacing is uneven ({gaps.min():.3f} to {gaps.max():.3f} mm): "
-                "slices may be missing; distances along the slice axis are approximate")
-    return None
+    return read_series(Path(path), series_uid)
 
 
 def _is_dicom_file(path: Path) -> bool:

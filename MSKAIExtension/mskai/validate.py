@@ -14,6 +14,7 @@ from mskai.volume import Volume
 
 MIN_SPACING_MM = 0.01
 MAX_SPACING_MM = 50.0
+DIRECTION_TOLERANCE = 1e-3
 PICK_ONE = ("pick one time point or channel first, e.g. with Slicer's Sequences module or "
             "SimpleITK (image[:, :, :, t] or VectorIndexSelectionCast)")
 
@@ -21,7 +22,9 @@ PICK_ONE = ("pick one time point or channel first, e.g. with Slicer's Sequences 
 def validate_image(volume: Volume, *, name: str = "image") -> None:
     """Raise :class:`InputError` unless ``volume`` is a usable 3D scalar image."""
     check_dimensions(volume, name=name)
+    check_pixel_type(volume, name=name)
     check_spacing(volume, name=name)
+    check_direction(volume, name=name)
     check_finite(volume, name=name)
     if volume.array.size and np.all(volume.array == volume.array.flat[0]):
         raise InputError(f"the {name} is empty: every voxel has the value "
@@ -41,6 +44,31 @@ def check_dimensions(volume: Volume, *, name: str = "image") -> None:
     if min(array.shape) <= 1:
         raise InputError(f"the {name} has size {list(volume.size)}: a single slice; a 3D volume "
                          "is required (load the whole series, not one file)")
+
+
+def check_pixel_type(volume: Volume, *, name: str = "image") -> None:
+    """Real numbers only: complex (or other non-numeric) voxels cannot be measured."""
+    dtype = volume.array.dtype
+    if np.issubdtype(dtype, np.complexfloating):
+        raise InputError(f"the {name} holds complex values ({dtype}); give a real-valued image, "
+                         "e.g. the magnitude of the complex data")
+    if not (np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)):
+        raise InputError(f"the {name} has voxels of type {dtype}, not numbers; give a "
+                         "grey-value image")
+
+
+def check_direction(volume: Volume, *, name: str = "image") -> None:
+    """Finite origin and axis directions that are unit length and mutually perpendicular."""
+    direction = np.asarray(volume.direction, dtype=float)
+    if not np.all(np.isfinite(direction)) or not np.all(np.isfinite(volume.origin)):
+        raise InputError(f"the {name} has NaN or infinite values in its origin or axis "
+                         "directions; fix the orientation in the file header")
+    error = np.abs(direction.T @ direction - np.eye(3)).max()
+    if error > DIRECTION_TOLERANCE:
+        raise InputError(f"the {name} has sheared axes: its direction matrix is not "
+                         f"orthonormal (off by {error:.3g}), so distances and volumes would be "
+                         "wrong; resample it to an orthogonal grid or fix the directions in "
+                         "the file header")
 
 
 def check_spacing(volume: Volume, *, name: str = "image") -> None:
