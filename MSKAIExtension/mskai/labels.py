@@ -114,12 +114,15 @@ def _read_sitk(path: Path):
     import SimpleITK as sitk
 
     from mskai.image import FILE_FORMATS, image_suffix
+    from mskai.image_checks import check_image_file, check_regular
 
     if not path.exists():
         raise InputError(f"the labels file {path} does not exist; check the path")
     if path.is_dir() or image_suffix(path) not in FILE_FORMATS:
         raise InputError(f"{path.name} is not a label map file; give a label map (NRRD, "
                          "NIfTI, MHA) or a Slicer .seg.nrrd")
+    check_regular(path)  # a FIFO would block, a truncated file would read as zeros
+    check_image_file(path, image_suffix(path))
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError:

@@ -24,6 +24,30 @@ def _point(p: Sequence[float]) -> Point:
     return vals  # type: ignore[return-value]
 
 
+def _box(roi: Sequence) -> tuple[float, float, float, float, float, float]:
+    """Six floats R1,A1,S1,R2,A2,S2 from six numbers or from two R,A,S corners.
+
+    The command line (:func:`mskai.cli_args.ras_box`) gives two corner tuples, Slicer six
+    numbers. A box without extent along an axis (R1 = R2, ...) is refused.
+    """
+    try:
+        items = list(roi)
+        if len(items) == 2 and all(isinstance(c, Sequence | np.ndarray) for c in items):
+            items = [*items[0], *items[1]]
+        values = tuple(float(v) for v in items)
+    except (TypeError, ValueError):
+        values = ()
+    if len(values) != 6 or not all(np.isfinite(values)):
+        raise InputError(f"the ROI box {roi!r} is not six finite RAS coordinates; give two "
+                         "opposite corners as R1,A1,S1,R2,A2,S2 in millimetres")
+    flat = [axis for axis, a, b in zip("RAS", values[:3], values[3:], strict=True) if a == b]
+    if flat:
+        raise InputError(f"the ROI box has no extent along {', '.join(flat)} (both corners at "
+                         "the same coordinate); give two opposite corners of a box around the "
+                         "tumour as R1,A1,S1,R2,A2,S2")
+    return values  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class Prompts:
     """Clicks inside the object (positive), outside it (negative) and an optional RAS box."""
@@ -36,10 +60,7 @@ class Prompts:
         object.__setattr__(self, "positive_ras", [_point(p) for p in self.positive_ras])
         object.__setattr__(self, "negative_ras", [_point(p) for p in self.negative_ras])
         if self.roi_ras is not None:
-            roi = tuple(float(v) for v in self.roi_ras)
-            if len(roi) != 6 or not all(np.isfinite(roi)):
-                raise InputError("the ROI needs six RAS coordinates R1,A1,S1,R2,A2,S2")
-            object.__setattr__(self, "roi_ras", roi)
+            object.__setattr__(self, "roi_ras", _box(self.roi_ras))
 
     def with_click(self, ras: Sequence[float], positive: bool) -> Prompts:
         """A copy with one more click."""
@@ -51,8 +72,33 @@ class Prompts:
         """Nearest voxel ``[k, j, i]`` of every positive and negative click, shapes (n, 3)."""
         if not self.positive_ras:
             raise InputError("place at least one click inside the tumour (a positive seed)")
-        return (points_to_kji(volume, self.positive_ras, "seed"),
-                points_to_kji(volume, self.negative_ras, "background click"))
+        pos = points_to_kji(volume, self.positive_ras, "seed")
+        neg = points_to_kji(volume, self.negative_ras, "background click")
+        self._check_conflicts(volume, pos, neg)
+        return pos, neg
+
+    def _check_conflicts(self, volume: Volume, pos: np.ndarray, neg: np.ndarray) -> None:
+        """Refuse a seed and a background click in the same voxel or closer than a voxel,
+        and seeds outside the ROI box."""
+        spacing = min(volume.spacing)
+        for p, p_kji in zip(self.positive_ras, pos, strict=True):
+            for q, q_kji in zip(self.negative_ras, neg, strict=True):
+                if np.array_equal(p_kji, q_kji) or np.linalg.norm(np.subtract(p, q)) < spacing:
+                    raise InputError(
+                        f"the seed at RAS {_text(p)} and the background click at RAS "
+                        f"{_text(q)} fall within one voxel of each other; put the seed inside "
+                        "the tumour and the background click outside it")
+        box = self.roi_box(volume)
+        if box is None:
+            return
+        lo, hi = box
+        for p, p_kji in zip(self.positive_ras, pos, strict=True):
+            if not np.all((p_kji >= lo) & (p_kji < hi)):
+                corners = self.roi_ras or ()
+                raise InputError(
+                    f"the seed at RAS {_text(p)} lies outside the ROI box "
+                    f"{_text(corners[:3])} to {_text(corners[3:])}; give a box that contains "
+                    "every seed, or move the seed")
 
     def roi_box(self, volume: Volume) -> tuple[np.ndarray, np.ndarray] | None:
         """Voxel box ``(lo, hi)`` in ``[k, j, i]`` (hi exclusive) of the ROI within the image."""
@@ -96,3 +142,7 @@ def points_to_kji(volume: Volume, points: Sequence[Point], what: str) -> np.ndar
         clipped = np.clip(np.rint(ijk).astype(int), 0, np.array(volume.size) - 1)
         out[n] = clipped[::-1]
     return out
+
+
+def _text(point: Sequence[float]) -> str:
+    return ",".join(f"{float(v):.1f}" for v in point)

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mskai.errors import InputError
+
 
 @dataclass
 class WorkGrid:
@@ -169,6 +171,11 @@ def geodesic_probability(grid: WorkGrid, pos: np.ndarray, neg: np.ndarray,
     bg |= seed_ball_mask(shape, neg, min(p.seed_radius_mm, 3.0), sp)
     if never is not None:
         bg |= never
+    if not bg.any():
+        raise InputError(f"the image (or ROI box) reaches less than {p.far_exclusion_mm:g} mm "
+                         "beyond the seeds, so there is no background to tell the tumour from; "
+                         "give an image or box that includes tissue around the tumour, or add "
+                         "--background-ras clicks outside it")
     fg = seed_ball_mask(shape, pos, p.seed_radius_mm, sp) & (unlike < p.far_z) & ~bg
     fg[tuple(pos.T)] = True
     base = 1.0 + p.edge_weight * edge

@@ -22,6 +22,10 @@ from mskai.response.volumetric import volumetric_category
 MEASUREMENTS = "measurements.json"
 SCHEMA = "mskai.measurements/1"
 _LESION_ID = re.compile(r"^tumor(_\d+)?$")
+TUMOR_MODULE = "TumorSeg"
+# plausible upper limits of one lesion: larger values are corrupt files, not tumours
+MAX_DIAMETER_MM = 2000.0
+MAX_VOLUME_ML = 100_000.0
 
 
 @dataclass
@@ -89,6 +93,9 @@ def compare_folders(baseline_dir: str | Path, followup_dir: str | Path) -> Asses
         raise InputError(f"the folders come from different modules (baseline "
                          f"{baseline.module}, follow-up {followup.module}); give two "
                          "TumorSeg result folders")
+    if baseline.module != TUMOR_MODULE:
+        raise InputError(f"both folders were written by the {baseline.module or 'unknown'} "
+                         f"module, not {TUMOR_MODULE}; give two result folders of mskai tumor")
     if baseline.sum_diameters_mm <= 0 or baseline.volume_ml <= 0:
         raise InputError(f"the baseline tumour in {baseline.folder} is empty; response needs "
                          "a measurable tumour at baseline")
@@ -132,17 +139,32 @@ def _read_document(folder: Path) -> dict[str, Any]:
 def _lesion(segment: dict[str, Any], folder: Path) -> dict[str, Any]:
     """id, long axis (mm) and volume (mL) of one lesion segment."""
     seg_id = segment["id"]
-    volume = _number(segment.get("volume_ml"))
-    if volume is None or volume < 0:
+    volume = _measure(segment, "volume_ml", folder, MAX_VOLUME_ML, "mL")
+    if volume is None:
         raise InputError(f"segment '{seg_id}' in {folder / MEASUREMENTS} has no valid "
                          "volume_ml; re-create the folder with mskai tumor")
-    axis = _number(segment.get("recist_long_axis_mm"))
+    axis = _measure(segment, "recist_long_axis_mm", folder, MAX_DIAMETER_MM, "mm")
     if volume == 0:
         axis = 0.0  # disappeared: RECIST records 0 mm
-    if axis is None or axis < 0:
+    if axis is None:
         raise InputError(f"segment '{seg_id}' in {folder / MEASUREMENTS} has no "
                          "recist_long_axis_mm; re-create the folder with mskai tumor")
     return {"id": seg_id, "long_axis_mm": axis, "volume_ml": volume}
+
+
+def _measure(segment: dict[str, Any], key: str, folder: Path, limit: float,
+             unit: str) -> float | None:
+    """The value of ``key``, None when absent; InputError naming the file and the value
+    when it is not a number from 0 to ``limit``."""
+    if segment.get(key) is None:
+        return None
+    value = segment[key]
+    number = _number(value) if not isinstance(value, float) else value
+    if number is None or not math.isfinite(number) or not 0 <= number <= limit:
+        raise InputError(f"segment '{segment['id']}' in {folder / MEASUREMENTS} has {key} "
+                         f"= {json.dumps(value)[:40]}, not a number from 0 to {limit:g} {unit}; "
+                         "re-create the folder with mskai tumor")
+    return float(number)
 
 
 def _number(value: Any) -> float | None:

@@ -33,6 +33,7 @@ BONE_OF = {"femoral_cartilage": "femur", "medial_tibial_cartilage": "tibia",
            "lateral_tibial_cartilage": "tibia", "tibial_cartilage": "tibia",
            "patellar_cartilage": "patella"}
 MIN_SPLIT_SHARE = 0.15
+MAX_KNEE_FRACTION = 0.9  # of the image labelled as knee structures (real knee MRI: 13 %)
 NO_MODEL = ("no knee segmentation model is installed yet; measure an existing segmentation "
             "with --labels FILE --label-names femur=5,femoral_cartilage=1,...")
 
@@ -61,6 +62,7 @@ def run_cartilage(
     masks = {name: m.astype(bool) for name, m in masks.items()
              if name in SEGMENT_LABELS and m.any()}
     _check_knee(masks)
+    _check_not_everything(masks, given=labels is not None)
     axes = knee_axes(masks, image, knee_side)
     masks = split_tibial_cartilage(masks, image, axes, warnings)
     result = Result(MODULE, image, provenance, warnings=warnings + axes.warnings)
@@ -115,6 +117,23 @@ def _check_knee(masks: dict[str, np.ndarray]) -> None:
         if BONE_OF[plate] not in masks:
             raise InputError(f"{plate} is labelled but its bone ({BONE_OF[plate]}) is not; "
                              f"add {BONE_OF[plate]}=N to --label-names")
+
+
+def _check_not_everything(masks: dict[str, np.ndarray], given: bool) -> None:
+    """Refuse knee segments that fill the image: a labelled background or a failed model."""
+    union = np.zeros(next(iter(masks.values())).shape, dtype=bool)
+    for mask in masks.values():
+        union |= mask
+    fraction = float(np.count_nonzero(union)) / max(union.size, 1)
+    if fraction < MAX_KNEE_FRACTION:
+        return
+    if given:
+        raise InputError(f"the knee segments cover {fraction:.0%} of the image, so the "
+                         "background is labelled too; check the label values given to "
+                         "--label-names")
+    raise InputError(f"the knee segmentation model labelled {fraction:.0%} of the image as knee "
+                     "structures, which is not a knee; give a knee MRI that shows the joint "
+                     "with its surroundings, or measure a segmentation with --labels")
 
 
 def split_tibial_cartilage(masks: dict[str, np.ndarray], image: Volume, axes: KneeAxes,

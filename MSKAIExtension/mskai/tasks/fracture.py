@@ -29,7 +29,10 @@ A CT without bone is bad input (:class:`InputError`, exit 2 on the command line)
 empty result: the contract reads ``fractures: []`` as "bone looked at and intact", and a
 script checking only that list must not take a scan of the wrong region, or of a soft-tissue
 specimen, for an intact bone. Non-CT images (no air below -500 HU, or modality not CT) are
-refused the same way by :func:`mskai.segmentation.bone_ct.require_ct`.
+refused the same way by :func:`mskai.segmentation.bone_ct.require_ct`. So is a CT in which
+bone fills the field of view (:func:`require_surroundings`, e.g. a crop taken inside a
+bone): without soft tissue or air around it the bone has no surface to segment, and
+fragments and fracture gaps cannot be told apart.
 
 Candidates are searched on a grid of at most ``MAX_SEARCH_VOXELS`` (a stride of the
 fragment labels; gaps narrower than two coarse voxels can then vanish, a warning says so).
@@ -42,7 +45,8 @@ from collections.abc import Callable
 import numpy as np
 
 from mskai.errors import CancelledError, InputError
-from mskai.segments import STATUS_EDITED, Provenance, Result, Segment
+from mskai.segments import STATUS_AI, STATUS_EDITED, Provenance, Result, Segment
+from mskai.terminology import BONE, BONE_FRAGMENT_PREFIX
 from mskai.volume import Volume
 
 MODULE = "FractureDetect"
@@ -50,6 +54,8 @@ MAX_SEARCH_VOXELS = 12_000_000
 MIN_FRAGMENT_ML = 0.5
 FRAGMENT_HU = (150.0, 250.0)  # (low, high) hysteresis thresholds of the stricter mask
 DEDUPE_MM = 10.0
+MAX_BONE_FRACTION = 0.9  # of the image's voxels
+MAX_BONE_CUT = 0.5  # of the bone's surface on the image border, with >= half the image bone
 
 
 def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
@@ -72,6 +78,7 @@ def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
     step(0.05, "bone")
     bone_entry = _entry("bone", use_models and labels is None)
     bone, fragments, method = _bone_and_fragments(image, labels, warnings, bone_entry)
+    require_surroundings(bone, given=labels is not None)
     step(0.4, "fragments")
     given_fragments = fragments is not None
     maps = [fragments] if given_fragments else _fragment_maps(
@@ -84,8 +91,8 @@ def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
                             model_version=model.version if model else None,
                             model_sha256=model.sha256 if model else None)
     result = Result(MODULE, image, provenance, warnings=warnings)
-    status = STATUS_EDITED if labels is not None else "ai_result"
-    result.segments.append(Segment("bone", bone, 1, status=status))
+    status = STATUS_EDITED if labels is not None else STATUS_AI
+    result.segments.append(Segment(BONE, bone, 1, status=status))
     fractures = [c for c in candidates if c.score >= min_score]
     _name_fragments(result, fractures, maps, labels, status)
     step(0.8, "measurements")
@@ -94,6 +101,44 @@ def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
     result.measurements["fracture_candidates"] = [c.as_contract() for c in candidates]
     step(1.0, "done")
     return result
+
+
+def require_surroundings(bone: np.ndarray, given: bool = False) -> None:
+    """Refuse a bone mask that fills the image: no soft tissue or air around it.
+
+    Refused: bone in ``MAX_BONE_FRACTION`` of the voxels, or in half of them when most
+    (``MAX_BONE_CUT``) of the bone's surface is the image border (a crop inside a bone).
+    The real CTs of the test data have at most 17 % bone and 34 % of its surface cut.
+    """
+    fraction = float(np.count_nonzero(bone)) / max(bone.size, 1)
+    if fraction < 0.5:
+        return
+    cut = border_share(bone)
+    if fraction < MAX_BONE_FRACTION and cut < MAX_BONE_CUT:
+        return
+    what = (f"{fraction:.0%} of the image, and {cut:.0%} of the bone's surface is the image "
+            "border")
+    if given:
+        raise InputError(f"the given bone segments cover {what}; check the label values given "
+                         "to --label-names (is the background labelled?)")
+    raise InputError(f"bone fills {what}, so there is no soft tissue or air around it to define "
+                     "it; give a CT that includes the bone's surroundings, not a crop inside "
+                     "the bone")
+
+
+def border_share(mask: np.ndarray) -> float:
+    """Share of the mask's surface voxels that lie on the image border (cut by the crop)."""
+    from scipy import ndimage
+
+    border = np.zeros(mask.shape, dtype=bool)
+    for axis in range(3):
+        index = [slice(None)] * 3
+        for end in (0, -1):
+            index[axis] = end
+            border[tuple(index)] = True
+    on_border = int(np.count_nonzero(mask & border))
+    inside = int(np.count_nonzero(mask & ~ndimage.binary_erosion(mask, border_value=1)))
+    return on_border / max(on_border + inside, 1)
 
 
 def measure_fracture_result(result: Result) -> None:
@@ -184,14 +229,14 @@ def _given(labels: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None
     from mskai.labels import canonical_id
 
     ids = {canonical_id(k): np.asarray(v, dtype=bool) for k, v in labels.items()}
-    frag_ids = sorted((k for k in ids if k.startswith("bone_fragment_")),
+    frag_ids = sorted((k for k in ids if k.startswith(BONE_FRAGMENT_PREFIX)),
                       key=lambda k: int(k.rsplit("_", 1)[1]))
-    if "bone" not in ids and not frag_ids:
+    if BONE not in ids and not frag_ids:
         raise InputError("the given labels have neither a 'bone' nor 'bone_fragment_N' "
                          "segment; name them with --label-names bone=1 or "
                          "bone_fragment_1=1,bone_fragment_2=2")
     bone = np.zeros(next(iter(ids.values())).shape, dtype=bool)
-    for key in ["bone", *frag_ids]:
+    for key in [BONE, *frag_ids]:
         if key in ids:
             bone |= ids[key]
     if not bone.any():
@@ -300,7 +345,7 @@ def _name_fragments(result: Result, fractures, maps: list[np.ndarray],
         for lab in c.labels:
             names.setdefault((c.source, int(lab)), fragment_id(len(names) + 1))
         c.fragments = [names[(c.source, int(lab))] for lab in c.labels]
-    given = labels is not None and any(k.startswith("bone_fragment_") for k in labels)
+    given = labels is not None and any(k.startswith(BONE_FRAGMENT_PREFIX) for k in labels)
     taken = np.zeros(maps[0].shape, dtype=bool)
     for (source, lab), seg_id in sorted(names.items(),
                                         key=lambda kv: int(kv[1].rsplit("_", 1)[1])):

@@ -3,6 +3,11 @@
 Mask files: a label map whose tumour has label 1, or any label map with one non-zero label
 (that label is the tumour), or a Slicer ``.seg.nrrd`` with a segment named ``tumor`` or with
 a single segment. The mask must lie on the image grid (mskai.labels checks it).
+
+A mask must be a label image (:func:`check_label_image`): whole, non-negative values, at most
+``MAX_LABELS`` distinct labels; an image given as its own mask (``mskai radiomics CT CT``)
+fails these checks. A tumour mask covering ``MAX_MASK_FRACTION`` or more of the image has no
+background and is refused too (the IBSI digital phantom's mask covers 92.5 %).
 """
 
 from __future__ import annotations
@@ -14,10 +19,13 @@ import numpy as np
 
 from mskai.errors import InputError
 from mskai.segments import Provenance, Result, Segment
+from mskai.terminology import TUMOR
 from mskai.volume import Volume
 
 MODULE = "Radiomics"
-TUMOR = "tumor"
+MAX_LABELS = 255  # distinct non-zero values; more than an 8-bit label map holds is an image
+MAX_MASK_FRACTION = 0.99
+ASK = "give a binary (0/1) or label mask of the tumour on the image grid, background 0"
 
 
 def run_radiomics(image: Volume, mask_path: str | Path,
@@ -66,7 +74,20 @@ def read_tumor_mask(mask_path: str | Path, image: Volume) -> np.ndarray:
 
     path = Path(mask_path)
     if path.name.lower().endswith(".seg.nrrd"):
-        return _segment_from_segmentation(read_labels(path, image), path.name)
+        mask = _segment_from_segmentation(read_labels(path, image), path.name)
+    else:
+        mask = _label_map_mask(path, image)
+    fraction = float(np.count_nonzero(mask)) / max(mask.size, 1)
+    if fraction >= MAX_MASK_FRACTION:
+        raise InputError(f"the mask {path.name} labels {fraction:.0%} of the image's voxels: "
+                         f"it has no background, so it is not a tumour mask; {ASK}")
+    return mask
+
+
+def _label_map_mask(path: Path, image: Volume) -> np.ndarray:
+    from mskai.labels import read_labels
+
+    check_label_image(path)
     try:
         return read_labels(path, image, {TUMOR: 1})[TUMOR]
     except InputError:
@@ -77,6 +98,34 @@ def read_tumor_mask(mask_path: str | Path, image: Volume) -> np.ndarray:
         if values is None or len(values) != 1:
             raise
         return read_labels(path, image, {TUMOR: values.pop()})[TUMOR]
+
+
+def check_label_image(path: Path) -> None:
+    """Refuse a mask file whose values are not labels: non-finite, fractional or negative
+    values, or more than ``MAX_LABELS`` distinct labels (an image given as a mask).
+
+    A file that cannot be read is left to :func:`mskai.labels.read_labels` to report.
+    """
+    array = _read_array(path)
+    if array is None or array.size == 0:
+        return
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.all(np.isfinite(array)):
+            raise InputError(f"the mask {path.name} has NaN or infinite values, so it is not "
+                             f"a mask; {ASK}")
+        fractional = array[array != np.round(array)]
+        if fractional.size:
+            raise InputError(f"the mask {path.name} holds fractional values (e.g. "
+                             f"{float(fractional.flat[0]):.4g}), so it is an image or "
+                             f"probability map, not a mask; {ASK}")
+    low = array.min()
+    if low < 0:
+        raise InputError(f"the mask {path.name} has negative values (down to {float(low):g}), "
+                         f"so it is an image, not a mask; {ASK}")
+    count = int(np.unique(array).size) - int(bool((array == 0).any()))
+    if count > MAX_LABELS:
+        raise InputError(f"the mask {path.name} has {count} distinct values, more than a label "
+                         f"map's {MAX_LABELS}, so it is an image, not a mask; {ASK}")
 
 
 def _segment_from_segmentation(masks: dict[str, np.ndarray], filename: str) -> np.ndarray:
@@ -91,10 +140,19 @@ def _segment_from_segmentation(masks: dict[str, np.ndarray], filename: str) -> n
 
 def _label_values(path: Path) -> set[int] | None:
     """Non-zero values in a label map file; None when the file cannot be read."""
-    import SimpleITK as sitk
-
-    try:
-        array = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
-    except RuntimeError:
+    array = _read_array(path)
+    if array is None:
         return None
     return {int(v) for v in np.unique(array) if v != 0}
+
+
+def _read_array(path: Path) -> np.ndarray | None:
+    """The voxel values of a file, or None when it cannot be read."""
+    import SimpleITK as sitk
+
+    if not path.is_file():
+        return None
+    try:
+        return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+    except RuntimeError:
+        return None

@@ -7,12 +7,14 @@ from collections.abc import Callable
 import numpy as np
 
 from mskai.errors import InputError
-from mskai.segments import STATUS_EDITED, Provenance, Result, Segment
+from mskai.segments import STATUS_AI, STATUS_EDITED, Provenance, Result, Segment
+from mskai.terminology import BONE, SAFETY_MARGIN, TUMOR
 from mskai.volume import Volume
 
 MODULE = "TumorSeg"
 BONE_SEARCH_MM = 30.0
 TINY_TUMOUR_ML = 0.1
+MIN_CLICK_SIZE = 5  # voxels along every axis for segmentation from clicks
 
 
 def run_tumor(
@@ -27,6 +29,8 @@ def run_tumor(
 ) -> Result:
     """Segment (or take) the tumour, grow the safety margin, find bone and measure it all."""
     report = progress or (lambda fraction, message: None)
+    if labels is None:
+        require_click_size(image)
     tumor, description = _tumor_mask(image, prompts, labels, current_mask, progress, cancel,
                                      method)
     report(0.6, "safety margin and bone")
@@ -35,15 +39,26 @@ def run_tumor(
     _warn_if_tiny(tumor, image, result.warnings)
     bone = _bone_mask(image, tumor, margin_mm, labels, result.warnings)
     margin = _grow(tumor, image, margin_mm)
-    status = STATUS_EDITED if labels is not None else "ai_result"
-    result.segments.append(Segment("tumor", tumor, 1, status=status))
-    result.segments.append(Segment("safety_margin", margin, 2))
+    status = STATUS_EDITED if labels is not None else STATUS_AI
+    result.segments.append(Segment(TUMOR, tumor, 1, status=status))
+    result.segments.append(Segment(SAFETY_MARGIN, margin, 2))
     if bone is not None and bone.any():
-        result.segments.append(Segment("bone", bone, 3))
+        result.segments.append(Segment(BONE, bone, 3))
     report(0.8, "measurements")
     measure_tumor_result(result, margin_mm, bone)
     report(1.0, "done")
     return result
+
+
+def require_click_size(image: Volume) -> None:
+    """Segmentation from clicks needs a tumour with tissue around it: at least
+    ``MIN_CLICK_SIZE`` voxels along every axis."""
+    size = list(image.size)
+    if min(size) < MIN_CLICK_SIZE:
+        raise InputError(f"the image has size {size} voxels; segmenting from clicks needs at "
+                         f"least {MIN_CLICK_SIZE} voxels along every axis, with tissue around "
+                         "the tumour; give the whole image (not a tiny crop), or measure an "
+                         "existing mask with --labels")
 
 
 def measure_tumor_result(result: Result, margin_mm: float, bone: np.ndarray | None) -> None:
@@ -54,9 +69,9 @@ def measure_tumor_result(result: Result, margin_mm: float, bone: np.ndarray | No
 
     image = result.image
     for seg in result.segments:
-        intensity = image.array if seg.id == "tumor" else None
+        intensity = image.array if seg.id == TUMOR else None
         seg.measurements.update(shape_measurements(seg.mask, image, intensity=intensity))
-    tumor = result.segment("tumor")
+    tumor = result.segment(TUMOR)
     axes = recist_axes(tumor.mask, image)
     tumor.measurements["recist_long_axis_mm"] = axes["long_axis_mm"]
     tumor.measurements["recist_short_axis_mm"] = axes["short_axis_mm"]
@@ -70,10 +85,10 @@ def measure_tumor_result(result: Result, margin_mm: float, bone: np.ndarray | No
 def _tumor_mask(image, prompts, labels, current_mask, progress, cancel,
                 method: str) -> tuple[np.ndarray, str]:
     if labels is not None:
-        if "tumor" not in labels:
+        if TUMOR not in labels:
             raise InputError("the given labels have no 'tumor' segment; name its label value "
                              "with --label-names tumor=N")
-        mask = labels["tumor"]
+        mask = labels[TUMOR]
         method = "given segmentation"
     else:
         from mskai.interactive import segment_with_method
@@ -115,8 +130,8 @@ def _grow(tumor: np.ndarray, image: Volume, margin_mm: float) -> np.ndarray:
 def _bone_mask(image: Volume, tumor: np.ndarray, margin_mm: float,
                labels: dict[str, np.ndarray] | None, warnings: list[str]) -> np.ndarray | None:
     """Bone near the tumour: the user's segment, else HU-based on CT; on MR none (warned)."""
-    if labels is not None and "bone" in labels:
-        return labels["bone"].astype(bool)
+    if labels is not None and BONE in labels:
+        return labels[BONE].astype(bool)
     if image.modality != "CT":
         warnings.append("bone is not segmented automatically on MR; give a bone segment with "
                         "--labels and --label-names bone=N to get the tumour-to-bone distance")
