@@ -245,9 +245,10 @@ def test_extension_urls_point_at_files_in_the_repository():
 def test_slicer_side_code_needs_nothing_newer_than_python_3_12():
     """vermin reads every module file; Slicer 5.10 embeds Python 3.12."""
     folders = [str(REPO / d) for d in ("MSKAIExtension", *FEATURE_MODULES)]
+    vermin = str(Path(sys.executable).with_name("vermin"))
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("vermin")), "--no-tips", "--violations", "--eval-annotations",
-         "-t=3.12-", *folders], capture_output=True, text=True, timeout=300)
+        [vermin, "--no-tips", "--violations", "--eval-annotations", "-t=3.12-", *folders],
+        capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

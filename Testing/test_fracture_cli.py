@@ -52,8 +52,8 @@ def test_report_has_one_figure_per_candidate(capsys, tmp_path, fractured):
 
 def test_candidates_below_threshold_are_drawn_and_labelled(fractured):
     """A threshold above every score leaves no fracture; the candidates still get figures."""
-    from mskai.results.fracture_figures import candidate_figures
     from mskai.image import read_image
+    from mskai.results.fracture_figures import candidate_figures
     from mskai.tasks.fracture import run_fracture
 
     result = run_fracture(read_image(fractured[0]), min_score=1.01)
