@@ -156,3 +156,22 @@ def test_learned_click_method_records_the_model_and_matches_the_expert(capsys, t
     assert doc["provenance"]["model"]["id"] == "tumor_refine_unet"
     tumor = read_labels(out / "segmentation.seg.nrrd", image)["tumor"]
     assert dice(tumor, expert) > 0.8
+
+
+def test_docs_contract_documents_every_option_of_every_command():
+    """docs/contract.md is the project's copy of the contract; the README points at it."""
+    import argparse
+
+    from mskai.cli import build_parser
+
+    repo = Path(__file__).resolve().parents[1]
+    contract = (repo / "docs" / "contract.md").read_text(encoding="utf-8")
+    assert "](docs/contract.md)" in (repo / "README.md").read_text(encoding="utf-8")
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name in ("tumor", "cartilage", "fracture", "radiomics", "response", "demo"):
+        for action in sub.choices[name]._actions:
+            for option in action.option_strings:
+                if option.startswith("--") and option != "--help":
+                    assert option in contract, f"mskai {name} {option}"
+    for documented in (".mskai-result.json", '"warnings"', "--series UID", "--overwrite"):
+        assert documented in contract

@@ -1,4 +1,4 @@
-"""The ``mskai`` command (CONTRACT.md): one line of summary, exit 0 / 2 bad input / 1 internal.
+"""The ``mskai`` command (docs/contract.md): one line of summary, exit 0 / 2 bad input / 1 internal.
 
 Each sub-command reads its inputs, runs a task from :mod:`mskai.tasks`, and writes the
 output folder with :func:`mskai.results.write_results`. Heavy imports happen inside the
@@ -8,8 +8,11 @@ handlers so ``mskai --help`` stays instant.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from mskai import __version__
@@ -49,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_response(sub)
     demo = sub.add_parser("demo", help="run all modules on the bundled sample data")
     demo.add_argument("--out", type=Path, default=Path("demo-output"))
+    _add_overwrite(demo)
     from mskai.models.commands import add_models_parser
 
     add_models_parser(sub)
@@ -60,12 +64,29 @@ def _add_labels_options(p: argparse.ArgumentParser) -> None:
                    help="existing segmentation (label map or .seg.nrrd): measure it, skip AI")
     p.add_argument("--label-names", default=None,
                    help="canonical ids to label values, e.g. femur=1,femoral_cartilage=2")
-    p.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+    p.add_argument("--out", type=Path, required=True, help=OUT_HELP)
+    _add_overwrite(p)
+
+
+OUT_HELP = ("output folder: new, empty, or an earlier result of the same command "
+            "(created if missing)")
+
+
+def _add_overwrite(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a folder that holds other files, replacing mskai's own "
+                        "result files there (other files are kept, nothing is deleted)")
+
+
+def _add_series(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--series", metavar="UID", default=None,
+                   help="SeriesInstanceUID to read when the DICOM folder holds several series")
 
 
 def _add_tumor(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tumor", help="interactive tumour segmentation, RECIST, margins")
     p.add_argument("image", type=Path)
+    _add_series(p)
     p.add_argument("--seed-ras", type=ras_point, action="append", default=[],
                    help="click inside the tumour, R,A,S mm (repeatable)")
     p.add_argument("--background-ras", type=ras_point, action="append", default=[],
@@ -81,6 +102,7 @@ def _add_measure_command(sub: argparse._SubParsersAction, name: str,
                          text: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=text)
     p.add_argument("image", type=Path)
+    _add_series(p)
     _add_labels_options(p)
     return p
 
@@ -89,15 +111,18 @@ def _add_radiomics(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("radiomics", help="pyradiomics features of a masked region")
     p.add_argument("image", type=Path)
     p.add_argument("mask", type=Path)
+    _add_series(p)
     p.add_argument("--params", type=Path, default=None, help="pyradiomics parameter file")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help=OUT_HELP)
+    _add_overwrite(p)
 
 
 def _add_response(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("response", help="RECIST 1.1 and volumetric response of two time points")
     p.add_argument("baseline_dir", type=Path)
     p.add_argument("followup_dir", type=Path)
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help=OUT_HELP)
+    _add_overwrite(p)
 
 
 def _handler(command: str) -> Callable[[argparse.Namespace], str]:
@@ -126,9 +151,33 @@ def join_negative_points(argv: Sequence[str]) -> list[str]:
     return out
 
 
+@contextmanager
+def quiet_libraries(debug: bool) -> Iterator[None]:
+    """No library logger (pykwalify, pyradiomics, ...) or Python warning reaches stderr,
+    unless ``--debug``: the command's stderr is its own one-line messages only. The previous
+    logging state is restored afterwards (``main`` also runs in-process, e.g. ``mskai demo``).
+    """
+    if debug:
+        yield
+        return
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = join_negative_points(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    with quiet_libraries(args.debug):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "models":
             from mskai.models.commands import run_models_command
