@@ -330,14 +330,15 @@ def test_vertebra_grade_and_determinism(vertebra):
     again = vertebral_body(18.0, 24.0, 26.0, spacing=VERT_SPACING, direction=OBLIQUE, seed=4)
     assert np.array_equal(again.image.array, vertebra.image.array)
     assert vertebral_body(28, 20, 28, spacing=(2, 2, 3)).truth.deformity == "biconcave"
-    assert vertebral_body(28, 28, 14, spacing=(2, 2, 3)).truth.genant_grade == 3
+    assert vertebral_body(28, 28, 14, spacing=(2, 2, 3),
+                          adjacent_posterior_mm=(28, 28)).truth.genant_grade == 3
 
 
 @pytest.mark.parametrize(
     ("heights", "grade"),
     [((30, 30, 30), 0), ((25, 30, 30), 0), ((24, 30, 30), 1), ((22.6, 30, 30), 1),
-     ((22.5, 30, 30), 2), ((18, 30, 30), 2), ((17.9, 30, 30), 3), ((30, 30, 24), 1),
-     ((30, 24, 30), 1)],
+     ((22.5, 30, 30), 2), ((18, 30, 30), 2), ((17.9, 30, 30), 3), ((30, 30, 24), 0),
+     ((30, 30, 19.2), 1), ((30, 24, 30), 1)],
 )
 def test_genant_grade_boundaries(heights, grade):
     assert genant_grade(*heights) == grade

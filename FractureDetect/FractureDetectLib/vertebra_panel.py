@@ -1,5 +1,8 @@
 """Vertebra panel: one vertebral body segment -> anterior/middle/posterior heights, Genant grade.
 
+The grade follows quantitative morphometry (wedge Ha/Hp, biconcave, crush; see
+:mod:`mskai.fracture.vertebra`); ``genant_text`` names the deformity type with the grade.
+
 The heights are :func:`mskai.fracture.vertebra.vertebral_heights` (column heights in the
 body's own frame, so a tilted spine and an oblique, anisotropic grid give the same numbers)
 on the segment's current voxels on the volume's grid.
@@ -17,7 +20,8 @@ GRADE_TEXT = {0: "normal (grade 0)", 1: "mild (grade 1)", 2: "moderate (grade 2)
 
 
 def vertebraHeights(volume: Volume, segmentationNode: Any, segmentId: str) -> dict[str, Any]:
-    """Heights (mm), height reduction (0..1), Genant grade and frame of one vertebral body."""
+    """Heights (mm), QM height reduction (0..1) and ratios, Genant grade, deformity type and
+    frame of one vertebral body."""
     from mskai.fracture.vertebra import vertebral_heights
     from mskai.slicer_io.segmentation import segment_mask
 
@@ -33,5 +37,6 @@ def vertebraHeights(volume: Volume, segmentationNode: Any, segmentId: str) -> di
                          "first.")
     heights = vertebral_heights(mask, volume)
     return {"segment": segmentId, "name": segment.GetName(), **heights.as_dict(),
-            "genant_text": GRADE_TEXT[heights.grade],
+            "genant_text": GRADE_TEXT[heights.grade] + (
+                f", {heights.deformity}" if heights.deformity != "none" else ""),
             "si_axis_ras": list(heights.si_axis_ras), "ap_axis_ras": list(heights.ap_axis_ras)}

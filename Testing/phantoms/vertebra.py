@@ -1,4 +1,5 @@
-"""Vertebral-body phantom with known anterior, middle and posterior heights (Genant grading).
+"""Vertebral-body phantom with known anterior, middle and posterior heights (Genant grading
+of the quantitative-morphometry height reductions, :func:`qm_reductions`).
 
 Geometry in the vertebra's local frame (x: patient left-right, y: posterior -> anterior,
 z: inferior -> superior), mapped to **RAS** by ``x_ras = center + V @ local`` where the
@@ -27,20 +28,41 @@ from .intensity import Tissue, fit_grid, render, sample_labels, tissue_fractions
 from .lesion import RotationSpec, rotation_matrix
 
 GENANT_THRESHOLDS = (0.20, 0.25, 0.40)
+LORDOTIC_HA_HP = 1.25  # normal lumbar anterior/posterior ratio allowed before "crush"
 
 
-def height_reduction(anterior: float, middle: float, posterior: float) -> float:
-    """(max - min) / max of the three heights: loss of the most reduced height relative to
-    the reference, taken as the largest of the three (rounded to 1e-12)."""
-    heights = (anterior, middle, posterior)
-    return round((max(heights) - min(heights)) / max(heights), 12)
+def qm_reductions(anterior: float, middle: float, posterior: float,
+                  adjacent_posterior_mm: tuple[float, ...] = ()) -> dict[str, float]:
+    """Height reductions as quantitative morphometry defines them (clipped at 0, rounded to
+    1e-12): wedge ``1 - Ha/Hp``; biconcave ``1 - Hm / ((Ha + Hp) / 2)`` (the middle against
+    straight endplates between the corners); crush ``1 - Hp / Hp_ref`` with Hp_ref the mean
+    posterior height of the adjacent vertebrae, or without them ``Ha / 1.25`` (a posterior
+    shorter than the normal lumbar lordotic shape).
+
+    The truth used ``1 - min/max`` of the three heights until the grade followed QM; that
+    called a normal lordotic lumbar body (anterior taller, concave middle) a fracture, and
+    graded a posterior-short body without neighbours one grade higher than QM does.
+    """
+    reference = (float(np.mean(adjacent_posterior_mm)) if len(adjacent_posterior_mm)
+                 else anterior / LORDOTIC_HA_HP)
+    ratios = {"wedge": anterior / posterior,
+              "biconcave": middle / ((anterior + posterior) / 2),
+              "crush": posterior / reference}
+    return {k: round(max(0.0, 1.0 - v), 12) for k, v in ratios.items()}
 
 
-def genant_grade(anterior: float, middle: float, posterior: float) -> int:
+def height_reduction(anterior: float, middle: float, posterior: float,
+                     adjacent_posterior_mm: tuple[float, ...] = ()) -> float:
+    """The largest of the :func:`qm_reductions`."""
+    return max(qm_reductions(anterior, middle, posterior, adjacent_posterior_mm).values())
+
+
+def genant_grade(anterior: float, middle: float, posterior: float,
+                 adjacent_posterior_mm: tuple[float, ...] = ()) -> int:
     """Genant semi-quantitative grade from :func:`height_reduction` r:
     0 if r < 0.20; 1 (mild) if 0.20 <= r < 0.25; 2 (moderate) if 0.25 <= r <= 0.40;
     3 (severe) if r > 0.40."""
-    r = height_reduction(anterior, middle, posterior)
+    r = height_reduction(anterior, middle, posterior, adjacent_posterior_mm)
     if r < GENANT_THRESHOLDS[0]:
         return 0
     if r < GENANT_THRESHOLDS[1]:
@@ -48,15 +70,14 @@ def genant_grade(anterior: float, middle: float, posterior: float) -> int:
     return 2 if r <= GENANT_THRESHOLDS[2] else 3
 
 
-def deformity_type(anterior: float, middle: float, posterior: float) -> str:
-    """'none' for grade 0; else by the most reduced height: anterior 'wedge', middle
-    'biconcave', posterior 'crush' (ties resolved in that order)."""
-    if genant_grade(anterior, middle, posterior) == 0:
+def deformity_type(anterior: float, middle: float, posterior: float,
+                   adjacent_posterior_mm: tuple[float, ...] = ()) -> str:
+    """'none' for grade 0; else the largest of the :func:`qm_reductions` ('wedge',
+    'biconcave', 'crush'; ties resolved in that order)."""
+    if genant_grade(anterior, middle, posterior, adjacent_posterior_mm) == 0:
         return "none"
-    lowest = min(anterior, middle, posterior)
-    if anterior == lowest:
-        return "wedge"
-    return "biconcave" if middle == lowest else "crush"
+    reductions = qm_reductions(anterior, middle, posterior, adjacent_posterior_mm)
+    return max(reductions, key=reductions.__getitem__)
 
 
 @dataclass(frozen=True)
@@ -139,12 +160,14 @@ def vertebral_body(
     margin_mm: float = 5.0,
     supersample: int = 3,
     blur_sigma_mm: float = 0.0,
+    adjacent_posterior_mm: tuple[float, ...] = (),
 ) -> VertebraPhantom:
     """A wedge/biconcave/crush-deformed block (see module doc) in soft tissue.
 
     ``orientation`` is ``(axis_ras, degrees)`` or a 3x3 rotation ``V`` whose columns are the
     RAS directions of the local R, A, S axes (default: 12 degrees of sagittal tilt about R).
-    Truth: heights, ``si_axis_ras``, ``genant_grade`` (:func:`genant_grade`), ``deformity``.
+    Truth: heights, ``si_axis_ras``, ``genant_grade`` (:func:`genant_grade`, with
+    ``adjacent_posterior_mm`` as the neighbours' posterior heights for crush), ``deformity``.
     ``seed`` only drives the noise.
     """
     heights = (anterior_height_mm, middle_height_mm, posterior_height_mm)
@@ -163,9 +186,9 @@ def vertebral_body(
         si_axis_ras=tuple(float(c) for c in v[:, 2]),
         volume_ml=width_mm * depth_mm * (posterior_height_mm + 2 * middle_height_mm
                                          + anterior_height_mm) / 4 / 1000,
-        height_reduction=height_reduction(*heights),
-        genant_grade=genant_grade(*heights),
-        deformity=deformity_type(*heights),
+        height_reduction=height_reduction(*heights, tuple(adjacent_posterior_mm)),
+        genant_grade=genant_grade(*heights, tuple(adjacent_posterior_mm)),
+        deformity=deformity_type(*heights, tuple(adjacent_posterior_mm)),
     )
     half = np.array([width_mm, depth_mm, max(heights)]) / 2
     signs = np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1])).reshape(3, -1).T

@@ -28,12 +28,35 @@ corners and partial-volume columns there). Each line is evaluated at its corner,
 rounded rim begins (see :func:`_corner`); the middle height is the fitted value at
 mid-depth (mean of both lines).
 
-Genant grade from the height reduction r = 1 - min(ha, hm, hp) / max(ha, hm, hp):
-0 if r < 0.20, 1 if 0.20 <= r < 0.25, 2 if 0.25 <= r <= 0.40, 3 if r > 0.40.
+Grade as quantitative morphometry (QM) does: each height is compared with the height it
+should have, by three ratios (Eastell et al., J Bone Miner Res 1991; McCloskey et al.,
+Osteoporos Int 1993: wedge Ha/Hp, mid/biconcave Hm/Hp, crush Hp against the posterior height
+predicted from the adjacent vertebrae), and the largest of the three height reductions is
+graded on Genant's semi-quantitative scale: 0 if r < 0.20, 1 if 0.20 <= r < 0.25,
+2 if 0.25 <= r <= 0.40, 3 if r > 0.40. The reductions (clipped at 0):
+
+- wedge ``1 - Ha / Hp``: only an anterior shorter than the posterior counts.
+- biconcave ``1 - Hm / ((Ha + Hp) / 2)``: the middle against the height a body with straight
+  endplates between its corners would have at mid-depth. Against max(Ha, Hp) the normal
+  lumbar lordotic shape (anterior taller, Ha/Hp 1.15-1.28 on the normal L3-L5 here) read as
+  concavity: 0.22 for the normal TPTBox L3 (0.14 now). The normal central concavity itself is
+  small (QM reference means of Hm/Hp are about 0.9) and below the 20 % threshold, and QM's
+  own limit (3 SD below the normal mean ratio) lands near a 20 % reduction, so no further
+  allowance is made.
+- crush ``1 - Hp / Hp_ref``: with ``adjacent_posterior_mm`` (the posterior heights of the
+  labelled vertebrae above and/or below) Hp_ref is their mean, as McCloskey-Kanis predict
+  Hp from the neighbours. Without neighbours only a posterior shorter than the normal lordotic
+  shape allows counts: Hp_ref = Ha / LORDOTIC_HA_HP (Ha/Hp = 1.25, about the lordotic shape
+  of the normal L3-L5 measured here, 1.15-1.28; QM compares a ratio with its normal mean). A
+  uniformly crushed body needs its neighbours to be seen.
+
+The deformity type is the one with the largest reduction, or 'none' at grade 0. A whole
+spine is graded against the neighbours by :func:`spine_heights`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,12 +65,64 @@ from mskai.errors import InputError
 from mskai.volume import Volume
 
 GENANT_THRESHOLDS = (0.20, 0.25, 0.40)
+LORDOTIC_HA_HP = 1.25  # normal lumbar Ha/Hp allowed before a short posterior counts as crush
 CORNER_FRACTION = 0.9  # a column below 90 % of the trend is in the rounded rim
 
 
 @dataclass(frozen=True)
+class Morphometry:
+    """QM ratios and height reductions (see the module docstring)."""
+
+    wedge_ratio: float  # Ha / Hp
+    biconcave_ratio: float  # Hm / ((Ha + Hp) / 2)
+    crush_ratio: float  # Hp / Hp_ref
+    crush_reference_mm: float  # Hp_ref
+    crush_reference: str  # 'adjacent' (mean of the neighbours) or 'anterior' (Ha / 1.25)
+
+    @property
+    def reductions(self) -> dict[str, float]:
+        return {"wedge": max(0.0, 1.0 - self.wedge_ratio),
+                "biconcave": max(0.0, 1.0 - self.biconcave_ratio),
+                "crush": max(0.0, 1.0 - self.crush_ratio)}
+
+    @property
+    def reduction(self) -> float:
+        return max(self.reductions.values())
+
+    @property
+    def grade(self) -> int:
+        return genant_grade(self.reduction)
+
+    @property
+    def deformity(self) -> str:
+        """'wedge', 'biconcave' or 'crush' (the largest reduction), 'none' at grade 0."""
+        if self.grade == 0:
+            return "none"
+        reductions = self.reductions
+        return max(reductions, key=reductions.__getitem__)
+
+
+def morphometry(anterior: float, middle: float, posterior: float,
+                adjacent_posterior_mm: Sequence[float] | None = None) -> Morphometry:
+    """The three QM ratios of one body; ``adjacent_posterior_mm``: posterior heights of the
+    labelled neighbours (none, one or two), the crush reference when given."""
+    neighbours = [float(h) for h in (adjacent_posterior_mm or ()) if h is not None]
+    if any(not np.isfinite(h) or h <= 0 for h in neighbours):
+        raise InputError("adjacent posterior heights must be positive numbers of mm")
+    if neighbours:
+        reference, kind = float(np.mean(neighbours)), "adjacent"
+    else:
+        reference, kind = anterior / LORDOTIC_HA_HP, "anterior"
+    return Morphometry(wedge_ratio=anterior / posterior,
+                       biconcave_ratio=middle / (0.5 * (anterior + posterior)),
+                       crush_ratio=posterior / reference, crush_reference_mm=reference,
+                       crush_reference=kind)
+
+
+@dataclass(frozen=True)
 class VertebralHeights:
-    """Heights in mm, the height reduction (0..1), Genant grade 0-3 and the frame used."""
+    """Heights in mm, the QM height reduction (0..1), Genant grade 0-3 and the frame used;
+    ``qm``: the ratios, reductions and deformity type behind the grade."""
 
     anterior_mm: float
     middle_mm: float
@@ -56,17 +131,37 @@ class VertebralHeights:
     grade: int
     si_axis_ras: tuple[float, float, float]
     ap_axis_ras: tuple[float, float, float]
+    qm: Morphometry | None = None
+
+    @property
+    def deformity(self) -> str:
+        return self.qm.deformity if self.qm is not None else "none"
+
+    def graded_against(self, adjacent_posterior_mm: Sequence[float] | None) -> VertebralHeights:
+        """The same heights graded with the neighbours' posterior heights as crush reference."""
+        qm = morphometry(self.anterior_mm, self.middle_mm, self.posterior_mm,
+                         adjacent_posterior_mm)
+        return VertebralHeights(self.anterior_mm, self.middle_mm, self.posterior_mm,
+                                qm.reduction, qm.grade, self.si_axis_ras, self.ap_axis_ras, qm)
 
     def as_dict(self) -> dict:
-        return {"height_anterior_mm": self.anterior_mm, "height_middle_mm": self.middle_mm,
-                "height_posterior_mm": self.posterior_mm, "height_reduction": self.reduction,
-                "genant_grade": self.grade}
+        out = {"height_anterior_mm": self.anterior_mm, "height_middle_mm": self.middle_mm,
+               "height_posterior_mm": self.posterior_mm, "height_reduction": self.reduction,
+               "genant_grade": self.grade, "deformity": self.deformity}
+        if self.qm is not None:
+            out.update({"wedge_ratio": self.qm.wedge_ratio,
+                        "biconcave_ratio": self.qm.biconcave_ratio,
+                        "crush_ratio": self.qm.crush_ratio,
+                        "crush_reference_mm": self.qm.crush_reference_mm,
+                        "crush_reference": self.qm.crush_reference,
+                        **{f"{k}_reduction": v for k, v in self.qm.reductions.items()}})
+        return out
 
 
-def height_reduction(anterior: float, middle: float, posterior: float) -> float:
-    """1 - min / max of the three heights."""
-    heights = (anterior, middle, posterior)
-    return 1.0 - min(heights) / max(heights)
+def height_reduction(anterior: float, middle: float, posterior: float,
+                     adjacent_posterior_mm: Sequence[float] | None = None) -> float:
+    """The largest QM height reduction (wedge, biconcave, crush; see the module docstring)."""
+    return morphometry(anterior, middle, posterior, adjacent_posterior_mm).reduction
 
 
 def genant_grade(reduction: float) -> int:
@@ -105,8 +200,13 @@ def _edge_extent(volume: Volume, axis_ras: np.ndarray) -> float:
 def vertebral_heights(mask: np.ndarray, volume: Volume,
                       si_axis_ras: np.ndarray | None = None,
                       anterior_ras: np.ndarray | tuple[float, float, float] = (0.0, 1.0, 0.0),
-                      bin_mm: float = 2.0) -> VertebralHeights:
-    """Anterior, middle and posterior heights and the Genant grade of one vertebral body."""
+                      bin_mm: float = 2.0,
+                      adjacent_posterior_mm: Sequence[float] | None = None) -> VertebralHeights:
+    """Anterior, middle and posterior heights and the Genant grade of one vertebral body.
+
+    ``adjacent_posterior_mm``: posterior heights (mm) of the labelled vertebrae above and/or
+    below, the reference for crush; without them crush is judged against the anterior height.
+    """
     from mskai.fracture.alignment import voxel_points_ras
 
     if np.count_nonzero(mask) < 50:
@@ -141,10 +241,29 @@ def vertebral_heights(mask: np.ndarray, volume: Volume,
     hp = float(np.polyval(line_p, y_mid + bin_mm * _corner(rel, heights, line_p, back, -1,
                                                             half_bins, y_mid, bin_mm)))
     hm = float(0.5 * (np.polyval(line_a, y_mid) + np.polyval(line_p, y_mid)))
-    r = height_reduction(ha, hm, hp)
-    return VertebralHeights(ha, hm, hp, r, genant_grade(r),
+    qm = morphometry(ha, hm, hp, adjacent_posterior_mm)
+    return VertebralHeights(ha, hm, hp, qm.reduction, qm.grade,
                             tuple(float(v) for v in frame[:, 2]),
-                            tuple(float(v) for v in frame[:, 1]))
+                            tuple(float(v) for v in frame[:, 1]), qm)
+
+
+def spine_heights(masks: Sequence[np.ndarray | None], volume: Volume,
+                  **kwargs) -> list[VertebralHeights | None]:
+    """Heights of several bodies in spinal order (either direction), each graded with the
+    posterior heights of its labelled neighbours in the list as crush reference. ``None`` (or
+    an empty mask) is a level without a label: it is skipped and breaks the adjacency.
+    ``kwargs`` go to :func:`vertebral_heights`."""
+    measured = [vertebral_heights(m, volume, **kwargs) if m is not None and np.any(m) else None
+                for m in masks]
+    graded: list[VertebralHeights | None] = []
+    for i, body in enumerate(measured):
+        if body is None:
+            graded.append(None)
+            continue
+        neighbours = [measured[j].posterior_mm for j in (i - 1, i + 1)
+                      if 0 <= j < len(measured) and measured[j] is not None]
+        graded.append(body.graded_against(neighbours))
+    return graded
 
 
 def _sub_voxel_points(points_ras: np.ndarray, volume: Volume,
