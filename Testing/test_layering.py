@@ -125,7 +125,16 @@ DEFINED_ONCE = {
     "MSKAI.BackupOf": "MSKAIExtension/mskai/slicer_io/tags.py",
     "safety_margin": "MSKAIExtension/mskai/terminology.py",
     "bone_fragment_": "MSKAIExtension/mskai/terminology.py",
+    "bone": "MSKAIExtension/mskai/terminology.py",
+    **dict.fromkeys(("femur", "tibia", "patella", "fibula", "femoral_cartilage",
+                     "tibial_cartilage", "medial_tibial_cartilage", "lateral_tibial_cartilage",
+                     "patellar_cartilage"), "MSKAIExtension/mskai/terminology.py"),
 }
+#: "bone" is also the ``bone`` field of a fracture entry (CONTRACT.md): as a dict key, an
+#: index or a ``.get`` key it is that field name, not the segment id.
+FIELD_NAMES = {"bone"}
+#: ... and a plain word (the bone under a cartilage plate) in these files' messages.
+BONE_AS_WORD = {"MSKAIExtension/mskai/measure/cartilage_surfaces.py"}
 #: The segment id "tumor" is also the name of the ``mskai tumor`` command in these files.
 TUMOR_AS_COMMAND = {"MSKAIExtension/mskai/cli.py", "MSKAIExtension/mskai/commands.py",
                     "MSKAIExtension/mskai/results/out_folder.py"}
@@ -134,27 +143,40 @@ SELF_TESTS = {"TumorSeg/TumorSeg.py", "FractureDetect/FractureDetect.py",
               "CartilageQuant/CartilageQuant.py"}
 
 
-def string_literals(path: Path) -> list[tuple[int, str]]:
-    """(line, text) of every string constant except docstrings; f-string parts included."""
+def string_literals(path: Path, field_names: set[str] = frozenset()) -> list[tuple[int, str]]:
+    """(line, text) of every string constant except docstrings; f-string parts included.
+
+    Constants in ``field_names`` are left out where they are dict keys, indexes or the key
+    of a ``.get`` call.
+    """
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
-                  if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef
-                                | ast.AsyncFunctionDef)
-                  and node.body and isinstance(node.body[0], ast.Expr)
-                  and isinstance(node.body[0].value, ast.Constant)}
+    skipped = {id(node.body[0].value) for node in ast.walk(tree)
+               if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef
+                             | ast.AsyncFunctionDef)
+               and node.body and isinstance(node.body[0], ast.Expr)
+               and isinstance(node.body[0].value, ast.Constant)}
+    for node in ast.walk(tree):
+        keys = (node.keys if isinstance(node, ast.Dict)
+                else [node.slice] if isinstance(node, ast.Subscript)
+                else node.args[:1] if isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+                else [])
+        skipped |= {id(key) for key in keys if isinstance(key, ast.Constant)
+                    and key.value in field_names}
     return [(node.lineno, node.value) for node in ast.walk(tree)
             if isinstance(node, ast.Constant) and isinstance(node.value, str)
-            and id(node) not in docstrings]
+            and id(node) not in skipped]
 
 
 def test_ids_tags_and_statuses_are_spelled_out_only_where_defined():
     offenders = []
     for path in shipped_files():
         name = rel(path)
-        for line, text in string_literals(path):
+        for line, text in string_literals(path, FIELD_NAMES):
             for literal, home in DEFINED_ONCE.items():
                 exact = (literal.endswith("_") and text.startswith(literal)) or text == literal
-                if exact and name != home and name not in SELF_TESTS:
+                word = literal == "bone" and name in BONE_AS_WORD
+                if exact and name != home and name not in SELF_TESTS and not word:
                     offenders.append(f"{name}:{line}: {text!r}")
             if text == "tumor" and name not in {"MSKAIExtension/mskai/terminology.py",
                                                  *TUMOR_AS_COMMAND, *SELF_TESTS}:
@@ -167,3 +189,11 @@ def test_constant_checker_sees_literals(tmp_path):
     sample.write_text('"""doc "ai_result" is fine here."""\nX = {"MSKAI.Status": f"a{1}"}\n')
     assert (2, "MSKAI.Status") in string_literals(sample)
     assert all(text != '"ai_result"' for _, text in string_literals(sample))
+
+
+def test_constant_checker_leaves_out_field_names_only_as_keys(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text('X = {"bone": e["bone"], "b": e.get("bone", "bone")}\nY = ("bone",)\n')
+    found = string_literals(sample, {"bone"})
+    assert found.count((1, "bone")) == 1 and (2, "bone") in found
+    assert string_literals(sample).count((1, "bone")) == 4

@@ -22,10 +22,7 @@ from typing import Any
 from MSKAILib.module_logic import CancelCallback, MergePolicy, MSKAIModuleLogic, ProgressCallback
 
 from mskai.errors import InputError
-
-KNEE_SEGMENTS = ("femur", "tibia", "patella", "fibula", "femoral_cartilage",
-                 "medial_tibial_cartilage", "lateral_tibial_cartilage", "tibial_cartilage",
-                 "patellar_cartilage")
+from mskai.terminology import KNEE_SEGMENTS
 
 
 class ThicknessMethod(str, enum.Enum):

@@ -12,10 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from mskai.terminology import FEMORAL_CARTILAGE, FEMUR, TIBIA
+
 SPACING_MM = 0.5
 THICKNESS_MM = 2.0
 JOINT_SPACE_MM = 5.0
-LABELS = {"femur": 1, "femoral_cartilage": 2, "tibia": 3}
+LABELS = {FEMUR: 1, FEMORAL_CARTILAGE: 2, TIBIA: 3}
 
 
 def slabKneeLabels(size: int = 44, discRadiusMm: float = 8.0) -> np.ndarray:
@@ -26,11 +28,11 @@ def slabKneeLabels(size: int = 44, discRadiusMm: float = 8.0) -> np.ndarray:
     labels = np.zeros((size, size, size), dtype=np.uint8)
     base = size // 3
     cartilageVoxels = round(THICKNESS_MM / SPACING_MM)
-    labels[k < base] = LABELS["femur"]
-    labels[(k >= base) & (k < base + cartilageVoxels) & inDisc] = LABELS["femoral_cartilage"]
+    labels[k < base] = LABELS[FEMUR]
+    labels[(k >= base) & (k < base + cartilageVoxels) & inDisc] = LABELS[FEMORAL_CARTILAGE]
     gapVoxels = round((JOINT_SPACE_MM - THICKNESS_MM) / SPACING_MM)
     tibia = base + cartilageVoxels + gapVoxels
-    labels[(k >= tibia) & (k < tibia + 8)] = LABELS["tibia"]
+    labels[(k >= tibia) & (k < tibia + 8)] = LABELS[TIBIA]
     return labels
 
 
@@ -48,8 +50,8 @@ def addSlabKnee(scene: Any) -> tuple[Any, Any]:
                                                "SyntheticKneeSlab segmentation")
     segmentationNode.CreateDefaultDisplayNodes()
     segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(volumeNode)
-    colours = {"femur": (0.9, 0.85, 0.7), "femoral_cartilage": (0.3, 0.6, 0.9),
-               "tibia": (0.85, 0.8, 0.6)}
+    colours = {FEMUR: (0.9, 0.85, 0.7), FEMORAL_CARTILAGE: (0.3, 0.6, 0.9),
+               TIBIA: (0.85, 0.8, 0.6)}
     for name, value in LABELS.items():
         add_segment(segmentationNode, name, name.replace("_", " "), colours[name])
         write_mask(segmentationNode, name, labels == value, volume)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from mskai.errors import InputError
+from mskai.terminology import BONE
 
 DECISION = "decision"
 ENTRIES_ATTRIBUTE = "MSKAI.FractureDetect.Candidates"
@@ -35,7 +36,7 @@ def candidateLabel(rank: int, entry: dict[str, Any]) -> str:
 def candidateDescription(entry: dict[str, Any]) -> str:
     """Bone, fragments, displacement and angulation in one line."""
     fragments = " + ".join(entry.get("fragments") or []) or "-"
-    return (f"bone: {entry.get('bone', 'bone')}; fragments: {fragments}; "
+    return (f"bone: {entry.get('bone', BONE)}; fragments: {fragments}; "
             f"displacement {_number(entry.get('displacement_mm'))} mm; "
             f"angulation {_number(entry.get('angulation_deg'))} deg")
 

@@ -31,6 +31,14 @@ LATERAL_TIBIAL_CARTILAGE = "lateral_tibial_cartilage"
 PATELLAR_CARTILAGE = "patellar_cartilage"
 BONE_FRAGMENT_PREFIX = "bone_fragment_"  # + 1, 2, ...: mskai.fracture.fragments.fragment_id
 
+# Groups of knee ids, in this order wherever they are listed.
+KNEE_REQUIRED_BONES = (FEMUR, TIBIA)  # every knee segmentation CartilageQuant measures has both
+KNEE_BONES = (FEMUR, TIBIA, PATELLA, FIBULA)
+TIBIAL_PLATE_PAIR = (MEDIAL_TIBIAL_CARTILAGE, LATERAL_TIBIAL_CARTILAGE)  # split at the spine
+TIBIAL_CARTILAGES = (*TIBIAL_PLATE_PAIR, TIBIAL_CARTILAGE)  # the pair or one unsplit plate
+KNEE_CARTILAGES = (FEMORAL_CARTILAGE, *TIBIAL_CARTILAGES, PATELLAR_CARTILAGE)
+KNEE_SEGMENTS = (*KNEE_BONES, *KNEE_CARTILAGES)
+
 
 @dataclass(frozen=True)
 class SegmentType:

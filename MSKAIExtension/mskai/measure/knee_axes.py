@@ -30,6 +30,19 @@ from typing import Literal
 import numpy as np
 
 from mskai.errors import InputError
+from mskai.terminology import (
+    FEMUR,
+    FIBULA,
+    KNEE_REQUIRED_BONES,
+    LATERAL_TIBIAL_CARTILAGE,
+    MEDIAL_TIBIAL_CARTILAGE,
+    PATELLA,
+    PATELLAR_CARTILAGE,
+    TIBIA,
+    TIBIAL_CARTILAGE,
+    TIBIAL_CARTILAGES,
+    TIBIAL_PLATE_PAIR,
+)
 from mskai.volume import Volume
 
 PROXIMAL_TIBIA_MM = 10.0
@@ -92,7 +105,7 @@ def _present(labels: dict[str, np.ndarray], name: str) -> bool:
 def knee_axes(labels: dict[str, np.ndarray], volume: Volume,
               knee_side: Literal["right", "left"] | None = None) -> KneeAxes:
     """Axes of the knee in ``labels`` (canonical ids -> masks); see the module docstring."""
-    for bone in ("femur", "tibia"):
+    for bone in KNEE_REQUIRED_BONES:
         if not _present(labels, bone):
             raise InputError(f"the labels have no {bone}, so this is not a knee segmentation "
                              f"CartilageQuant can measure; name it with --label-names {bone}=N")
@@ -100,7 +113,7 @@ def knee_axes(labels: dict[str, np.ndarray], volume: Volume,
                 if np.any(mask)}
     sources: dict[str, str] = {"superior": "femur and tibia centroids"}
     warnings: list[str] = []
-    superior = _unit(centroid["femur"] - centroid["tibia"])
+    superior = _unit(centroid[FEMUR] - centroid[TIBIA])
     forward, sources["anterior"] = _anterior(centroid, superior)
     medial, sources["medial"] = _medial(centroid, superior, forward, knee_side)
     if sources["medial"] == "assumed right knee":
@@ -116,15 +129,15 @@ def knee_axes(labels: dict[str, np.ndarray], volume: Volume,
 def _medial(centroid: dict[str, np.ndarray], superior: np.ndarray, forward: np.ndarray,
             knee_side: str | None) -> tuple[np.ndarray, str]:
     """Medial direction; the fibula lies posterolaterally, so its AP part is removed."""
-    if "medial_tibial_cartilage" in centroid and "lateral_tibial_cartilage" in centroid:
-        v = _perpendicular(centroid["medial_tibial_cartilage"]
-                           - centroid["lateral_tibial_cartilage"], superior)
+    if all(name in centroid for name in TIBIAL_PLATE_PAIR):
+        v = _perpendicular(centroid[MEDIAL_TIBIAL_CARTILAGE]
+                           - centroid[LATERAL_TIBIAL_CARTILAGE], superior)
         if v is not None:
             return v, "tibial plates"
-    if "fibula" in centroid:
-        v = _perpendicular(centroid["tibia"] - centroid["fibula"], superior, forward)
+    if FIBULA in centroid:
+        v = _perpendicular(centroid[TIBIA] - centroid[FIBULA], superior, forward)
         if v is not None:
-            return v, "fibula"
+            return v, FIBULA
     if knee_side not in (None, "right", "left"):
         raise InputError(f"knee side {knee_side!r} is not 'right' or 'left'")
     sign = 1.0 if knee_side == "left" else -1.0
@@ -137,9 +150,9 @@ def _medial(centroid: dict[str, np.ndarray], superior: np.ndarray, forward: np.n
 
 def _anterior(centroid: dict[str, np.ndarray], superior: np.ndarray) -> tuple[np.ndarray, str]:
     """Forward direction (perpendicular to superior only), from the patella if labelled."""
-    for name in ("patella", "patellar_cartilage"):
+    for name in (PATELLA, PATELLAR_CARTILAGE):
         if name in centroid:
-            v = _perpendicular(centroid[name] - centroid["femur"], superior)
+            v = _perpendicular(centroid[name] - centroid[FEMUR], superior)
             if v is not None:
                 return v, name
     v = _perpendicular(np.array([0.0, 1.0, 0.0]), superior)
@@ -151,14 +164,14 @@ def _anterior(centroid: dict[str, np.ndarray], superior: np.ndarray) -> tuple[np
 
 def _ml_center(labels: dict[str, np.ndarray], centroid: dict[str, np.ndarray], volume: Volume,
                medial: np.ndarray) -> np.ndarray:
-    if "medial_tibial_cartilage" in centroid and "lateral_tibial_cartilage" in centroid:
-        return (centroid["medial_tibial_cartilage"] + centroid["lateral_tibial_cartilage"]) / 2
-    if "tibial_cartilage" in centroid:
-        points = voxel_points_ras(labels["tibial_cartilage"], volume)
-        center = centroid["tibial_cartilage"]
+    if all(name in centroid for name in TIBIAL_PLATE_PAIR):
+        return (centroid[MEDIAL_TIBIAL_CARTILAGE] + centroid[LATERAL_TIBIAL_CARTILAGE]) / 2
+    if TIBIAL_CARTILAGE in centroid:
+        points = voxel_points_ras(labels[TIBIAL_CARTILAGE], volume)
+        center = centroid[TIBIAL_CARTILAGE]
         offset = spine_offset_mm((points - center) @ medial)
         return center + offset * medial
-    return centroid["femur"]
+    return centroid[FEMUR]
 
 
 def spine_offset_mm(ml_mm: np.ndarray, bin_mm: float = 1.0) -> float:
@@ -180,12 +193,11 @@ def spine_offset_mm(ml_mm: np.ndarray, bin_mm: float = 1.0) -> float:
 
 def _plateau_ap(labels: dict[str, np.ndarray], volume: Volume, superior: np.ndarray,
                 anterior: np.ndarray) -> tuple[float, float]:
-    plates = [labels[n] for n in ("medial_tibial_cartilage", "lateral_tibial_cartilage",
-                                  "tibial_cartilage") if _present(labels, n)]
+    plates = [labels[n] for n in TIBIAL_CARTILAGES if _present(labels, n)]
     if plates:
         points = np.vstack([voxel_points_ras(m, volume) for m in plates])
     else:
-        points = voxel_points_ras(labels["tibia"], volume)
+        points = voxel_points_ras(labels[TIBIA], volume)
         height = points @ superior
         points = points[height >= height.max() - PROXIMAL_TIBIA_MM]
     lo, hi = np.percentile(points @ anterior, [1, 99])

@@ -51,11 +51,19 @@ import numpy as np
 from mskai.errors import InputError
 from mskai.measure.knee_axes import KneeAxes
 from mskai.measure.thickness import ThicknessMap
+from mskai.terminology import (
+    FEMORAL_CARTILAGE,
+    KNEE_CARTILAGES,
+    LATERAL_TIBIAL_CARTILAGE,
+    MEDIAL_TIBIAL_CARTILAGE,
+    PATELLAR_CARTILAGE,
+    TIBIAL_CARTILAGES,
+)
 
 CENTRAL_FRACTION = 0.2
 POSTERIOR_ANGLE_DEG = 45.0
 DENUDED_THRESHOLD_MM = 0.5
-TIBIAL_PLATES = ("medial_tibial_cartilage", "lateral_tibial_cartilage", "tibial_cartilage")
+TIBIAL_PLATES = TIBIAL_CARTILAGES
 
 
 def subregions(thickness_map: ThicknessMap, plate_id: str, axes: KneeAxes,
@@ -70,12 +78,12 @@ def subregion_labels(thickness_map: ThicknessMap, plate_id: str, axes: KneeAxes)
     """The subregion name of every interface point (see the module docstring)."""
     if plate_id in TIBIAL_PLATES:
         return tibial_labels(thickness_map, plate_id, axes)
-    if plate_id == "femoral_cartilage":
+    if plate_id == FEMORAL_CARTILAGE:
         return femoral_labels(thickness_map, axes)
-    if plate_id == "patellar_cartilage":
+    if plate_id == PATELLAR_CARTILAGE:
         return patellar_labels(thickness_map, axes)
-    raise InputError(f"{plate_id!r} is not a cartilage plate; use one of femoral_cartilage, "
-                     f"{', '.join(TIBIAL_PLATES)}, patellar_cartilage")
+    raise InputError(f"{plate_id!r} is not a cartilage plate; use one of "
+                     f"{', '.join(KNEE_CARTILAGES)}")
 
 
 def _ordered(names: np.ndarray) -> list[str]:
@@ -101,9 +109,9 @@ def tibial_labels(thickness_map: ThicknessMap, plate_id: str, axes: KneeAxes) ->
     """Eckstein's central ellipse (20 % of the area) and four sectors of a tibial plate."""
     w = thickness_map.area_mm2
     rel = thickness_map.points_ras - weighted_centroid(thickness_map)
-    if plate_id == "medial_tibial_cartilage":
+    if plate_id == MEDIAL_TIBIAL_CARTILAGE:
         sides, internal = ("internal", "external"), -axes.medial
-    elif plate_id == "lateral_tibial_cartilage":
+    elif plate_id == LATERAL_TIBIAL_CARTILAGE:
         sides, internal = ("internal", "external"), axes.medial
     else:
         sides, internal = ("medial", "lateral"), axes.medial

@@ -27,6 +27,7 @@ import numpy as np
 
 from mskai.measure.knee_axes import KneeAxes
 from mskai.measure.thickness import ThicknessMap
+from mskai.terminology import FEMORAL_CARTILAGE, PATELLAR_CARTILAGE
 
 THICKNESS_RANGE_MM = (0.0, 4.0)
 CHANGE_RANGE_MM = 1.5
@@ -61,13 +62,13 @@ def fit_projection(thickness_map: ThicknessMap, plate_id: str, axes: KneeAxes) -
     from mskai.measure.subregions import weighted_centroid
 
     center = weighted_centroid(thickness_map)
-    if plate_id == "femoral_cartilage":
+    if plate_id == FEMORAL_CARTILAGE:
         anterior = _perpendicular_unit(axes.anterior, axes.medial)
         superior = _perpendicular_unit(axes.superior, axes.medial)
         superior = _perpendicular_unit(superior, anterior)
         center, radius = _sagittal_circle(thickness_map.points_ras, center, anterior, superior)
         return PlateProjection(plate_id, center, axes.medial, anterior, radius, superior)
-    if plate_id == "patellar_cartilage":
+    if plate_id == PATELLAR_CARTILAGE:
         return PlateProjection(plate_id, center, axes.medial, axes.superior,
                                labels=("lateral", "medial", "inferior", "superior"))
     return PlateProjection(plate_id, center, axes.medial, axes.anterior)

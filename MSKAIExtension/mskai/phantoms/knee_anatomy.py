@@ -21,14 +21,25 @@ from pathlib import Path
 
 import numpy as np
 
+from mskai.terminology import (
+    FEMORAL_CARTILAGE,
+    FEMUR,
+    LATERAL_TIBIAL_CARTILAGE,
+    MEDIAL_TIBIAL_CARTILAGE,
+    PATELLA,
+    PATELLAR_CARTILAGE,
+    TIBIA,
+    TIBIAL_CARTILAGE,
+)
+
 REFERENCE_NAME = "SAG_3D_DESS_RIGHT_bones_cart_men_fib-label.nrrd"  # pymskt (MIT)
 ANATOMY_SPACING = 0.5  # mm, the grid the tissue model lives on (2x finer than the network)
 
 # Network output labels (value -> canonical segment id, CONTRACT.md).
 # Medial and lateral tibial cartilage are one class: a first model with them apart could not
 # tell a left knee from a right one (it labelled both plateaus with both labels).
-LABELS = {1: "femur", 2: "tibia", 3: "patella", 4: "femoral_cartilage",
-          5: "tibial_cartilage", 6: "patellar_cartilage"}
+LABELS = {1: FEMUR, 2: TIBIA, 3: PATELLA, 4: FEMORAL_CARTILAGE, 5: TIBIAL_CARTILAGE,
+          6: PATELLAR_CARTILAGE}
 
 # Tissue classes whose intensities knee_mr.py tabulates per sequence.
 TISSUES = ("air", "fat", "muscle", "fluid", "cortex", "marrow", "cartilage", "meniscus",
@@ -43,8 +54,8 @@ CODES = (
     ("patella_cortex", "cortex", 3), ("fibula_cortex", "cortex", 0),
     ("femur_marrow", "marrow", 1), ("tibia_marrow", "marrow", 2),
     ("patella_marrow", "marrow", 3), ("fibula_marrow", "marrow", 0),
-    ("femoral_cartilage", "cartilage", 4), ("medial_tibial_cartilage", "cartilage", 5),
-    ("lateral_tibial_cartilage", "cartilage", 5), ("patellar_cartilage", "cartilage", 6),
+    (FEMORAL_CARTILAGE, "cartilage", 4), (MEDIAL_TIBIAL_CARTILAGE, "cartilage", 5),
+    (LATERAL_TIBIAL_CARTILAGE, "cartilage", 5), (PATELLAR_CARTILAGE, "cartilage", 6),
     ("meniscus", "meniscus", 0),
 )
 CODE = {name: value for value, (name, _, _) in enumerate(CODES)}
@@ -118,8 +129,8 @@ def _tissue_codes(src: np.ndarray, spacing: float, rng: np.random.Generator) -> 
         sub = codes[box]
         sub[mask] = CODE[marrow]
         sub[mask & (depth <= CORTEX_MM)] = CODE[cortex]
-    for value, name in {1: "femoral_cartilage", 2: "medial_tibial_cartilage",
-                        3: "lateral_tibial_cartilage", 4: "patellar_cartilage",
+    for value, name in {1: FEMORAL_CARTILAGE, 2: MEDIAL_TIBIAL_CARTILAGE,
+                        3: LATERAL_TIBIAL_CARTILAGE, 4: PATELLAR_CARTILAGE,
                         9: "meniscus", 10: "meniscus"}.items():
         codes[src == value] = CODE[name]
     return codes

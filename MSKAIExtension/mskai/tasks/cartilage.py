@@ -22,16 +22,29 @@ import numpy as np
 from mskai.errors import CancelledError, InputError
 from mskai.measure.knee_axes import KneeAxes
 from mskai.segments import STATUS_AI, STATUS_EDITED, Provenance, Result, Segment
+from mskai.terminology import (
+    FEMORAL_CARTILAGE,
+    FEMUR,
+    FIBULA,
+    KNEE_REQUIRED_BONES,
+    LATERAL_TIBIAL_CARTILAGE,
+    MEDIAL_TIBIAL_CARTILAGE,
+    PATELLA,
+    PATELLAR_CARTILAGE,
+    TIBIA,
+    TIBIAL_CARTILAGE,
+    TIBIAL_PLATE_PAIR,
+)
 from mskai.volume import Volume
 
 MODULE = "CartilageQuant"
 MODEL_TASK = "knee_seg"
-SEGMENT_LABELS = {"femur": 1, "femoral_cartilage": 2, "tibia": 3, "medial_tibial_cartilage": 4,
-                  "lateral_tibial_cartilage": 5, "tibial_cartilage": 6, "patella": 7,
-                  "patellar_cartilage": 8, "fibula": 9}
-BONE_OF = {"femoral_cartilage": "femur", "medial_tibial_cartilage": "tibia",
-           "lateral_tibial_cartilage": "tibia", "tibial_cartilage": "tibia",
-           "patellar_cartilage": "patella"}
+SEGMENT_LABELS = {FEMUR: 1, FEMORAL_CARTILAGE: 2, TIBIA: 3, MEDIAL_TIBIAL_CARTILAGE: 4,
+                  LATERAL_TIBIAL_CARTILAGE: 5, TIBIAL_CARTILAGE: 6, PATELLA: 7,
+                  PATELLAR_CARTILAGE: 8, FIBULA: 9}
+BONE_OF = {FEMORAL_CARTILAGE: FEMUR, MEDIAL_TIBIAL_CARTILAGE: TIBIA,
+           LATERAL_TIBIAL_CARTILAGE: TIBIA, TIBIAL_CARTILAGE: TIBIA,
+           PATELLAR_CARTILAGE: PATELLA}
 MIN_SPLIT_SHARE = 0.15
 MAX_KNEE_FRACTION = 0.9  # of the image labelled as knee structures (real knee MRI: 13 %)
 NO_MODEL = ("no knee segmentation model is installed yet; measure an existing segmentation "
@@ -105,7 +118,7 @@ def _knee_masks(image: Volume, labels: dict[str, np.ndarray] | None, report: Pro
 
 def _check_knee(masks: dict[str, np.ndarray]) -> None:
     """A knee needs its femur and tibia, some cartilage, and the bone under each plate."""
-    for bone in ("femur", "tibia"):
+    for bone in KNEE_REQUIRED_BONES:
         if bone not in masks:
             raise InputError(f"the labels have no {bone}, so this is not a knee segmentation "
                              f"CartilageQuant can measure; name it with --label-names {bone}=N")
@@ -146,19 +159,19 @@ def split_tibial_cartilage(masks: dict[str, np.ndarray], image: Volume, axes: Kn
     """
     from mskai.measure.knee_axes import voxel_points_ras
 
-    if "tibial_cartilage" not in masks or not axes.side_known or any(
-            name in masks for name in ("medial_tibial_cartilage", "lateral_tibial_cartilage")):
+    if TIBIAL_CARTILAGE not in masks or not axes.side_known or any(
+            name in masks for name in TIBIAL_PLATE_PAIR):
         return masks
-    whole = masks["tibial_cartilage"]
+    whole = masks[TIBIAL_CARTILAGE]
     index = np.argwhere(whole)
     medial_side = (voxel_points_ras(whole, image) - axes.ml_center_ras) @ axes.medial > 0
     if min(medial_side.mean(), 1 - medial_side.mean()) < MIN_SPLIT_SHARE:
         warnings.append("tibial_cartilage could not be split at the tibial spine; it is "
                         "measured as one plate")
         return masks
-    out = {name: m for name, m in masks.items() if name != "tibial_cartilage"}
-    for name, keep in (("medial_tibial_cartilage", medial_side),
-                       ("lateral_tibial_cartilage", ~medial_side)):
+    out = {name: m for name, m in masks.items() if name != TIBIAL_CARTILAGE}
+    for name, keep in ((MEDIAL_TIBIAL_CARTILAGE, medial_side),
+                       (LATERAL_TIBIAL_CARTILAGE, ~medial_side)):
         part = np.zeros_like(whole)
         part[tuple(index[keep].T)] = True
         out[name] = part
@@ -195,7 +208,7 @@ def measure_cartilage_result(result: Result, axes: KneeAxes, method: str = "near
     report(0.9, "joint space width")
     split = MedialLateralSplit(axes.ml_center_ras, axes.medial)
     result.measurements["joint_space_width_mm"] = joint_space_width(
-        result.segment("femur").mask, result.segment("tibia").mask, image, split)
+        result.segment(FEMUR).mask, result.segment(TIBIA).mask, image, split)
     result.measurements["thickness_method"] = method
     result.measurements["knee_axes"] = axes.to_json()
     return figures

@@ -75,8 +75,8 @@ def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
         report(fraction, message)
 
     warnings: list[str] = []
-    step(0.05, "bone")
-    bone_entry = _entry("bone", use_models and labels is None)
+    step(0.05, BONE)
+    bone_entry = _entry(BONE, use_models and labels is None)
     bone, fragments, method = _bone_and_fragments(image, labels, warnings, bone_entry)
     require_surroundings(bone, given=labels is not None)
     step(0.4, "fragments")
@@ -191,7 +191,7 @@ def _entry(kind: str, wanted: bool):
     """The verified manifest entry of the bone model or the candidate scorer, or None."""
     if not wanted:
         return None
-    if kind == "bone":
+    if kind == BONE:
         from mskai.segmentation.bone_model import bone_model_entry
 
         return bone_model_entry()
