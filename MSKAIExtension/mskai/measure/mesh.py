@@ -63,7 +63,7 @@ def _upsampling(volume: Volume) -> np.ndarray:
     return np.where(spacing_kji / spacing_kji.min() >= 2.0, factors, 1)
 
 
-def _binary_surface(crop: np.ndarray) -> Mesh:
+def binary_surface(crop: np.ndarray) -> Mesh:
     from skimage.measure import marching_cubes
 
     verts, faces, _, _ = marching_cubes(crop.astype(np.float32), level=0.5)
@@ -104,7 +104,7 @@ def mask_to_mesh(mask: np.ndarray, volume: Volume, smooth: bool = False) -> Mesh
     if smooth and (factors > 1).any():
         verts_kji, faces = _distance_surface(crop, volume, factors)
     else:
-        verts_kji, faces = _binary_surface(crop)
+        verts_kji, faces = binary_surface(crop)
     verts_kji += np.array([s.start for s in box], dtype=float) - 2.0
     if smooth:
         verts_kji = taubin_smooth(verts_kji, faces)
