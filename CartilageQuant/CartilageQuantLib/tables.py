@@ -13,7 +13,9 @@ PLATE_KEYS = ("mean_thickness_mm", "median_thickness_mm", "sd_thickness_mm",
               "mean_thickness_nearest_mm", "mean_thickness_normal_mm", "thickness_method")
 JSW_ROW_ID = "joint_space_width"
 JSW_COLUMNS = {"jsw_min_mm": ("min", "JSW min"), "jsw_medial_mm": ("medial", "JSW medial"),
-               "jsw_lateral_mm": ("lateral", "JSW lateral")}
+               "jsw_lateral_mm": ("lateral", "JSW lateral"),
+               "jsw_medial_mean_mm": ("medial_mean", "JSW medial mean"),
+               "jsw_lateral_mean_mm": ("lateral_mean", "JSW lateral mean")}
 SUBREGION_KEYS = ("area_mm2", "mean_thickness_mm", "denuded_area_fraction")
 PLATE_ATTRIBUTE = "CartilageQuant.Table"
 
@@ -24,7 +26,8 @@ def isPlate(entry: Mapping[str, Any]) -> bool:
 
 
 def plateRows(document: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per plate, then a joint space width row (min / medial / lateral in mm)."""
+    """One row per plate, then a joint space width row (min / medial / lateral, and the
+    medial / lateral means over the central weight-bearing region, in mm)."""
     rows = [{"plate": e["id"], "name": e.get("name", e["id"]),
              **{key: e.get(key) for key in PLATE_KEYS}}
             for e in document.get("segments", []) if isPlate(e)]
