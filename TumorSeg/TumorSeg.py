@@ -243,9 +243,8 @@ class TumorSegWidget(MSKAIModuleWidget):
         p = self._parameterNode
         database = getattr(slicer, "dicomDatabase", None)
         lookup = database.fileForInstance if database is not None else None
-        self._export("DICOM SEG", lambda folder: self.logic.exportDicomSeg(
-            p.inputVolume, p.outputSegmentation, os.path.join(folder, "tumour_seg.dcm"),
-            fileForInstance=lookup))
+        self._export("DICOM SEG", lambda folder: self.logic.exportDicom(
+            p.inputVolume, p.outputSegmentation, folder, fileForInstance=lookup))
 
     def onExportSurfaces(self, fmt: str) -> None:
         p = self._parameterNode

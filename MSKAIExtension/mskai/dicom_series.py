@@ -45,7 +45,7 @@ def read_dicom_series(path: Path, series_uid: str | None = None) -> Volume:
                          "the files may be corrupt or mix different images: re-export "
                          "the series") from None
     volume = sitk_to_volume(image)
-    _add_dicom_metadata(volume, reader, uid, len(files))
+    _add_dicom_metadata(volume, reader, uid, files)
     _check_slice_positions(volume, reader, files, folder)
     return volume
 
@@ -146,18 +146,34 @@ def _reject_unreadable_slices(folder: Path, series: dict[str, list[str]], uid: s
                              "so the series is incomplete; re-export the series")
 
 
-def _add_dicom_metadata(volume: Volume, reader, uid: str, n_files: int) -> None:
+def _add_dicom_metadata(volume: Volume, reader, uid: str, files: list[str]) -> None:
+    """Modality, the source UIDs (:data:`SOURCE_UID_KEYS`) and ``dicom_files``: the series'
+    files in reading order, so file ``k`` is slice ``k`` (what a DICOM SEG references)."""
     def tag(key: str) -> str | None:
         if not reader.HasMetaDataKey(0, key):
             return None
-        return reader.GetMetaData(0, key).strip() or None
+        return reader.GetMetaData(0, key).strip().rstrip("\0") or None
 
     volume.modality = tag("0008|0060")
     volume.metadata.update({
+        "study_instance_uid": tag("0020|000d"),
         "series_instance_uid": uid,
+        "frame_of_reference_uid": tag("0020|0052"),
         "series_description": tag("0008|103e"),
-        "number_of_files": n_files,
+        "number_of_files": len(files),
+        "dicom_files": [str(Path(f).resolve()) for f in files],
     })
+
+
+SOURCE_UID_KEYS = ("study_instance_uid", "series_instance_uid", "frame_of_reference_uid")
+
+
+def source_uids(volume: Volume) -> dict[str, str | None] | None:
+    """``{study_instance_uid, series_instance_uid, frame_of_reference_uid}`` of the DICOM
+    series ``volume`` was read from (measurements.json's ``source``); ``None`` otherwise."""
+    if not volume.metadata.get("series_instance_uid"):
+        return None
+    return {key: volume.metadata.get(key) for key in SOURCE_UID_KEYS}
 
 
 # ----- slice positions ----------------------------------------------------------------------

@@ -1,6 +1,8 @@
-"""Exports of the TumorSeg results: seg.nrrd, DICOM SEG, STL/OBJ surfaces, CSV (no Qt).
+"""Exports of the TumorSeg results: seg.nrrd, DICOM SEG (+ SR), STL/OBJ surfaces, CSV (no Qt).
 
-All take what the nodes hold now, so hand edits are exported as they are.
+All take what the nodes hold now, so hand edits are exported as they are. The DICOM files are
+written by :func:`mskai.results.dicom_seg.write_dicom_outputs`, as ``mskai tumor --dicom-out``
+writes them: the SEG, and the measurements SR when ``mskai.results.dicom_sr`` is installed.
 """
 
 from __future__ import annotations
@@ -43,24 +45,68 @@ def dicomSourceFiles(volumeNode: Any,
                      "the segmentation as .seg.nrrd.")
 
 
+def exportDicom(volumeNode: Any, segmentationNode: Any, folder: str | Path,
+                source: str | Path | Sequence[str] | None = None,
+                fileForInstance: Callable[[str], str] | None = None) -> list[Path]:
+    """``segmentation.dcm`` and, when the SR writer is installed, ``measurements_sr.dcm`` in
+    ``folder``: the files (and names) of ``mskai tumor --dicom-out``."""
+    from mskai.results.dicom_seg import DICOM_SEG_FILE, DICOM_SR_FILE
+
+    folder = Path(folder)
+    paths = _writeDicom(volumeNode, segmentationNode, folder / DICOM_SEG_FILE,
+                        folder / DICOM_SR_FILE, source, fileForInstance)
+    return list(paths.values())
+
+
 def exportDicomSeg(volumeNode: Any, segmentationNode: Any, path: str | Path,
                    source: str | Path | Sequence[str] | None = None,
-                   fileForInstance: Callable[[str], str] | None = None) -> Path:
-    """Every non-empty segment as one DICOM SEG referencing the volume's DICOM series."""
-    from mskai.results.dicom_seg import write_dicom_seg
-    from mskai.segments import STATUS_EDITED
-    from mskai.slicer_io import node_to_volume, segment_statuses, segmentation_to_masks
-    from TumorSegLib.measure_on_edit import storedProvenance
+                   fileForInstance: Callable[[str], str] | None = None,
+                   srPath: str | Path | None = None) -> Path:
+    """Every non-empty segment as one DICOM SEG referencing the volume's DICOM series; the
+    measurements SR (when its writer is installed) goes to ``srPath`` (default:
+    ``measurements_sr.dcm`` beside the SEG). Returns the SEG's path."""
+    return _writeDicom(volumeNode, segmentationNode, Path(path), srPath, source,
+                       fileForInstance)["seg"]
+
+
+def _writeDicom(volumeNode: Any, segmentationNode: Any, segPath: Path,
+                srPath: str | Path | None, source: Any,
+                fileForInstance: Callable[[str], str] | None) -> dict[str, Path]:
+    from mskai.results import dicom_seg
+    from mskai.slicer_io import node_to_volume
 
     files = source if source is not None else dicomSourceFiles(volumeNode, fileForInstance)
-    volume = node_to_volume(volumeNode)
+    result = _dicomResult(node_to_volume(volumeNode), segmentationNode,
+                          measure=dicom_seg.dicom_sr_writer() is not None)
+    return dicom_seg.write_dicom_outputs(result, segPath, srPath, files)
+
+
+def _dicomResult(volume: Any, segmentationNode: Any, measure: bool) -> Any:
+    """Every non-empty segment the node holds now (names, colours, hand-edit status); measured
+    as the module measures them when ``measure`` (the SR needs them) and there is a tumour."""
+    from mskai.segments import Result, Segment
+    from mskai.slicer_io import segment_statuses, segmentation_to_masks
+    from TumorSegLib.measure_on_edit import (
+        MARGIN_ATTRIBUTE,
+        MODULE,
+        measureResult,
+        storedProvenance,
+    )
+
     masks = segmentation_to_masks(segmentationNode, volume)
     segmentation = segmentationNode.GetSegmentation()
-    names = {sid: segmentation.GetSegment(sid).GetName() for sid in masks}
-    edited = {sid for sid, status in segment_statuses(segmentationNode).items()
-              if status == STATUS_EDITED}
-    return write_dicom_seg(masks, volume, path, files, storedProvenance(segmentationNode),
-                           names=names, edited=edited)
+    statuses = segment_statuses(segmentationNode)
+    result = Result(MODULE, volume, storedProvenance(segmentationNode))
+    for label, (segmentId, mask) in enumerate(masks.items(), start=1):
+        if not mask.any():
+            continue  # a SEG leaves empty segments out, and they cannot be measured
+        segment = segmentation.GetSegment(segmentId)
+        result.segments.append(Segment(segmentId, mask, label, name=segment.GetName(),
+                                       color=tuple(segment.GetColor()),
+                                       status=statuses[segmentId]))
+    if measure and any(s.id == TUMOR and s.mask.any() for s in result.segments):
+        measureResult(result, float(segmentationNode.GetAttribute(MARGIN_ATTRIBUTE) or 10.0))
+    return result
 
 
 def exportSurfaces(volumeNode: Any, segmentationNode: Any, outDir: str | Path,

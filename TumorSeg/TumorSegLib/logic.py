@@ -329,6 +329,14 @@ class TumorSegLogic(MSKAIModuleLogic):
 
         return exportDicomSeg(volumeNode, segmentationNode, path, source, fileForInstance)
 
+    def exportDicom(self, volumeNode: Any, segmentationNode: Any, folder: str | Path,
+                    source: Any = None,
+                    fileForInstance: Callable[[str], str] | None = None) -> list[Path]:
+        """segmentation.dcm (+ measurements_sr.dcm) in ``folder``, as ``--dicom-out``."""
+        from TumorSegLib.exports import exportDicom
+
+        return exportDicom(volumeNode, segmentationNode, folder, source, fileForInstance)
+
     def exportSurfaces(self, volumeNode: Any, segmentationNode: Any, outDir: str | Path,
                        fmt: str = "stl") -> list[Path]:
         from TumorSegLib.exports import exportSurfaces

@@ -35,7 +35,8 @@ from mskai.errors import InputError
 
 MARKER = ".mskai-result.json"
 MARKER_SCHEMA = "mskai.result-marker/1"
-RESULT_FILES = ("segmentation.seg.nrrd", "measurements.json", "measurements.csv", "report.html")
+RESULT_FILES = ("segmentation.seg.nrrd", "measurements.json", "measurements.csv",
+                "measurement_units.csv", "report.html")
 RESPONSE_FILES = ("response.json", "response.html")
 DEMO_FILES = ("index.html",)
 OUTPUT_FILES: dict[str, tuple[str, ...]] = {
@@ -43,6 +44,19 @@ OUTPUT_FILES: dict[str, tuple[str, ...]] = {
     "radiomics": RESULT_FILES, "response": RESPONSE_FILES, "demo": DEMO_FILES,
 }
 MIN_FREE_BYTES = 64 * 2**20  # the report and the segmentation of a typical study, with room
+DICOM_OUT_COMMANDS = ("tumor", "cartilage", "fracture", "radiomics")
+
+
+def output_files(command: str, dicom_out: bool = False) -> tuple[str, ...]:
+    """The files ``mskai COMMAND`` writes; ``--dicom-out`` adds ``segmentation.dcm`` (and
+    ``measurements_sr.dcm`` when the SR writer is installed), recorded in the marker too."""
+    names = OUTPUT_FILES.get(command, ())
+    if dicom_out and command in DICOM_OUT_COMMANDS:
+        from mskai.results.dicom_seg import dicom_output_files
+
+        names = (*names, *dicom_output_files())
+    return names
+
 
 Input = tuple[str, "str | Path | None"]
 
