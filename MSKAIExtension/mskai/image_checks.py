@@ -20,6 +20,7 @@ import numpy as np
 
 from mskai.errors import InputError
 from mskai.image_headers import RawLayout, metaimage_layout, nifti_header, nifti_layout, nrrd_layout
+from mskai.resources import available_memory_bytes
 
 MAX_DEFLATE_RATIO = 1100          # deflate cannot expand data more than ~1032:1
 STREAM_CHECK_MAX_BYTES = 200 * 2**20  # compressed files above this get the cheap check
@@ -92,21 +93,6 @@ def check_memory(path: Path, layout: RawLayout) -> None:
                          f"memory to read ({' x '.join(str(n) for n in layout.shape)} values of "
                          f"{layout.itemsize} bytes) but only {available / 2**30:.1f} GB is "
                          "available; crop or downsample the image, or free memory")
-
-
-def available_memory_bytes() -> int | None:
-    """MemAvailable from /proc/meminfo, else free physical pages; None when unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 # ----- compressed streams ---------------------------------------------------------------------

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mskai.errors import ModelError
+from mskai.resources import sha256_file
 
 SCHEMA = "mskai.models/1"
 FORMATS = ("state_dict", "torchscript", "onnx", "monai_bundle")
@@ -303,18 +304,10 @@ def sha256_path(path: str | Path) -> str:
     """
     path = Path(path)
     if path.is_file():
-        return _sha256_file(path)
-    lines = [f"{p.relative_to(path).as_posix()} {_sha256_file(p)}\n"
+        return sha256_file(path)
+    lines = [f"{p.relative_to(path).as_posix()} {sha256_file(p)}\n"
              for p in sorted(path.rglob("*")) if p.is_file()]
     return hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify(entry: ModelEntry) -> None:

@@ -47,15 +47,10 @@ def check_resources(extractor, sitk_image, sitk_mask, available: int | None = No
 
 
 def available_memory() -> int:
-    """MemAvailable from /proc/meminfo in bytes (a fixed 8 GiB where there is none)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return FALLBACK_MEMORY
+    """Available memory in bytes (a fixed budget where the machine does not say)."""
+    from mskai.resources import available_memory_bytes
+
+    return available_memory_bytes() or FALLBACK_MEMORY
 
 
 def resampled_size(sitk_mask, settings: Mapping[str, Any]) -> tuple[int, int, int]:

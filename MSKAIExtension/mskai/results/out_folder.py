@@ -19,7 +19,6 @@ Rules (docs/contract.md, "Output folder"):
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -32,6 +31,7 @@ from typing import Any
 
 from mskai import __version__
 from mskai.errors import InputError
+from mskai.resources import sha256_file
 
 MARKER = ".mskai-result.json"
 MARKER_SCHEMA = "mskai.result-marker/1"
@@ -87,7 +87,7 @@ class OutFolder:
         files = dict(self.previous)
         for name in self.files if names is None else names:
             path = self.path / name
-            files[name] = _sha256(path) if path.is_file() else None
+            files[name] = sha256_file(path) if path.is_file() else None
         self._write_marker(files)
 
     def _write_marker(self, files: dict[str, str | None]) -> None:
@@ -239,18 +239,10 @@ def _check_contents(out: Path, folder: Path, command: str, names: Sequence[str],
             raise InputError(f"--out {out} holds a {name} that mskai did not write; move it "
                              f"away or add --overwrite to replace it")
         expected = recorded[name]
-        if expected is not None and (not path.is_file() or _sha256(path) != expected):
+        if expected is not None and (not path.is_file() or sha256_file(path) != expected):
             raise InputError(f"--out {out}: {name} was changed after mskai wrote it; move it "
                              f"away or add --overwrite to replace it")
     return recorded
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _reason(exc: BaseException) -> str:
