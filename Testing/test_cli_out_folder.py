@@ -19,7 +19,7 @@ from mskai.cli import main
 from mskai.results.out_folder import MARKER
 
 RESULT_FILES = ("segmentation.seg.nrrd", "measurements.json", "measurements.csv",
-                "report.html")
+                "measurement_units.csv", "report.html")
 
 
 def _run(capsys, *argv: str | Path) -> tuple[int, str, str]:

@@ -57,7 +57,8 @@ def written(tmp_path_factory):
 def test_all_contract_files_are_written_and_other_files_untouched(written):
     _, out, paths = written
     assert {p.name for p in paths.values()} == {"segmentation.seg.nrrd", "measurements.json",
-                                                "measurements.csv", "report.html"}
+                                                "measurements.csv", "measurement_units.csv",
+                                                "report.html"}
     assert all(p.parent == out and p.is_file() for p in paths.values())
     assert (out / "notes.txt").read_text() == "mine"
 

@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_measure_command(sub, "fracture", "CT: bone, fracture candidates, fragments")
     _add_radiomics(sub)
     _add_response(sub)
+    _add_batch(sub)
     demo = sub.add_parser("demo", help="run all modules on the bundled sample data")
     demo.add_argument("--out", type=Path, default=Path("demo-output"))
     _add_overwrite(demo)
@@ -78,6 +79,12 @@ def _add_overwrite(p: argparse.ArgumentParser) -> None:
                         "result files there (other files are kept, nothing is deleted)")
 
 
+def _add_dicom_out(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dicom-out", dest="dicom_out", action="store_true",
+                   help="also write segmentation.dcm (DICOM SEG) and, when available, "
+                        "measurements_sr.dcm (DICOM SR); IMAGE must be a DICOM series")
+
+
 def _add_series(p: argparse.ArgumentParser) -> None:
     p.add_argument("--series", metavar="UID", default=None,
                    help="SeriesInstanceUID to read when the DICOM folder holds several series")
@@ -96,6 +103,7 @@ def _add_tumor(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=("classic", "learned"), default="classic",
                    help="click segmentation: classic (default) or the learned refinement model")
     _add_labels_options(p)
+    _add_dicom_out(p)
 
 
 def _add_measure_command(sub: argparse._SubParsersAction, name: str,
@@ -104,6 +112,7 @@ def _add_measure_command(sub: argparse._SubParsersAction, name: str,
     p.add_argument("image", type=Path)
     _add_series(p)
     _add_labels_options(p)
+    _add_dicom_out(p)
     return p
 
 
@@ -115,6 +124,7 @@ def _add_radiomics(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--params", type=Path, default=None, help="pyradiomics parameter file")
     p.add_argument("--out", type=Path, required=True, help=OUT_HELP)
     _add_overwrite(p)
+    _add_dicom_out(p)
 
 
 def _add_response(sub: argparse._SubParsersAction) -> None:
@@ -122,6 +132,35 @@ def _add_response(sub: argparse._SubParsersAction) -> None:
     p.add_argument("baseline_dir", type=Path)
     p.add_argument("followup_dir", type=Path)
     p.add_argument("--out", type=Path, required=True, help=OUT_HELP)
+    _add_overwrite(p)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
+def _add_batch(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("batch", help="run a cohort (CSV, one row per case) on Dask",
+                       description="Run one mskai command per row of COHORT.csv (columns "
+                                   "case,task,image and the task's options with _ for -) on "
+                                   "Dask; each case's results go to DIR/<case>/.")
+    p.add_argument("cohort", type=Path, metavar="COHORT.csv")
+    p.add_argument("--out", type=Path, required=True,
+                   help="batch folder: one result folder per case plus the cohort tables")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive_int, default=None,
+                       help="worker processes of the local Dask cluster (default: CPUs, "
+                            "fewer when memory is short)")
+    where.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="run on an existing Dask cluster, e.g. tcp://host:8786")
+    p.add_argument("--force", action="store_true",
+                   help="recompute cases whose results are complete for the same inputs")
     _add_overwrite(p)
 
 
@@ -183,6 +222,10 @@ def _run(args: argparse.Namespace) -> int:
             from mskai.models.commands import run_models_command
 
             return run_models_command(args)
+        if args.command == "batch":
+            from mskai.commands import run_batch
+
+            return run_batch(args)
         print(_handler(args.command)(args))
         return EXIT_OK
     except (InputError, ModelError) as exc:

@@ -15,7 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from mskai.errors import InputError
-from mskai.results.out_folder import MIN_FREE_BYTES, OUTPUT_FILES, OutFolder, check_out
+from mskai.results.out_folder import (
+    MIN_FREE_BYTES,
+    OUTPUT_FILES,
+    OutFolder,
+    check_out,
+    output_files,
+)
 from mskai.segments import Result
 from mskai.volume import Volume
 
@@ -27,10 +33,20 @@ _INHERITED_OVERWRITE: ContextVar[bool] = ContextVar("mskai_inherited_overwrite",
 
 def out_folder(args: argparse.Namespace, command: str,
                *inputs: tuple[str, Path | None]) -> OutFolder:
-    """Check ``--out`` before any work (docs/contract.md, "Output folder")."""
+    """Check ``--out`` before any work (docs/contract.md, "Output folder").
+
+    With ``args.dicom_out`` the input must be a DICOM series (else exit 2, before any work)
+    and the folder is checked for, and :func:`finish` writes, the DICOM SEG (and SR) too.
+    """
+    dicom_out = bool(getattr(args, "dicom_out", False))
+    if dicom_out:
+        from mskai.results.dicom_seg import require_dicom_input
+
+        require_dicom_input(getattr(args, "image", None))
     overwrite = bool(getattr(args, "overwrite", False)) or _INHERITED_OVERWRITE.get()
     needed = MIN_FREE_BYTES + sum(_size(path) for role, path in inputs if role == "image")
-    return check_out(args.out, command, inputs, overwrite=overwrite, needed_bytes=needed)
+    return check_out(args.out, command, inputs, overwrite=overwrite, needed_bytes=needed,
+                     files=output_files(command, dicom_out))
 
 
 def _size(path: Path | None) -> int:
@@ -52,6 +68,10 @@ def read_input_image(args: argparse.Namespace) -> Volume:
 
     image = read_image(args.image, series_uid=getattr(args, "series", None))
     validate_image(image)
+    if getattr(args, "dicom_out", False):
+        from mskai.results.dicom_seg import check_dicom_source
+
+        check_dicom_source(image)  # a series without UIDs is refused before the work
     return image
 
 
@@ -80,6 +100,8 @@ def finish(result: Result, out: OutFolder | Path,
     """Write the output folder (marked as mskai's) and return the summary line.
 
     ``image`` is the volume as read: its reader warnings are added to the result's.
+    A folder checked with ``--dicom-out`` (:func:`out_folder`) also gets ``segmentation.dcm``
+    and, when the SR writer is installed, ``measurements_sr.dcm``.
     """
     from mskai.results import write_results
 
@@ -89,8 +111,20 @@ def finish(result: Result, out: OutFolder | Path,
     if not isinstance(folder, OutFolder):
         command = MODULE_COMMANDS.get(result.module, result.module.lower())
         folder = OutFolder(Path(out), command, OUTPUT_FILES.get(command, ()))
+    from mskai.results.dicom_seg import DICOM_SEG_FILE, DICOM_SR_FILE
+
+    kept = [name for name in (DICOM_SEG_FILE, DICOM_SR_FILE)
+            if name not in folder.files and name in folder.previous
+            and (folder.path / name).is_file()]
+    if kept:  # mskai never deletes: say that the earlier DICOM files are now out of date
+        result.warnings.append(f"{' and '.join(kept)} in {folder.path} are from an earlier run "
+                               "and do not show this result; add --dicom-out to rewrite them")
     folder.claim()
     write_results(result, folder.path, figures=figures or [])
+    if DICOM_SEG_FILE in folder.files:
+        from mskai.results.dicom_seg import write_dicom_outputs
+
+        write_dicom_outputs(result, folder.path / DICOM_SEG_FILE, folder.path / DICOM_SR_FILE)
     folder.seal()
     for warning in result.warnings:
         sys.stderr.write(f"warning: {warning}\n")
@@ -174,6 +208,13 @@ def run_response(args: argparse.Namespace) -> str:
     summary = task(args.baseline_dir, args.followup_dir, args.out)
     out.seal()  # after the comparison: a refused pair of folders leaves no output folder
     return summary
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    """``mskai batch``: prints its own summary and returns the exit code (0, 1 or 2)."""
+    from mskai.cohort.batch import run_batch_command
+
+    return run_batch_command(args)
 
 
 def run_demo(args: argparse.Namespace) -> str:

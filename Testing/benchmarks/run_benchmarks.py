@@ -19,7 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-SUITES = ("bench_tumor", "bench_cartilage", "bench_fracture")
+SUITES = ("bench_tumor", "bench_cartilage", "bench_fracture", "bench_batch")
 
 
 def _setup_paths() -> None:

@@ -1,8 +1,9 @@
 """Result writers: the output folder of CONTRACT.md.
 
 :func:`write_results` writes ``segmentation.seg.nrrd``, ``measurements.json``,
-``measurements.csv`` and ``report.html`` into a folder (created if missing; other files
-there are left alone). :func:`export_surfaces` adds STL/OBJ surfaces on request.
+``measurements.csv``, ``measurement_units.csv`` and ``report.html`` into a folder (created
+if missing; other files there are left alone). :func:`export_surfaces` adds STL/OBJ
+surfaces on request.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ Figure = tuple[str, bytes]
 
 def write_results(result: Result, out_dir: str | Path, figures: list[Figure] | tuple = (),
                   render_3d: bool = True) -> dict[str, Path]:
-    """Write the output folder; returns ``{"segmentation", "json", "csv", "report"}`` paths.
+    """Write the output folder; returns ``{"segmentation", "json", "csv", "units_csv",
+    "report"}`` paths.
 
     ``figures`` are extra ``(title, png bytes)`` plots a module adds to the report.
     ``render_3d=False`` skips the VTK attempt and draws the 3D view with matplotlib.
@@ -27,14 +29,21 @@ def write_results(result: Result, out_dir: str | Path, figures: list[Figure] | t
     from mskai.results.report import render_report
     from mskai.results.segnrrd import write_seg_nrrd
     from mskai.results.snapshots import key_slices, snapshot_3d
-    from mskai.results.tables import measurements_document, write_csv, write_json
+    from mskai.results.tables import (
+        UNITS_CSV,
+        measurements_document,
+        write_csv,
+        write_json,
+        write_units_csv,
+    )
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     document = measurements_document(result)
     paths = {"segmentation": write_seg_nrrd(result, out / "segmentation.seg.nrrd"),
              "json": write_json(document, out / "measurements.json"),
-             "csv": write_csv(document, out / "measurements.csv")}
+             "csv": write_csv(document, out / "measurements.csv"),
+             "units_csv": write_units_csv(document, out / UNITS_CSV)}
     colors = {s.id: tuple(s.color) for s in result.segments}
     page = render_report(document, colors, result.provenance.time, key_slices(result),
                          snapshot_3d(result, use_vtk=render_3d), list(figures))

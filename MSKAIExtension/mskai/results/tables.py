@@ -3,6 +3,10 @@
 Segments whose measurements lack a contract key (volume, surface area, maximum diameter,
 centroid) get it computed here, so every file on disk satisfies the contract. Empty segments
 report 0 mL and ``null`` for the rest.
+
+Every measurement gets its UCUM unit and concept code from :mod:`mskai.measurement_codes`:
+the ``units`` block of ``measurements.json`` and ``measurement_units.csv`` (one row per
+measurement path, with the ``measurements.csv`` column it fills).
 """
 
 from __future__ import annotations
@@ -16,12 +20,16 @@ from typing import Any
 import numpy as np
 
 from mskai.measure.shape import shape_measurements
+from mskai.measurement_codes import document_units
 from mskai.segments import Result, Segment
 from mskai.volume import Volume
 
 SCHEMA = "mskai.measurements/1"
 CONTRACT_KEYS = ("volume_ml", "surface_area_mm2", "max_diameter_mm", "centroid_ras")
-RESERVED = ("schema", "module", "image", "provenance", "segments", "warnings")
+RESERVED = ("schema", "module", "image", "provenance", "segments", "warnings", "units")
+UNITS_CSV = "measurement_units.csv"
+UNITS_COLUMNS = ("path", "csv_column", "unit", "unit_meaning", "code_scheme", "code_value",
+                 "code_meaning", "derivation_scheme", "derivation_value", "derivation_meaning")
 
 
 def jsonable(value: Any) -> Any:
@@ -71,8 +79,14 @@ def measurements_document(result: Result) -> dict[str, Any]:
         "segments": [segment_entry(s, image) for s in result.segments],
     }
     doc.update({k: v for k, v in result.measurements.items() if k not in RESERVED})
+    from mskai.dicom_series import source_uids  # the DICOM series' UIDs, when it was one
+
+    if source_uids(image):
+        doc["source"] = source_uids(image)
     doc["warnings"] = list(result.warnings)
-    return jsonable(doc)
+    doc = jsonable(doc)
+    doc["units"] = document_units(doc)[0]
+    return doc
 
 
 def write_json(document: dict[str, Any], path: Path) -> Path:
@@ -109,4 +123,39 @@ def write_csv(document: dict[str, Any], path: Path) -> Path:
         writer = csv.DictWriter(handle, fieldnames=columns or ["id"], restval="")
         writer.writeheader()
         writer.writerows(rows)
+    return path
+
+
+def _csv_column(path: str) -> str:
+    """The ``measurements.csv`` column of a segment measurement path ('' for the others)."""
+    prefix = "segments[]."
+    key = path[len(prefix):] if path.startswith(prefix) else ""
+    if not key:
+        return ""
+    head, _, rest = key.partition(".")
+    if "[]" in head:
+        head = head.partition("[]")[0]
+    if head.endswith("_ras") and not rest:
+        return " ".join(f"{head}_{axis}" for axis in "ras")
+    return head
+
+
+def write_units_csv(document: dict[str, Any], path: Path) -> Path:
+    """``measurement_units.csv``: unit and codes of every measurement path of ``document``.
+
+    ``csv_column`` names the ``measurements.csv`` column holding it (several, space
+    separated, for a point split into _r/_a/_s; the JSON-text column for nested values).
+    """
+    units = document.get("units") or document_units(document)[0]
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(UNITS_COLUMNS)
+        for key, entry in units.items():
+            code = entry.get("code") or {}
+            derivation = entry.get("derivation") or {}
+            writer.writerow([key, _csv_column(key), entry.get("unit") or "",
+                             entry.get("unit_meaning") or "",
+                             code.get("scheme", ""), code.get("value", ""),
+                             code.get("meaning", ""), derivation.get("scheme", ""),
+                             derivation.get("value", ""), derivation.get("meaning", "")])
     return path
