@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import run_cli
 
 from mskai import commands
-from mskai.cli import main
 from mskai.image import read_image
 from mskai.labels import read_labels
 
@@ -20,38 +20,31 @@ CT = STS / "STS_002_CT_image.nii.gz"
 CT_MASK = STS / "STS_002_CT_mask.nii.gz"
 
 
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse usage errors
-        code = int(exc.code)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_help_lists_every_contract_command(capsys):
-    code, out, _ = _run(capsys, "--help")
+    code, out, _ = run_cli(capsys, "--help")
     assert code == 0
     for command in ("tumor", "cartilage", "fracture", "radiomics", "response", "demo", "models"):
         assert command in out
 
 
 def test_usage_error_is_one_line_and_exit_2(capsys):
-    code, _, err = _run(capsys, "tumor", str(CT), "--seed-ras", "1,2", "--out", "x")
+    code, _, err = run_cli(capsys, "tumor", str(CT), "--seed-ras", "1,2", "--out", "x")
     assert code == 2
     assert len(err.strip().splitlines()) == 1
     assert "R,A,S" in err
 
 
 def test_points_may_start_with_a_minus_sign(capsys, tmp_path):
-    code, _, err = _run(capsys, "tumor", str(CT), "--seed-ras", "-5000,-1,-2",
+    code, _, err = run_cli(capsys, "tumor", str(CT), "--seed-ras", "-5000,-1,-2",
                         "--out", str(tmp_path / "out"))
     assert code == 2
     assert "outside" in err  # parsed as a point, then rejected for lying outside the image
 
 
 def test_missing_image_is_bad_input(capsys, tmp_path):
-    code, _, err = _run(capsys, "tumor", str(tmp_path / "nope.nii.gz"), "--seed-ras",
+    code, _, err = run_cli(capsys, "tumor", str(tmp_path / "nope.nii.gz"), "--seed-ras",
                         "0,0,0", "--out", str(tmp_path / "out"))
     assert code == 2
     assert len(err.strip().splitlines()) == 1
@@ -59,7 +52,7 @@ def test_missing_image_is_bad_input(capsys, tmp_path):
 
 
 def test_seed_outside_the_image_is_bad_input_and_names_the_bounds(capsys, tmp_path):
-    code, _, err = _run(capsys, "tumor", str(CT), "--seed-ras", "5000,0,0",
+    code, _, err = run_cli(capsys, "tumor", str(CT), "--seed-ras", "5000,0,0",
                         "--out", str(tmp_path / "out"))
     assert code == 2
     assert "outside" in err
@@ -71,7 +64,7 @@ def test_internal_error_is_exit_1_without_traceback(capsys, tmp_path, monkeypatc
         raise RuntimeError("boom")
 
     monkeypatch.setattr(commands, "run_tumor", broken)
-    code, _, err = _run(capsys, "tumor", str(CT), "--seed-ras", "0,0,0", "--out",
+    code, _, err = run_cli(capsys, "tumor", str(CT), "--seed-ras", "0,0,0", "--out",
                         str(tmp_path))
     assert code == 1
     assert "Traceback" not in err
@@ -80,7 +73,7 @@ def test_internal_error_is_exit_1_without_traceback(capsys, tmp_path, monkeypatc
 
 def test_tumor_with_expert_labels_measures_exactly_the_expert_mask(capsys, tmp_path):
     out = tmp_path / "out"
-    code, summary, _ = _run(capsys, "tumor", str(CT), "--labels", str(CT_MASK),
+    code, summary, _ = run_cli(capsys, "tumor", str(CT), "--labels", str(CT_MASK),
                             "--label-names", "tumor=1", "--out", str(out))
     assert code == 0, summary
     assert len(summary.strip().splitlines()) == 1
@@ -104,7 +97,7 @@ def test_tumor_with_expert_labels_measures_exactly_the_expert_mask(capsys, tmp_p
 
 def test_result_segmentation_reopens_on_the_input_geometry(capsys, tmp_path):
     out = tmp_path / "out"
-    code, _, _ = _run(capsys, "tumor", str(CT), "--labels", str(CT_MASK), "--label-names",
+    code, _, _ = run_cli(capsys, "tumor", str(CT), "--labels", str(CT_MASK), "--label-names",
                       "tumor=1", "--margin-mm", "5", "--out", str(out))
     assert code == 0
     image = read_image(CT)
@@ -134,7 +127,7 @@ def test_a_tiny_tumour_is_measured_with_a_warning(capsys, tmp_path):
     mask = sitk.GetImageFromArray(tiny)
     mask.CopyInformation(image.to_sitk())
     sitk.WriteImage(mask, str(tmp_path / "tiny.nii.gz"))
-    code, _, _ = _run(capsys, "tumor", str(CT), "--labels", str(tmp_path / "tiny.nii.gz"),
+    code, _, _ = run_cli(capsys, "tumor", str(CT), "--labels", str(tmp_path / "tiny.nii.gz"),
                       "--label-names", "tumor=1", "--out", str(tmp_path / "out"))
     assert code == 0
     doc = json.loads((tmp_path / "out" / "measurements.json").read_text())
@@ -149,7 +142,7 @@ def test_learned_click_method_records_the_model_and_matches_the_expert(capsys, t
     expert = read_labels(CT_MASK, image, {"tumor": 1})["tumor"]
     seed = image.index_to_ras(deepest_voxel(expert, tuple(reversed(image.spacing)))[::-1])
     out = tmp_path / "out"
-    code, _, err = _run(capsys, "tumor", str(CT), "--seed-ras", ",".join(map(str, seed)),
+    code, _, err = run_cli(capsys, "tumor", str(CT), "--seed-ras", ",".join(map(str, seed)),
                         "--method", "learned", "--out", str(out))
     assert code == 0, err
     doc = json.loads((out / "measurements.json").read_text())

@@ -13,19 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from mskai.cli import main
+from cli_runner import run_cli
 
 SPHERE_RADIUS_MM = 6.0
 
 
-def _run(capsys, *argv: str | Path) -> tuple[int, str, str]:
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse usage errors
-        code = int(exc.code)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def write_dicom_series(folder: Path, array: np.ndarray, series_uid: str,
@@ -100,7 +92,7 @@ def test_uneven_dicom_slices_are_reported_on_stderr_and_in_measurements_json(cap
     write_dicom_series(tmp_path / "ct", _ct(tumour), uid, positions)
     mask = _mask_like(tmp_path / "ct", tumour, tmp_path / "mask.nii.gz", uid)
     out = tmp_path / "out"
-    code, summary, err = _run(capsys, "tumor", tmp_path / "ct", "--labels", mask,
+    code, summary, err = run_cli(capsys, "tumor", tmp_path / "ct", "--labels", mask,
                               "--label-names", "tumor=1", "--out", out)
     assert code == 0, err
     assert len(summary.strip().splitlines()) == 1
@@ -116,7 +108,7 @@ def test_a_clean_image_has_an_empty_warnings_list(capsys, tmp_path):
     uid = "1.2.826.0.1.3680043.8.498.101"
     write_dicom_series(tmp_path / "ct", _ct(tumour), uid, [float(z) for z in range(12)])
     mask = _mask_like(tmp_path / "ct", tumour, tmp_path / "mask.nii.gz", uid)
-    code, _, err = _run(capsys, "tumor", tmp_path / "ct", "--labels", mask,
+    code, _, err = run_cli(capsys, "tumor", tmp_path / "ct", "--labels", mask,
                         "--label-names", "tumor=1", "--out", tmp_path / "out")
     assert code == 0, err
     assert "warning:" not in err
@@ -143,7 +135,7 @@ def two_series(tmp_path) -> tuple[Path, dict[str, str], Path]:
 def test_series_picks_one_series_of_a_dicom_folder(capsys, tmp_path, two_series):
     folder, uids, mask = two_series
     out = tmp_path / "out"
-    code, _, err = _run(capsys, "tumor", folder, "--series", uids["study"], "--labels", mask,
+    code, _, err = run_cli(capsys, "tumor", folder, "--series", uids["study"], "--labels", mask,
                         "--label-names", "tumor=1", "--out", out)
     assert code == 0, err
     doc = json.loads((out / "measurements.json").read_text())
@@ -153,7 +145,7 @@ def test_series_picks_one_series_of_a_dicom_folder(capsys, tmp_path, two_series)
 def test_several_series_without_series_is_bad_input_listing_them(capsys, tmp_path,
                                                                  two_series):
     folder, uids, mask = two_series
-    code, _, err = _run(capsys, "tumor", folder, "--labels", mask, "--label-names",
+    code, _, err = run_cli(capsys, "tumor", folder, "--labels", mask, "--label-names",
                         "tumor=1", "--out", tmp_path / "out")
     assert code == 2
     lines = err.strip().splitlines()
@@ -165,7 +157,7 @@ def test_several_series_without_series_is_bad_input_listing_them(capsys, tmp_pat
 
 @pytest.mark.parametrize("command", ["tumor", "cartilage", "fracture", "radiomics"])
 def test_every_command_that_reads_an_image_takes_series(capsys, command):
-    code, out, _ = _run(capsys, command, "--help")
+    code, out, _ = run_cli(capsys, command, "--help")
     assert code == 0
     assert "--series UID" in out
 
@@ -175,7 +167,7 @@ def test_a_wrong_type_in_the_radiomics_params_is_one_line(capsys, test_data, tmp
     folder = test_data / "ibsi" / "digital_phantom"
     params = tmp_path / "wrong.yaml"
     params.write_text("setting:\n  binWidth: wide\n")
-    code, _, err = _run(capsys, "radiomics", folder / "phantom.nii.gz", folder / "mask.nii.gz",
+    code, _, err = run_cli(capsys, "radiomics", folder / "phantom.nii.gz", folder / "mask.nii.gz",
                         "--params", params, "--out", tmp_path / "out")
     assert code == 2
     assert len(err.strip().splitlines()) == 1, err

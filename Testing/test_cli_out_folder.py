@@ -13,22 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import run_cli
 
 from mskai import __version__
-from mskai.cli import main
 from mskai.results.out_folder import MARKER
 
 RESULT_FILES = ("segmentation.seg.nrrd", "measurements.json", "measurements.csv",
                 "measurement_units.csv", "report.html")
 
 
-def _run(capsys, *argv: str | Path) -> tuple[int, str, str]:
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse usage errors
-        code = int(exc.code)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _one_line(err: str) -> str:
@@ -57,7 +50,7 @@ def sphere(tmp_path_factory) -> tuple[Path, Path]:
 
 def _tumor(capsys, sphere, out: Path, *extra: str) -> tuple[int, str, str]:
     image, label = sphere
-    return _run(capsys, "tumor", image, "--labels", label, "--label-names", "tumor=1",
+    return run_cli(capsys, "tumor", image, "--labels", label, "--label-names", "tumor=1",
                 "--out", out, *extra)
 
 
@@ -152,7 +145,7 @@ def test_the_result_of_another_command_is_not_replaced(capsys, sphere, tmp_path,
     (tmp_path / "measurements.json").write_text("{}")
     (tmp_path / MARKER).write_text(json.dumps({"command": "tumor", "files": {
         "measurements.json": None}}))
-    code, _, err = _run(capsys, "radiomics", image, label, "--out", tmp_path)
+    code, _, err = run_cli(capsys, "radiomics", image, label, "--out", tmp_path)
     assert code == 2
     assert "holds the result of 'mskai tumor', not 'mskai radiomics'" in _one_line(err)
     assert (tmp_path / "measurements.json").read_text() == "{}"
@@ -169,11 +162,11 @@ def test_every_command_refuses_a_users_folder_before_any_work(capsys, sphere, tm
     inputs = {"tumor": [image, "--seed-ras", "0,0,0"], "cartilage": [image],
               "fracture": [image], "radiomics": [image, label],
               "response": [image.parent, image.parent], "demo": []}[command]
-    code, _, err = _run(capsys, command, *inputs, "--out", out)
+    code, _, err = run_cli(capsys, command, *inputs, "--out", out)
     assert code == 2
     assert "--overwrite" in _one_line(err)
     assert (out / "report.html").read_text() == "my own report"
-    assert "--overwrite" in _run(capsys, command, "--help")[1]
+    assert "--overwrite" in run_cli(capsys, command, "--help")[1]
 
 
 def test_response_marks_its_folder_and_reruns_into_it(capsys, sphere, tmp_path):
@@ -182,7 +175,7 @@ def test_response_marks_its_folder_and_reruns_into_it(capsys, sphere, tmp_path):
     assert _tumor(capsys, sphere, follow)[0] == 0
     out = tmp_path / "response"
     for _ in range(2):
-        code, _, err = _run(capsys, "response", base, follow, "--out", out)
+        code, _, err = run_cli(capsys, "response", base, follow, "--out", out)
         assert code == 0, err
     marker = json.loads((out / MARKER).read_text())
     assert marker["command"] == "response"
@@ -260,10 +253,10 @@ def test_a_bad_out_is_refused_before_the_image_is_read(capsys, sphere, tmp_path,
 def test_the_input_dicom_folder_is_not_an_output_folder(capsys, test_data, nothing_is_read):
     dicom = test_data / "sts_sarcoma" / "STS_002_CT_dicom_5slices"
     before = sorted(p.name for p in dicom.iterdir())
-    code, _, err = _run(capsys, "fracture", dicom, "--out", dicom)
+    code, _, err = run_cli(capsys, "fracture", dicom, "--out", dicom)
     assert code == 2
     assert "is the input image itself" in _one_line(err)
-    code, _, err = _run(capsys, "fracture", dicom, "--out", dicom.parent, "--overwrite")
+    code, _, err = run_cli(capsys, "fracture", dicom, "--out", dicom.parent, "--overwrite")
     assert code == 2
     assert "contains the input image" in _one_line(err)
     assert sorted(p.name for p in dicom.iterdir()) == before
@@ -277,7 +270,7 @@ def test_a_labels_file_inside_out_is_never_written_over(capsys, sphere, tmp_path
     out.mkdir()
     edited = out / "segmentation.seg.nrrd"
     edited.write_bytes(label.read_bytes())
-    code, _, err = _run(capsys, "tumor", image, "--labels", edited, "--label-names",
+    code, _, err = run_cli(capsys, "tumor", image, "--labels", edited, "--label-names",
                         "tumor=1", "--out", out, "--overwrite")
     assert code == 2
     assert "contains the input labels" in _one_line(err)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import run_cli
 from dicom_validation import dciodvfy_errors
 
 from mskai.cli import main
@@ -36,13 +37,6 @@ SERIES = STS / "STS_002_CT_dicom_5slices"
 NIFTI = STS / "STS_002_CT_image.nii.gz"
 
 
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse usage errors
-        code = int(exc.code)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _read(path):
@@ -142,17 +136,17 @@ def test_dicom_files_are_in_the_marker_and_a_rerun_replaces_them(tumor_run, caps
 
     again = tmp_path / "again"
     shutil.copytree(out, again)
-    code, _, err = _run(capsys, "tumor", SERIES, "--labels", out.parent / "labels.nrrd",
+    code, _, err = run_cli(capsys, "tumor", SERIES, "--labels", out.parent / "labels.nrrd",
                         "--label-names", "tumor=1", "--dicom-out", "--out", again)
     assert code == 0, err  # the earlier DICOM files are mskai's: replaced without --overwrite
     before = (again / DICOM_SEG_FILE).read_bytes()
-    code, _, err = _run(capsys, "tumor", SERIES, "--labels", out.parent / "labels.nrrd",
+    code, _, err = run_cli(capsys, "tumor", SERIES, "--labels", out.parent / "labels.nrrd",
                         "--label-names", "tumor=1", "--out", again)
     assert code == 0, err  # without --dicom-out the earlier SEG is kept, with a warning
     assert (again / DICOM_SEG_FILE).read_bytes() == before
     assert f"warning: {DICOM_SEG_FILE}" in err and "add --dicom-out to rewrite them" in err
     (again / DICOM_SEG_FILE).write_bytes(b"changed by the user")
-    code, _, err = _run(capsys, "tumor", SERIES, "--labels", out.parent / "labels.nrrd",
+    code, _, err = run_cli(capsys, "tumor", SERIES, "--labels", out.parent / "labels.nrrd",
                         "--label-names", "tumor=1", "--dicom-out", "--out", again)
     assert code == 2 and f"{DICOM_SEG_FILE} was changed" in err
 
@@ -252,7 +246,7 @@ def test_every_command_writes_the_seg_of_its_result(capsys, ct, tmp_path, comman
         argv = ([series, tmp_path / "mask.nrrd"] if command == "radiomics"
                 else [series, "--labels", tmp_path / "mask.nrrd", "--label-names", "bone=1"])
     out = tmp_path / "out"
-    code, _, err = _run(capsys, command, *argv, "--dicom-out", "--out", out)
+    code, _, err = run_cli(capsys, command, *argv, "--dicom-out", "--out", out)
     assert code == 0, err
     image = _read(series)
     _, segments = read_back(out / DICOM_SEG_FILE, image)
@@ -276,7 +270,7 @@ def test_dicom_out_of_an_image_file_is_refused_before_any_work(capsys, tmp_path,
 
     monkeypatch.setattr(commands, "read_input_image", lambda args: pytest.fail("read"))
     extra = [NIFTI] if command == "radiomics" else []
-    code, _, err = _run(capsys, command, NIFTI, *extra, "--dicom-out", "--out",
+    code, _, err = run_cli(capsys, command, NIFTI, *extra, "--dicom-out", "--out",
                         tmp_path / "out")
     assert code == 2
     assert len(err.strip().splitlines()) == 1
@@ -295,7 +289,7 @@ def test_an_anonymised_series_without_uids_is_refused_before_the_work(capsys, tm
         pytest.skip("ts_example/example_ct_dicom is not in the shared data")
     monkeypatch.setattr(commands, "load_inputs", lambda args: (
         commands.read_input_image(args), pytest.fail("went on to the work")))
-    code, _, err = _run(capsys, "fracture", series, "--dicom-out", "--out", tmp_path / "out")
+    code, _, err = run_cli(capsys, "fracture", series, "--dicom-out", "--out", tmp_path / "out")
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "has no SOPClassUID, SOPInstanceUID, StudyInstanceUID, SeriesInstanceUID" in err
     assert not (tmp_path / "out").exists()
@@ -304,7 +298,7 @@ def test_an_anonymised_series_without_uids_is_refused_before_the_work(capsys, tm
 def test_without_dicom_out_nothing_dicom_is_written_or_recorded(capsys, tmp_path):
     from mskai.results.out_folder import read_marker
 
-    code, _, err = _run(capsys, "tumor", NIFTI, "--labels", STS / "STS_002_CT_mask.nii.gz",
+    code, _, err = run_cli(capsys, "tumor", NIFTI, "--labels", STS / "STS_002_CT_mask.nii.gz",
                         "--label-names", "tumor=1", "--out", tmp_path / "out")
     assert code == 0, err
     assert not (tmp_path / "out" / DICOM_SEG_FILE).exists()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import run_cli
 
-from mskai.cli import main
 from mskai.image import write_image
 from mskai.volume import Volume
 from phantoms.long_bone import fractured_long_bone
@@ -19,10 +19,6 @@ TITLE = re.compile(r"<figcaption>([FC]\d+) score (\d\.\d\d)( \(below threshold\)
                    r"displacement [\d.]+ mm, angulation \d+°</figcaption>")
 
 
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +33,7 @@ def fractured(tmp_path_factory) -> tuple[Path, np.ndarray]:
 
 def test_report_has_one_figure_per_candidate(capsys, tmp_path, fractured):
     path, truth = fractured
-    code, out, _ = _run(capsys, "fracture", str(path), "--out", str(tmp_path))
+    code, out, _ = run_cli(capsys, "fracture", str(path), "--out", str(tmp_path))
     assert code == 0 and out.startswith("FractureDetect:")
     doc = json.loads((tmp_path / "measurements.json").read_text())
     fractures, candidates = doc["fractures"], doc["fracture_candidates"]
@@ -72,13 +68,13 @@ def test_ct_without_bone_is_bad_input(capsys, tmp_path):
     ct = np.where(body, 40.0, -1000.0) + rng.normal(0, 10, body.shape)
     path = tmp_path / "soft_tissue.nrrd"
     write_image(Volume(ct.astype(np.float32), spacing=(1.0, 1.0, 2.0), modality="CT"), path)
-    code, _, err = _run(capsys, "fracture", str(path), "--out", str(tmp_path / "out"))
+    code, _, err = run_cli(capsys, "fracture", str(path), "--out", str(tmp_path / "out"))
     assert code == 2
     assert err.count("\n") == 1 and "no bone found" in err and "--labels" in err
     assert not (tmp_path / "out" / "measurements.json").exists()
 
 
 def test_mr_is_refused_with_one_line(capsys, tmp_path):
-    code, _, err = _run(capsys, "fracture", str(MR), "--out", str(tmp_path / "out"))
+    code, _, err = run_cli(capsys, "fracture", str(MR), "--out", str(tmp_path / "out"))
     assert code == 2
     assert err.count("\n") == 1 and "needs a CT in Hounsfield units" in err

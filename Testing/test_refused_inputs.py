@@ -11,25 +11,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from mskai.cli import main
+from cli_runner import run_cli
 
 STS = Path(__file__).parent / "Data" / "sts_sarcoma"
 IBSI = Path(__file__).parent / "Data" / "ibsi" / "digital_phantom"
 
 
-def _run(capsys, *argv: object) -> tuple[int, str]:
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse usage errors
-        code = int(exc.code)
-    out, err = capsys.readouterr()
-    return code, err
 
 
 def _refused(capsys, *argv: object) -> str:
     """Run the command, check exit 2 and a single line on stderr; return that line."""
-    code, err = _run(capsys, *argv)
+    code, _, err = run_cli(capsys, *argv)
     lines = err.strip().splitlines()
     assert code == 2, err
     assert len(lines) == 1, err
@@ -86,7 +78,7 @@ def test_fracture_measures_a_bone_with_soft_tissue_around_it(capsys, tmp_path):
     ct[:, radius2 < 10**2] = 1200
     ct[:, radius2 < 6**2] = 0
     ct += rng.normal(0, 20, ct.shape)
-    code, err = _run(capsys, "fracture", _write(ct.astype(np.int16), tmp_path / "leg.nrrd"),
+    code, _, err = run_cli(capsys, "fracture", _write(ct.astype(np.int16), tmp_path / "leg.nrrd"),
                      "--out", tmp_path / "out")
     assert code == 0, err
 
@@ -154,7 +146,7 @@ def test_radiomics_keeps_label_maps_with_several_labels(capsys, tmp_path):
 
     labels = sitk.GetArrayFromImage(sitk.ReadImage(str(IBSI / "mask.nii.gz"))).astype(np.int16)
     labels[labels == 0] = 7  # another structure around the tumour (label 1)
-    code, err = _run(capsys, "radiomics", IBSI / "phantom.nii.gz",
+    code, _, err = run_cli(capsys, "radiomics", IBSI / "phantom.nii.gz",
                      _like_phantom(labels, tmp_path / "labels.nrrd"),
                      "--out", tmp_path / "out")
     assert code == 0, err
@@ -198,7 +190,7 @@ def test_tumor_refuses_a_box_without_extent(capsys, tmp_path, blob):
 
 
 def test_tumor_with_a_box_around_the_seed_runs_end_to_end(capsys, tmp_path, blob):
-    code, err = _run(capsys, "tumor", blob, "--seed-ras", "-20,-20,20",
+    code, _, err = run_cli(capsys, "tumor", blob, "--seed-ras", "-20,-20,20",
                      "--roi-ras", "-6,-6,6,-34,-34,34", "--out", tmp_path / "out")
     assert code == 0, err
     doc = json.loads((tmp_path / "out" / "measurements.json").read_text())
