@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_runner import run_cli
+from dicom_samples import SERIES, STS, ball, read_series
 from dicom_validation import dciodvfy_errors
 
 from mskai.cli import main
@@ -32,27 +33,13 @@ hd = pytest.importorskip("highdicom")
 import pydicom  # noqa: E402  (after highdicom, which needs it)
 
 REPO = Path(__file__).resolve().parent.parent
-STS = Path(__file__).resolve().parent / "Data" / "sts_sarcoma"
-SERIES = STS / "STS_002_CT_dicom_5slices"
 NIFTI = STS / "STS_002_CT_image.nii.gz"
 
 
 
 
-def _read(path):
-    from mskai.image import read_image
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pydicom: an over-long SH value in the source
-        return read_image(path)
 
 
-def ball(volume, center_ijk, radius_mm):
-    k, j, i = np.indices(volume.array.shape[:3])
-    s = volume.spacing
-    d2 = ((i - center_ijk[0]) * s[0]) ** 2 + ((j - center_ijk[1]) * s[1]) ** 2 \
-        + ((k - center_ijk[2]) * s[2]) ** 2
-    return d2 <= radius_mm**2
 
 
 def headers(files):
@@ -77,7 +64,7 @@ def assert_codes(item, seg_id):
 
 @pytest.fixture(scope="module")
 def ct():
-    return _read(SERIES)
+    return read_series(SERIES)
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +212,7 @@ def toy_knee_series(folder: Path) -> tuple[Path, Path, str]:
     names = ("femur", "tibia", "femoral_cartilage")
     for value, name in enumerate(names, start=1):
         label_map[labels[name]] = value
-    write_image(_read(folder / "knee").with_array(label_map), folder / "knee_labels.nrrd")
+    write_image(read_series(folder / "knee").with_array(label_map), folder / "knee_labels.nrrd")
     return (folder / "knee", folder / "knee_labels.nrrd",
             ",".join(f"{name}={value}" for value, name in enumerate(names, start=1)))
 
@@ -248,7 +235,7 @@ def test_every_command_writes_the_seg_of_its_result(capsys, ct, tmp_path, comman
     out = tmp_path / "out"
     code, _, err = run_cli(capsys, command, *argv, "--dicom-out", "--out", out)
     assert code == 0, err
-    image = _read(series)
+    image = read_series(series)
     _, segments = read_back(out / DICOM_SEG_FILE, image)
     expected = read_labels(out / "segmentation.seg.nrrd", image)
     assert {item.TrackingID for item, _ in segments.values()} == {
@@ -337,7 +324,7 @@ def test_oblique_reversed_series_reads_back_to_the_same_masks(tmp_path):
     from mskai.results.dicom_seg import export_result_dicom_seg
 
     series = oblique_reversed_series(tmp_path)
-    image = _read(series)
+    image = read_series(series)
     assert not np.allclose(image.direction, np.eye(3), atol=0.1)
     files = image.metadata["dicom_files"]
     assert [f.name for f in map(Path, files)] == [f"{n:06d}.dcm" for n in range(4, -1, -1)]

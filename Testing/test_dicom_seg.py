@@ -9,33 +9,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dicom_samples import PROVENANCE, SERIES, ball, read_series
 
 from mskai.errors import InputError
-from mskai.segments import STATUS_EDITED, Provenance, Result, Segment
+from mskai.segments import STATUS_EDITED, Result, Segment
 
 pytest.importorskip("highdicom")
 
 REPO = Path(__file__).resolve().parent.parent
-SERIES = Path(__file__).resolve().parent / "Data" / "sts_sarcoma" / "STS_002_CT_dicom_5slices"
-PROVENANCE = Provenance("interactive region growing from clicks", "mskai-tumor", "1.2",
-                        "ab" * 32)
 
 
 @pytest.fixture(scope="module")
 def ct():
-    from mskai.image import read_image
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pydicom: an over-long SH value in the source
-        return read_image(SERIES)
+    return read_series()
 
 
-def ball(volume, center_ijk, radius_mm):
-    k, j, i = np.indices(volume.array.shape[:3])
-    s = volume.spacing
-    d2 = ((i - center_ijk[0]) * s[0]) ** 2 + ((j - center_ijk[1]) * s[1]) ** 2 \
-        + ((k - center_ijk[2]) * s[2]) ** 2
-    return d2 <= radius_mm**2
 
 
 def tumour_result(ct):

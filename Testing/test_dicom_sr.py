@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import math
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
+from dicom_samples import PROVENANCE, SERIES, ball, read_series
 from dicom_validation import dciodvfy_errors, dciodvfy_report
 
-from mskai.segments import Provenance, Result, Segment
+from mskai.segments import Result, Segment
 
 hd = pytest.importorskip("highdicom")
 
-SERIES = Path(__file__).resolve().parent / "Data" / "sts_sarcoma" / "STS_002_CT_dicom_5slices"
-PROVENANCE = Provenance("interactive region growing from clicks", "mskai-tumor", "1.2",
-                        "ab" * 32)
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +23,9 @@ def series():
     """The CT volume as mskai reads it, and its source datasets in slice (k) order."""
     import pydicom
 
-    from mskai.image import read_image
-
+    volume = read_series()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom: an over-long SH value in the source
-        volume = read_image(SERIES)
         datasets = [pydicom.dcmread(p) for p in sorted(SERIES.iterdir())]
     lps = volume.ijk_to_lps()
     k_of = [int(round(np.linalg.solve(lps[:3, :3], np.asarray(ds.ImagePositionPatient, float)
@@ -39,12 +34,6 @@ def series():
                                            key=lambda pair: pair[0])]
 
 
-def ball(volume, center_ijk, radius_mm):
-    k, j, i = np.indices(volume.array.shape[:3])
-    s = volume.spacing
-    d2 = ((i - center_ijk[0]) * s[0]) ** 2 + ((j - center_ijk[1]) * s[1]) ** 2 \
-        + ((k - center_ijk[2]) * s[2]) ** 2
-    return d2 <= radius_mm**2
 
 
 def make_result(volume) -> Result:
