@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -144,6 +149,36 @@ def test_cohort_runs_fails_one_case_and_resumes(cohort, tmp_path, capsys):
     # models load once per worker process: never twice in one process
     for o in outcomes:
         assert all(n == 1 for n in o["models"]["loads"].values()), o["models"]
+
+
+def _recorded(out: Path) -> set[str]:
+    """Cases whose completion record is written (finished, results hashed)."""
+    return {p.parent.name for p in out.glob("*/.mskai-batch.json")}
+
+
+def test_a_killed_batch_resumes_where_it_stopped(cohort, tmp_path):
+    """SIGKILL to the batch and its Dask workers once two cases are recorded (a crash, a
+    pulled plug); the same command again skips those two and finishes the rest."""
+    out = tmp_path / "batch"
+    command = [sys.executable, "-m", "mskai", "batch", str(cohort / "cohort.csv"),
+               "--out", str(out), "--workers", "1"]
+    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while len(_recorded(out)) < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the batch ended before it could be killed"
+    finished = _recorded(out)
+    assert 2 <= len(finished) < len(GOOD)
+
+    outcomes, _ = run_batch(cohort / "cohort.csv", out, workers=2)
+    status = {o["case"]: o["status"] for o in outcomes}
+    assert {status[case] for case in finished} == {"skipped"}
+    assert {status[case] for case in set(GOOD) - finished} == {"done"}
+    assert status["outside"] == "failed"
+    cases = {row["case"] for row in _table(out / "cohort_measurements.csv")}
+    assert cases == set(GOOD)
 
 
 def test_bad_cohort_tables_are_refused_before_any_work(tmp_path, capsys):
