@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mskai.errors import InputError
+from mskai.results.out_folder import IMAGE_COMMANDS
 
-TASKS = ("tumor", "cartilage", "fracture", "radiomics")
+TASKS = IMAGE_COMMANDS
 REQUIRED = ("case", "task", "image")
 # not cohort columns: the batch gives each case its own --out, and --overwrite to all cases
 NOT_COLUMNS = {"help", "out", "overwrite"}

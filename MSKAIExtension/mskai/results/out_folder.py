@@ -39,19 +39,21 @@ RESULT_FILES = ("segmentation.seg.nrrd", "measurements.json", "measurements.csv"
                 "measurement_units.csv", "report.html")
 RESPONSE_FILES = ("response.json", "response.html")
 DEMO_FILES = ("index.html",)
+# the commands that analyse one image: each writes a result folder, takes --dicom-out and
+# can be a row of a `mskai batch` cohort
+IMAGE_COMMANDS = ("tumor", "cartilage", "fracture", "radiomics")
 OUTPUT_FILES: dict[str, tuple[str, ...]] = {
-    "tumor": RESULT_FILES, "cartilage": RESULT_FILES, "fracture": RESULT_FILES,
-    "radiomics": RESULT_FILES, "response": RESPONSE_FILES, "demo": DEMO_FILES,
+    **dict.fromkeys(IMAGE_COMMANDS, RESULT_FILES), "response": RESPONSE_FILES,
+    "demo": DEMO_FILES,
 }
 MIN_FREE_BYTES = 64 * 2**20  # the report and the segmentation of a typical study, with room
-DICOM_OUT_COMMANDS = ("tumor", "cartilage", "fracture", "radiomics")
 
 
 def output_files(command: str, dicom_out: bool = False) -> tuple[str, ...]:
     """The files ``mskai COMMAND`` writes; ``--dicom-out`` adds ``segmentation.dcm`` (and
     ``measurements_sr.dcm`` when the SR writer is installed), recorded in the marker too."""
     names = OUTPUT_FILES.get(command, ())
-    if dicom_out and command in DICOM_OUT_COMMANDS:
+    if dicom_out and command in IMAGE_COMMANDS:
         from mskai.results.dicom_seg import dicom_output_files
 
         names = (*names, *dicom_output_files())
