@@ -105,7 +105,7 @@ class TumorSegWidget(MSKAIModuleWidget):
 
     def updateGui(self) -> None:
         p = self._parameterNode
-        self._observeClicks([p.positiveClicks, p.negativeClicks] if p else [])
+        self._observeClicks([p.positiveClicks, p.negativeClicks, p.recistLine] if p else [])
         if p and p.resultsTable is not self.ui.resultsTableView.mrmlTableNode():
             self.ui.resultsTableView.setMRMLTableNode(p.resultsTable)
         self._checkCanApply()
@@ -117,8 +117,10 @@ class TumorSegWidget(MSKAIModuleWidget):
 
     def canApply(self) -> bool:
         p = self._parameterNode
-        return bool(p and p.inputVolume and p.positiveClicks
-                    and p.positiveClicks.GetNumberOfDefinedControlPoints() > 0)
+        clicked = bool(p and p.positiveClicks
+                       and p.positiveClicks.GetNumberOfDefinedControlPoints() > 0)
+        line = bool(p and p.recistLine and p.recistLine.GetNumberOfDefinedControlPoints() == 2)
+        return bool(p and p.inputVolume and (clicked or line or p.roi))
 
     def actionConditions(self):
         """Every control that touches the tumour's nodes (disabled while a job runs)."""
@@ -131,7 +133,8 @@ class TumorSegWidget(MSKAIModuleWidget):
     def _checkCanApply(self) -> None:
         self.refreshActions()
         self.ui.applyButton.toolTip = ("Segment the tumour" if self.canApply()
-                                       else "Select an input volume and place tumour clicks")
+                                       else "Select an input volume and place tumour clicks, "
+                                       "a RECIST line or a region of interest")
 
     # --- click observation: a placed or removed click refines (debounced) -----------------
 
@@ -191,7 +194,13 @@ class TumorSegWidget(MSKAIModuleWidget):
         p = self._parameterNode
         return self.logic.prepareRun(p.inputVolume, p.positiveClicks, p.outputSegmentation,
                                      marginMm=p.marginMm, policy=p.mergePolicy, roiNode=p.roi,
-                                     negativePromptsNode=p.negativeClicks, method=p.method)
+                                     negativePromptsNode=p.negativeClicks, method=p.method,
+                                     lineNode=self._finishedLine())
+
+    def _finishedLine(self):
+        """The RECIST line once both ends are placed (a line being drawn is not used)."""
+        line = self._parameterNode.recistLine
+        return line if line and line.GetNumberOfDefinedControlPoints() == 2 else None
 
     def showOutputs(self, segmentation) -> None:
         p = self._parameterNode

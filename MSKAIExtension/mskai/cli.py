@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mskai import __version__
-from mskai.cli_args import positive_mm, ras_box, ras_point
+from mskai.cli_args import positive_mm, ras_box, ras_line, ras_point
 from mskai.errors import CancelledError, InputError, ModelError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
@@ -98,10 +98,16 @@ def _add_tumor(sub: argparse._SubParsersAction) -> None:
                    help="click inside the tumour, R,A,S mm (repeatable)")
     p.add_argument("--background-ras", type=ras_point, action="append", default=[],
                    help="click outside the tumour, R,A,S mm (repeatable)")
-    p.add_argument("--roi-ras", type=ras_box, default=None, help="R1,A1,S1,R2,A2,S2 box")
+    p.add_argument("--roi-ras", type=ras_box, default=None,
+                   help="box around the tumour: two opposite corners R1,A1,S1,R2,A2,S2 (mm)")
+    p.add_argument("--recist-line-ras", type=ras_line, default=None,
+                   help="RECIST line across the tumour's longest axis on one slice: its end "
+                        "points R1,A1,S1,R2,A2,S2 (mm); becomes seeds, background clicks and "
+                        "a box, and its length is checked against the result")
     p.add_argument("--margin-mm", type=positive_mm, default=10.0, help="safety margin (mm)")
     p.add_argument("--method", choices=("classic", "learned"), default="classic",
-                   help="click segmentation: classic (default) or the learned refinement model")
+                   help="click segmentation: classic (default) or learned (the refinement "
+                        "network, from the first click)")
     _add_labels_options(p)
     _add_dicom_out(p)
 
@@ -170,7 +176,7 @@ def _handler(command: str) -> Callable[[argparse.Namespace], str]:
     return getattr(commands, f"run_{command}")
 
 
-POINT_OPTIONS = ("--seed-ras", "--background-ras", "--roi-ras")
+POINT_OPTIONS = ("--seed-ras", "--background-ras", "--roi-ras", "--recist-line-ras")
 
 
 def join_negative_points(argv: Sequence[str]) -> list[str]:

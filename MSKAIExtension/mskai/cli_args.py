@@ -18,6 +18,12 @@ def ras_box(text: str) -> tuple[tuple[float, float, float], tuple[float, float, 
     return (v[0], v[1], v[2]), (v[3], v[4], v[5])
 
 
+def ras_line(text: str) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """Parse ``R1,A1,S1,R2,A2,S2``: the two end points of a line in RAS millimetres."""
+    v = _floats(text, 6, "a line as R1,A1,S1,R2,A2,S2 (its two end points) in millimetres")
+    return (v[0], v[1], v[2]), (v[3], v[4], v[5])
+
+
 def positive_mm(text: str) -> float:
     value = _floats(text, 1, "a distance in millimetres, e.g. 10")[0]
     if value <= 0 or value > 200:

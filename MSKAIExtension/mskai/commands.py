@@ -147,9 +147,12 @@ def run_tumor(args: argparse.Namespace) -> str:
     out = out_folder(args, "tumor", ("image", args.image), ("labels", args.labels))
     image, labels = load_inputs(args)
     prompts = Prompts(positive_ras=list(args.seed_ras), negative_ras=list(args.background_ras),
-                      roi_ras=args.roi_ras)
-    if labels is None and not prompts.positive_ras:
-        raise InputError("no tumour seed given; add --seed-ras R,A,S inside the tumour "
+                      roi_ras=args.roi_ras, recist_line_ras=args.recist_line_ras)
+    if labels is None and not (prompts.positive_ras or prompts.recist_line_ras
+                               or prompts.roi_ras):
+        raise InputError("no tumour seed given; add --seed-ras R,A,S inside the tumour, "
+                         "draw --recist-line-ras R1,A1,S1,R2,A2,S2 across it, give a box "
+                         "around it with --roi-ras R1,A1,S1,R2,A2,S2, "
                          "or measure an existing mask with --labels")
     result = task(image, prompts, margin_mm=args.margin_mm, labels=labels, method=args.method)
     return finish(result, out, image=image)

@@ -19,7 +19,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-SUITES = ("bench_tumor", "bench_cartilage", "bench_fracture", "bench_batch")
+SUITES = ("bench_tumor", "bench_tumor_methods", "bench_cartilage", "bench_fracture",
+          "bench_batch")
 
 
 def _setup_paths() -> None:
@@ -60,7 +61,8 @@ def main() -> None:
     parser.add_argument("--suite", choices=SUITES, action="append")
     args = parser.parse_args()
     if args.one:
-        suite, name, which = args.one.split(":")
+        suite, rest = args.one.split(":", 1)   # a case name may hold a colon
+        name, which = rest.rsplit(":", 1)
         print(json.dumps(run_one(suite, name, which, args.repeats)))
         return
     _setup_paths()

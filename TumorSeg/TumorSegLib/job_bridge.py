@@ -41,6 +41,8 @@ def tumourJob(imagePath: str, outDir: str, prompts: Prompts, marginMm: float,
         "positive_ras": [list(p) for p in prompts.positive_ras],
         "negative_ras": [list(p) for p in prompts.negative_ras],
         "roi_ras": list(prompts.roi_ras) if prompts.roi_ras is not None else None,
+        "recist_line_ras": (list(prompts.recist_line_ras)
+                            if prompts.recist_line_ras is not None else None),
         "margin_mm": float(marginMm), "current_mask": currentMaskPath, "modality": modality,
         "method": str(getattr(method, "value", method))}}  # an enum member too
 
@@ -84,4 +86,6 @@ def readJobOutputs(outputs: dict[str, Any], volume: Volume, marginMm: float) -> 
         result.measurements["margin"] = document["margin"]
     else:
         measureResult(result, marginMm)
+    if "recist_line" in document:   # the drawn line beside the result's long axis
+        result.measurements["recist_line"] = document["recist_line"]
     return result

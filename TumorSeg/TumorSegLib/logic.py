@@ -84,15 +84,24 @@ class TumorSegLogic(MSKAIModuleLogic):
 
     def validateInputs(self, volumeNode: Any, promptsNode: Any,
                        negativePromptsNode: Any = None, marginMm: float = 10.0,
-                       roiNode: Any = None) -> None:
+                       roiNode: Any = None, lineNode: Any = None) -> None:
         self.validateVolume(volumeNode)
         for node, what in ((promptsNode, "tumour clicks"),
                            (negativePromptsNode, "background clicks")):
             self.validateNodeClass(node, "vtkMRMLMarkupsFiducialNode", what)
         self.validateNodeClass(roiNode, "vtkMRMLMarkupsROINode", "region of interest")
+        self.validateNodeClass(lineNode, "vtkMRMLMarkupsLineNode", "RECIST line")
+        line = self.lineRas(lineNode)
         positive, negative = self.splitPrompts(promptsNode, negativePromptsNode)
-        if len(positive) == 0:
-            raise InputError("Place at least one tumour click (positive point) in the tumour.")
+        if len(positive) == 0 and line is None and roiNode is None:
+            raise InputError("Place at least one tumour click (positive point) in the tumour, "
+                             "draw a RECIST line across it or a region of interest around it.")
+        if line is not None:
+            ends = np.reshape(line, (2, 3))
+            if not self.pointsInsideVolume(volumeNode, ends).all():
+                raise InputError(f"The RECIST line {lineNode.GetName()} leaves "
+                                 f"{volumeNode.GetName()}: draw it on the image, across the "
+                                 "tumour.")
         # Background clicks outside the image are refused by the core's Prompts check.
         outside = ~self.pointsInsideVolume(volumeNode, positive)
         if outside.any():
@@ -117,6 +126,18 @@ class TumorSegLogic(MSKAIModuleLogic):
         return cls.choice(TumorMethod, method, "segmentation method")
 
     @staticmethod
+    def lineRas(lineNode: Any) -> tuple[float, ...] | None:
+        """The line's two defined end points in RAS ``(R1, A1, S1, R2, A2, S2)``; None
+        without a node, :class:`InputError` for a line that is not finished."""
+        if lineNode is None:
+            return None
+        points = TumorSegLogic.pointsRas(lineNode)
+        if len(points) != 2:
+            raise InputError(f"The RECIST line {lineNode.GetName()} has {len(points)} placed "
+                             "end point(s); place both ends across the tumour's longest axis.")
+        return tuple(float(v) for v in points.ravel())
+
+    @staticmethod
     def roiRas(roiNode: Any) -> tuple[float, ...] | None:
         """The ROI's axis-aligned RAS box ``(R1, A1, S1, R2, A2, S2)`` (a rotated ROI is
         replaced by the box around it)."""
@@ -133,8 +154,13 @@ class TumorSegLogic(MSKAIModuleLogic):
             roiNode: Any = None, runner: Any = None,
             progress: ProgressCallback | None = None, cancel: CancelCallback | None = None,
             negativePromptsNode: Any = None, mergePolicy: MergePolicy | str | None = None,
-            method: TumorMethod | str = TumorMethod.CLASSIC) -> Any:
+            method: TumorMethod | str = TumorMethod.CLASSIC, lineNode: Any = None) -> Any:
         """Segment (or refine) the tumour and return the output segmentation node.
+
+        Prompts: tumour clicks (``promptsNode``), background clicks, a box (``roiNode``, a
+        vtkMRMLMarkupsROINode; alone it seeds at its centre) and a RECIST line (``lineNode``,
+        a vtkMRMLMarkupsLineNode across the longest axis on one slice, see
+        :mod:`mskai.interactive.recist_line`); any of clicks, box or line is enough.
 
         ``method``: ``classic`` (non-learned region competition) or ``learned`` (the
         ``tumor_refine_unet`` click refinement model, named with its version in the
@@ -146,7 +172,7 @@ class TumorSegLogic(MSKAIModuleLogic):
         """
         policy, method, volume, prompts, current = self._checkRun(
             volumeNode, promptsNode, segmentationNode, marginMm, policy, roiNode, progress,
-            cancel, negativePromptsNode, mergePolicy, method)
+            cancel, negativePromptsNode, mergePolicy, method, lineNode)
         self.step(progress, cancel, 0.05, "Segmenting the tumour")
         result = self._segment(volume, prompts, float(marginMm), current, runner,
                                self.scaledProgress(progress, 0.05, 0.85), cancel, method.value)
@@ -157,7 +183,7 @@ class TumorSegLogic(MSKAIModuleLogic):
                    marginMm: float = 10.0, policy: MergePolicy | str = MergePolicy.REPLACE,
                    roiNode: Any = None, negativePromptsNode: Any = None,
                    mergePolicy: MergePolicy | str | None = None,
-                   method: TumorMethod | str = TumorMethod.CLASSIC) -> Any:
+                   method: TumorMethod | str = TumorMethod.CLASSIC, lineNode: Any = None) -> Any:
         """:meth:`run`'s job with its inputs written, for a caller that runs it without
         waiting (the widget): a :class:`MSKAILib.job_bridge.PendingJob` whose
         ``complete(outputs)`` writes the nodes and returns the segmentation node."""
@@ -165,7 +191,7 @@ class TumorSegLogic(MSKAIModuleLogic):
 
         policy, method, volume, prompts, current = self._checkRun(
             volumeNode, promptsNode, segmentationNode, marginMm, policy, roiNode, None, None,
-            negativePromptsNode, mergePolicy, method)
+            negativePromptsNode, mergePolicy, method, lineNode)
         pending = prepareTumourJob(volume, prompts, float(marginMm), current, method.value)
 
         def write(result: Any) -> Any:
@@ -179,20 +205,21 @@ class TumorSegLogic(MSKAIModuleLogic):
                   marginMm: float, policy: MergePolicy | str, roiNode: Any,
                   progress: ProgressCallback | None, cancel: CancelCallback | None,
                   negativePromptsNode: Any, mergePolicy: MergePolicy | str | None,
-                  method: TumorMethod | str) -> tuple[Any, ...]:
+                  method: TumorMethod | str, lineNode: Any = None) -> tuple[Any, ...]:
         """(policy, method, core Volume, Prompts, current tumour mask) after the checks."""
         from mskai.interactive import Prompts
 
         policy = self.mergePolicy(mergePolicy if mergePolicy is not None else policy)
         method = self.validateMethod(method)
         self.step(progress, cancel, 0.0, "Checking inputs")
-        self.validateInputs(volumeNode, promptsNode, negativePromptsNode, marginMm, roiNode)
+        self.validateInputs(volumeNode, promptsNode, negativePromptsNode, marginMm, roiNode,
+                            lineNode)
         self.validateNodeClass(segmentationNode, "vtkMRMLSegmentationNode",
                                "output segmentation")
         volume = self.inputVolume(volumeNode)
         positive, negative = self.splitPrompts(promptsNode, negativePromptsNode)
         prompts = Prompts([tuple(p) for p in positive], [tuple(p) for p in negative],
-                          self.roiRas(roiNode))
+                          self.roiRas(roiNode), self.lineRas(lineNode))
         return policy, method, volume, prompts, self.currentTumourMask(segmentationNode,
                                                                        volume)
 

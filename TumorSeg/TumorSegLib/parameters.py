@@ -6,6 +6,7 @@ from typing import Annotated
 from MSKAILib.module_logic import MergePolicy
 from slicer import (
     vtkMRMLMarkupsFiducialNode,
+    vtkMRMLMarkupsLineNode,
     vtkMRMLMarkupsROINode,
     vtkMRMLScalarVolumeNode,
     vtkMRMLSegmentationNode,
@@ -25,7 +26,9 @@ class TumorSegParameterNode:
     policy is ``replace``: a run refines the current (possibly edited) tumour, and an
     edited segment is first copied to "<name> (manual backup)", so nothing is lost.
     ``method`` picks the click segmentation: ``classic`` (default, non-learned) or
-    ``learned`` (the ``tumor_refine_unet`` refinement model).
+    ``learned`` (the ``tumor_refine_unet`` refinement network, from the first click).
+    ``roi`` (a box) and ``recistLine`` (a line across the longest axis) are prompts too:
+    either alone is enough to segment.
     """
 
     inputVolume: vtkMRMLScalarVolumeNode
@@ -33,6 +36,7 @@ class TumorSegParameterNode:
     positiveClicks: vtkMRMLMarkupsFiducialNode
     negativeClicks: vtkMRMLMarkupsFiducialNode
     roi: vtkMRMLMarkupsROINode
+    recistLine: vtkMRMLMarkupsLineNode
     resultsTable: vtkMRMLTableNode
     marginMm: Annotated[float, WithinRange(0.0, MAX_MARGIN_MM)] = 10.0
     method: TumorMethod = TumorMethod.CLASSIC

@@ -1,4 +1,6 @@
-"""User prompts for interactive segmentation: positive and negative clicks and an optional box.
+"""User prompts for interactive segmentation: positive and negative clicks, an optional box
+and an optional RECIST line (expanded to clicks and a box by
+:func:`mskai.interactive.recist_line.expand_recist_line`).
 
 Points are RAS millimetres (Slicer's convention); :meth:`Prompts.to_indices` turns them into
 voxel indices ``[k, j, i]`` of a :class:`~mskai.volume.Volume` and refuses points outside it.
@@ -48,19 +50,41 @@ def _box(roi: Sequence) -> tuple[float, float, float, float, float, float]:
     return values  # type: ignore[return-value]
 
 
+def _line(line: Sequence) -> tuple[float, float, float, float, float, float]:
+    """Six floats R1,A1,S1,R2,A2,S2 (the two end points) from six numbers or two points."""
+    try:
+        items = list(line)
+        if len(items) == 2 and all(isinstance(c, Sequence | np.ndarray) for c in items):
+            items = [*items[0], *items[1]]
+        values = tuple(float(v) for v in items)
+    except (TypeError, ValueError):
+        values = ()
+    if len(values) != 6 or not all(np.isfinite(values)):
+        raise InputError(f"the RECIST line {line!r} is not six finite RAS coordinates; give "
+                         "its two end points as R1,A1,S1,R2,A2,S2 in millimetres")
+    if values[:3] == values[3:]:
+        raise InputError("the RECIST line's two end points are the same point; draw the line "
+                         "across the tumour's longest axis")
+    return values  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class Prompts:
-    """Clicks inside the object (positive), outside it (negative) and an optional RAS box."""
+    """Clicks inside the object (positive), outside it (negative), an optional RAS box and an
+    optional RECIST line (two RAS end points across the longest axis, on one slice)."""
 
     positive_ras: list[Point] = field(default_factory=list)
     negative_ras: list[Point] = field(default_factory=list)
     roi_ras: tuple[float, float, float, float, float, float] | None = None
+    recist_line_ras: tuple[float, float, float, float, float, float] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "positive_ras", [_point(p) for p in self.positive_ras])
         object.__setattr__(self, "negative_ras", [_point(p) for p in self.negative_ras])
         if self.roi_ras is not None:
             object.__setattr__(self, "roi_ras", _box(self.roi_ras))
+        if self.recist_line_ras is not None:
+            object.__setattr__(self, "recist_line_ras", _line(self.recist_line_ras))
 
     def with_click(self, ras: Sequence[float], positive: bool) -> Prompts:
         """A copy with one more click."""
@@ -68,10 +92,24 @@ class Prompts:
             return replace(self, positive_ras=[*self.positive_ras, _point(ras)])
         return replace(self, negative_ras=[*self.negative_ras, _point(ras)])
 
+    def with_box_centre_seed(self) -> Prompts:
+        """A box alone: its centre becomes the seed (a box drawn around the tumour is centred
+        on it). Unchanged when there is a seed already or no box. (Background clicks at the
+        centres of the box's faces were tried and did not help: mean Dice 0.650 vs 0.652 on
+        the 49 STS volumes where they fell inside the image.)"""
+        if self.positive_ras or self.roi_ras is None:
+            return self
+        centre = [(a + b) / 2 for a, b in zip(self.roi_ras[:3], self.roi_ras[3:], strict=True)]
+        return replace(self, positive_ras=[_point(centre)])
+
     def to_indices(self, volume: Volume) -> tuple[np.ndarray, np.ndarray]:
         """Nearest voxel ``[k, j, i]`` of every positive and negative click, shapes (n, 3)."""
         if not self.positive_ras:
-            raise InputError("place at least one click inside the tumour (a positive seed)")
+            if self.recist_line_ras is not None:
+                raise InputError("expand the RECIST line first (mskai.interactive.recist_line"
+                                 ".expand_recist_line)")
+            raise InputError("place at least one click inside the tumour (a positive seed) "
+                             "or draw a RECIST line across it")
         pos = points_to_kji(volume, self.positive_ras, "seed")
         neg = points_to_kji(volume, self.negative_ras, "background click")
         self._check_conflicts(volume, pos, neg)

@@ -27,15 +27,23 @@ def run_tumor(
     cancel=None,
     method: str = "classic",
 ) -> Result:
-    """Segment (or take) the tumour, grow the safety margin, find bone and measure it all."""
+    """Segment (or take) the tumour, grow the safety margin, find bone and measure it all.
+
+    ``method``: ``classic`` (non-learned) or ``learned`` (the ``tumor_refine_unet`` network,
+    run from the first click on; its model id, version and sha256 go into the provenance).
+    A box alone seeds at its centre. A RECIST line in ``prompts`` becomes seeds, background
+    clicks and a box (:mod:`mskai.interactive.recist_line`); its length is reported beside
+    the result's RECIST long axis in ``measurements["recist_line"]``, with a warning when
+    they differ.
+    """
     report = progress or (lambda fraction, message: None)
+    line = getattr(prompts, "recist_line_ras", None) if labels is None else None
     if labels is None:
         require_click_size(image)
-    tumor, description = _tumor_mask(image, prompts, labels, current_mask, progress, cancel,
-                                     method)
+    tumor, description, ran_model = _tumor_mask(image, prompts, labels, current_mask, progress,
+                                                cancel, method)
     report(0.6, "safety margin and bone")
-    result = Result(MODULE, image, _provenance(description, learned=(
-        labels is None and method == "learned")))
+    result = Result(MODULE, image, _provenance(description, learned=ran_model))
     _warn_if_tiny(tumor, image, result.warnings)
     bone = _bone_mask(image, tumor, margin_mm, labels, result.warnings)
     margin = _grow(tumor, image, margin_mm)
@@ -46,6 +54,14 @@ def run_tumor(
         result.segments.append(Segment(BONE, bone, 3))
     report(0.8, "measurements")
     measure_tumor_result(result, margin_mm, bone)
+    if line is not None:
+        from mskai.interactive.recist_line import compare_with_result
+
+        long_axis = result.segment(TUMOR).measurements["recist_long_axis_mm"]
+        record, warning = compare_with_result(line, long_axis)
+        result.measurements["recist_line"] = record
+        if warning:
+            result.warnings.append(warning)
     report(1.0, "done")
     return result
 
@@ -82,25 +98,64 @@ def measure_tumor_result(result: Result, margin_mm: float, bone: np.ndarray | No
     result.measurements["margin"] = margin_summary(tumor.mask, bone, image, margin_mm)
 
 
+METHOD_DESCRIPTIONS = {
+    "classic": "interactive geodesic region competition from clicks",
+    "learned": "learned click refinement (tumor_refine_unet network, from the first click)",
+}
+
+
 def _tumor_mask(image, prompts, labels, current_mask, progress, cancel,
-                method: str) -> tuple[np.ndarray, str]:
+                method: str) -> tuple[np.ndarray, str, bool]:
+    """(mask, the method that produced it, whether the learned model ran)."""
+    ran_model = False
     if labels is not None:
         if TUMOR not in labels:
             raise InputError("the given labels have no 'tumor' segment; name its label value "
                              "with --label-names tumor=N")
         mask = labels[TUMOR]
-        method = "given segmentation"
+        description = "given segmentation"
     else:
-        from mskai.interactive import segment_with_method
-
-        mask = segment_with_method(image, prompts, current_mask=current_mask, method=method,
-                                   modality=image.modality, progress=progress, cancel=cancel)
-        method = {"classic": "interactive geodesic region competition from clicks",
-                  "learned": "learned click refinement (tumor_refine_unet)"}[method]
+        mask = segment_prompts(image, prompts, current_mask, progress, cancel, method)
+        ran_model = method == "learned"
+        description = METHOD_DESCRIPTIONS[method]
+        if prompts.recist_line_ras is not None:
+            description += ("; prompts from a RECIST line (seeds on its middle, background "
+                            "beyond its ends, a box from its length)")
+        elif not prompts.positive_ras and prompts.roi_ras is not None:
+            description += "; from a box alone (seeded at its centre)"
     if not mask.any():
         raise InputError("the tumour mask is empty; place the seed inside the tumour or "
                          "check the label value given for 'tumor'")
-    return mask.astype(bool), method
+    return mask.astype(bool), description, ran_model
+
+
+def segment_prompts(image: Volume, prompts, current_mask: np.ndarray | None = None,
+                    progress=None, cancel=None, method: str = "classic") -> np.ndarray:
+    """The click method's mask from clicks, a box and/or a RECIST line (the same path as
+    ``mskai tumor``); ``learned`` runs the network even for the first click."""
+    from mskai.interactive import METHODS, segment_learned, segment_with_method
+    from mskai.interactive.prompts import Prompts
+    from mskai.interactive.recist_line import expand_recist_line
+
+    if method not in METHODS:
+        raise InputError(f"unknown interactive method {method!r}; choose one of {METHODS}")
+    prompts = expand_recist_line(prompts if prompts is not None else Prompts(), image)
+    prompts = prompts.with_box_centre_seed()
+    if method == "learned":
+        mask = segment_learned(image, prompts, current_mask=current_mask,
+                               modality=image.modality, first_guess="network",
+                               progress=progress, cancel=cancel)
+    else:
+        mask = segment_with_method(image, prompts, current_mask=current_mask, method=method,
+                                   modality=image.modality, progress=progress, cancel=cancel)
+    box = prompts.roi_box(image)
+    if box is not None:   # the network takes no box: nothing of its mask outside it
+        lo, hi = box
+        inside = np.zeros(mask.shape, dtype=bool)
+        inside[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = True
+        mask = mask & (inside | (current_mask.astype(bool) if current_mask is not None
+                                 else False))
+    return mask
 
 
 def _provenance(description: str, learned: bool) -> Provenance:

@@ -25,12 +25,14 @@ def segment_tumor(image: str, out: str, positive_ras: Sequence[Sequence[float]],
                   negative_ras: Sequence[Sequence[float]] = (),
                   roi_ras: Sequence[float] | None = None, margin_mm: float = 10.0,
                   current_mask: str | None = None, modality: str | None = None,
-                  method: str = "classic", *,
+                  method: str = "classic",
+                  recist_line_ras: Sequence[float] | None = None, *,
                   progress: Callable[[float, str], None],
                   cancel: threading.Event) -> dict[str, Any]:
-    """Segment the tumour from clicks with ``method`` (``classic`` or ``learned``, see
-    :func:`run_tumor`); returns ``{"segmentation", "measurements"}`` paths. The learned
-    method's model id and version go into measurements.json's provenance."""
+    """Segment the tumour with ``method`` (``classic`` or ``learned``, see :func:`run_tumor`)
+    from clicks, a box (``roi_ras``) and/or a RECIST line (``recist_line_ras``, its two end
+    points); returns ``{"segmentation", "measurements"}`` paths. The learned method's model
+    id and version go into measurements.json's provenance."""
     from mskai.image import read_image
     from mskai.interactive import Prompts
     from mskai.tasks.tumor import run_tumor
@@ -45,7 +47,8 @@ def segment_tumor(image: str, out: str, positive_ras: Sequence[Sequence[float]],
         if not current.any():
             current = None
     prompts = Prompts([tuple(p) for p in positive_ras], [tuple(p) for p in negative_ras],
-                      tuple(roi_ras) if roi_ras is not None else None)
+                      tuple(roi_ras) if roi_ras is not None else None,
+                      tuple(recist_line_ras) if recist_line_ras is not None else None)
     result = run_tumor(volume, prompts, margin_mm=margin_mm, current_mask=current,
                        progress=progress, cancel=cancel.is_set, method=method)
     return write_job_outputs(result, out)

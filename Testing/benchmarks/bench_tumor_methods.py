@@ -1,0 +1,128 @@
+"""TumorSeg click methods side by side: the learned network (tumor_refine_unet) against the
+classic method, on a 256x256x60 crop with 2 threads, after loading; and the model's load time.
+
+Targets (issue "TumorSeg: box and RECIST-line prompts ..."): < 0.3 s per click, < 2 s to load
+the model. Peak memory is each process's ``ru_maxrss`` (``run_benchmarks.py`` runs every side
+of every case in its own process, so the learned side includes torch and the model).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench_case import Case
+from bench_tumor import _crop_256x256x60
+
+THREADS = 2
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _threads() -> None:
+    import torch
+
+    torch.set_num_threads(THREADS)
+
+
+def _first_click_prepared():
+    """The crop, one click at the lesion's centre, and the model loaded (not timed)."""
+    from mskai.interactive.learned import load_refine_model
+
+    _threads()
+    volume, prompts = _crop_256x256x60()
+    return volume, prompts, load_refine_model()
+
+
+def _first_click_learned(prepared):
+    """What ``mskai tumor --method learned`` runs for a first click: the network."""
+    from mskai.interactive import segment_learned
+
+    volume, prompts, model = prepared
+    return segment_learned(volume, prompts, model=model, first_guess="network")
+
+
+def _first_click_classic(prepared):
+    from mskai.interactive import segment_with_method
+
+    volume, prompts, _ = prepared
+    return segment_with_method(volume, prompts, method="classic")
+
+
+def _refine_prepared():
+    """The crop, the classic first-click mask, a background click at its edge, the model."""
+    from mskai.interactive import segment_from_prompts
+    from mskai.interactive.learned import load_refine_model
+
+    _threads()
+    volume, prompts = _crop_256x256x60()
+    mask = segment_from_prompts(volume, prompts)
+    edge = tuple(volume.index_to_ras([128 + 36, 128, 30]))
+    return volume, prompts.with_click(edge, positive=False), mask, load_refine_model()
+
+
+def _refine_learned(prepared):
+    from mskai.interactive import segment_learned
+
+    volume, prompts, mask, model = prepared
+    return segment_learned(volume, prompts, current_mask=mask, model=model)
+
+
+def _refine_classic(prepared):
+    from mskai.interactive import segment_with_method
+
+    volume, prompts, mask, _ = prepared
+    return segment_with_method(volume, prompts, current_mask=mask, method="classic")
+
+
+def _load_prepared():
+    """torch imported and the weights' file in the page cache (warm start)."""
+    import torch  # noqa: F401
+
+    from mskai.models.registry import find_model
+
+    _threads()
+    return find_model("tumor_refine_unet")
+
+
+def _load_model(entry):
+    """sha256 check, network built, ``weights_only`` state dict loaded."""
+    from mskai.models.loaders import load_model
+
+    return load_model(entry)
+
+
+def _load_state_dict_only(entry):
+    import torch
+
+    return torch.load(entry.path, map_location="cpu", weights_only=True)
+
+
+def _cold(code: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO / "MSKAIExtension")
+    return time.perf_counter() - start
+
+
+def _cold_learned(_):
+    """A fresh interpreter: import torch and the model code, verify and load the model."""
+    return _cold("import torch; torch.set_num_threads(2); "
+                 "from mskai.interactive.learned import load_refine_model; load_refine_model()")
+
+
+def _cold_classic(_):
+    """A fresh interpreter: import the classic method (it has no model to load)."""
+    return _cold("import mskai.interactive.segment")
+
+
+CASES = [
+    Case("first click, learned network, 256x256x60, 2 threads", _first_click_prepared,
+         _first_click_learned, _first_click_classic, "first click, classic"),
+    Case("refinement click, learned, 256x256x60, 2 threads", _refine_prepared,
+         _refine_learned, _refine_classic, "refinement click, classic"),
+    Case("load tumor_refine_unet, torch already imported", _load_prepared, _load_model,
+         _load_state_dict_only, "torch.load of the state dict alone"),
+    Case("cold start + load tumor_refine_unet (new process)", lambda: None, _cold_learned,
+         _cold_classic, "cold start, classic (import only)"),
+]
