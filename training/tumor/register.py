@@ -1,12 +1,15 @@
-"""Add (or update) the ``tumor_refine_unet`` entry of the packaged model manifest.
+"""Add (or update) the ``tumor_refine_unet`` v2 entry of the packaged model manifest.
 
 Usage::
 
-    .venv/bin/python training/tumor/register.py --accuracy /tmp/tumor_train/eval.json
+    .venv/bin/python training/tumor/register.py --cv training/tumor/cv_results.json \
+        --regression /tmp/tumor_v2/regression.json
 
 Computes the weights' sha256 and writes the entry; other models' entries are kept as they
-are (the manifest is re-read right before it is written). ``--accuracy`` is the JSON that
-``evaluate.py --json`` writes; its learned Dice after 3 clicks goes into the entry.
+are (the manifest is re-read right before it is written). The v1 entry (4 input channels,
+synthetic training) is dropped: the v2 code cannot run it and nothing refers to it.
+``--cv`` is the JSON that ``summarize.py --json`` writes (the cross-validation);
+``--regression``, optional, the one-click Dice of the shipped weights on STS_001-003.
 """
 
 from __future__ import annotations
@@ -19,32 +22,44 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 MODELS = REPO / "MSKAIExtension" / "mskai" / "models"
-FILE = "weights/tumor_refine_unet_v1.pt"
+FILE = "weights/tumor_click_unet_v2.pt"
 
 
 def entry(sha256: str, accuracy: dict) -> dict:
-    sys.path.insert(0, str(HERE))
-    from train import ARCHITECTURE
-
-    from mskai.interactive.learned import BASE_SHAPE, CT_CLIP, CT_SCALE, GRID_SPACING
+    from mskai.interactive.learned import (
+        ARCHITECTURE,
+        BASE_SHAPE,
+        CT_CLIP,
+        CT_SCALE,
+        CT_WINDOW,
+        GRID_SPACING,
+        IN_CHANNELS,
+    )
 
     return {
-        "id": "tumor_refine_unet", "version": "1", "task": "tumor_refine", "modality": "CT/MR",
+        "id": "tumor_refine_unet", "version": "2", "task": "tumor_refine", "modality": "CT/MR",
         "format": "state_dict", "architecture": ARCHITECTURE, "file": FILE, "sha256": sha256,
         "input": {"spacing_mm": list(reversed(GRID_SPACING)), "orientation": "LPS",
                   "intensity": {"type": "none",
-                                "note": "relative to the median within 6 mm of the first "
-                                        f"positive click; CT clipped to {list(CT_CLIP)} HU "
-                                        f"and divided by {CT_SCALE}; MR divided by a tenth "
-                                        "of the crop's 1-99 percentile range; clipped to +-5"},
-                  "channels": 4, "patch_size": list(reversed(BASE_SHAPE)), "overlap": 0.0,
-                  "channel_names": ["image", "positive_clicks", "negative_clicks",
-                                    "current_mask"]},
+                                "note": "channel 1: relative to the median within 6 mm of "
+                                        f"the first positive click; CT clipped to "
+                                        f"{list(CT_CLIP)} HU and divided by {CT_SCALE}; MR "
+                                        "divided by a tenth of the crop's 1-99 percentile "
+                                        "range; clipped to +-5. channel 2: CT "
+                                        f"(clip({list(CT_WINDOW)}) - 50) / 125; MR crop "
+                                        "percentiles 1 -> -2, 99 -> +2. channel 3: +1 CT, "
+                                        "-1 MR"},
+                  "channels": IN_CHANNELS, "patch_size": list(reversed(BASE_SHAPE)),
+                  "overlap": 0.0,
+                  "channel_names": ["image_relative", "image_absolute", "modality_flag",
+                                    "positive_clicks", "negative_clicks", "current_mask"]},
         "output": {"activation": "sigmoid", "keep_largest_component": False},
         "labels": {"1": "tumor"}, "licence": "Apache-2.0",
-        "training_data": "synthetic soft-tissue tumours only (training/tumor/synthesize.py, "
-                         "1000 samples, CT and T1 MR contrasts); no real images",
-        "accuracy": accuracy, "card": "cards/tumor_refine_unet_v1.md",
+        "training_data": "real soft-tissue sarcomas: IBSI STS validation set (TCIA "
+                         "Soft-tissue-Sarcoma, CC BY 3.0), patients STS_001-003 and "
+                         "STS_007-039 (36 patients; 24 CT, 34 T1 MR volumes with expert "
+                         "masks); STS_004-006 and STS_040-051 never used",
+        "accuracy": accuracy, "card": "cards/tumor_refine_unet_v2.md",
     }
 
 
@@ -53,24 +68,28 @@ def main() -> None:
     from mskai.models.manifest import sha256_path
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--accuracy", type=Path, required=True)
+    parser.add_argument("--cv", type=Path, required=True)
+    parser.add_argument("--regression", type=Path, default=None)
     args = parser.parse_args()
-    table = json.loads(args.accuracy.read_text())
-    accuracy = {"protocol": "STS_001-003 (IBSI), CT and T1 MR, never trained on; Dice after "
-                            "1 centre click + 2 automatic corrective clicks; default mode "
-                            "(classic first guess, network corrections)",
-                **{f"dice_3_clicks_{k}": v[-1] for k, v in table["learned"].items()}}
-    if "learned_network" in table:
-        accuracy["network_first_guess_dice_3_clicks"] = {k: v[-1] for k, v in
-                                                         table["learned_network"].items()}
-    if "classic" in table:
-        accuracy["classic_method_dice_3_clicks"] = {k: v[-1] for k, v in
-                                                    table["classic"].items()}
+    summary = json.loads(args.cv.read_text())["summary"]
+    accuracy: dict = {"protocol": "patient-level 5-fold cross-validation (training/tumor/"
+                                  "folds.json) on the 36 STS patients; first click at the "
+                                  "most interior voxel, later clicks at the centre of the "
+                                  "largest error region; Dice on the original grid; "
+                                  "fold models, not the shipped all-patient model"}
+    for method in ("learned", "classic"):
+        for modality, folds in summary.get(method, {}).items():
+            s = folds["all"]
+            for c in ("1", "3", "5"):
+                key = f"{'' if method == 'learned' else 'classic_'}{modality}_dice_{c}_click"
+                accuracy[key + "_mean"] = s[c]["dice_mean"]
+                accuracy[key + "_worst"] = s[c]["dice_worst"]
+    if args.regression is not None:
+        accuracy["training_cases_one_click_dice"] = json.loads(args.regression.read_text())
     new = entry(sha256_path(MODELS / FILE), accuracy)
     path = MODELS / "manifest.json"
     data = json.loads(path.read_text(encoding="utf-8"))
-    models = [m for m in data.get("models", [])
-              if not (m.get("id") == new["id"] and m.get("version") == new["version"])]
+    models = [m for m in data.get("models", []) if m.get("id") != new["id"]]
     data["models"] = [*models, new]
     path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     print(f"registered {new['id']} {new['version']} sha256 {new['sha256'][:12]}...")

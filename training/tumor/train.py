@@ -1,14 +1,29 @@
-"""Train the click-refinement UNet (``tumor_refine_unet``) on synthetic tumours.
+"""Train the click-conditioned tumour UNet (``tumor_refine_unet`` v2) on the real STS cases.
 
-Usage (about 20 minutes on 2 CPU cores)::
+Usage (one fold of the cross-validation, or the shipped model on all 36 patients)::
 
-    .venv/bin/python training/tumor/train.py --out MSKAIExtension/mskai/models/weights/
+    .venv/bin/python training/tumor/cache.py                      # once, ~30 s
+    .venv/bin/python training/tumor/train.py --fold 0 --out /tmp/tumor_v2/fold0.pt
+    .venv/bin/python training/tumor/train.py --fold -1 \
+        --out MSKAIExtension/mskai/models/weights/tumor_click_unet_v2.pt
 
-Writes ``tumor_refine_unet_v1.pt`` (a state dict) into ``--out`` and a summary JSON (the
-architecture, the steps and the time taken) next to ``--info``. Synthetic samples are cached as
-``--cache`` (.npz, built on first use). ``--real STS_001,STS_002`` adds those real cases
-(IBSI STS, ../shared/data) to the pool, for leave-one-case-out experiments; the shipped
-model uses none. See README.md for the data, the settings used and the measured results.
+``--fold k`` trains on every patient of ``folds.json`` except fold k; ``--fold -1`` on all.
+The shipped recipe is two rounds: the defaults (from the v1 weights), then ``--init`` the
+first round's output with ``--lr 5e-4 --own 0.5 --seed 1`` (README.md).
+Uses the GPU when ``torch.cuda.is_available()``; on CPU, ``--threads`` torch threads. Seeds
+are fixed (``--seed``). See README.md for the recipe and what was actually run.
+
+Each sample is a random patch (``PATCH`` voxels of the 3 x 2 x 2 mm working grid) around the
+first click, from one cached CT or T1 MR volume, with augmentation (per-axis spacing scale
+0.8-1.25, flips on all axes, in-plane transposition, intensity: CT HU offset/scale/noise; MR
+gamma, scale x0.3-3, linear bias field, noise) and a simulated click state, DeepEdit style:
+
+- first click only (no current mask): the most interior voxel (sometimes a deep-ish random
+  one);
+- a perturbed current mask (grown/shrunk, leak, missing chunk, stray blob) plus the clicks
+  the protocol would give: each at the deepest point of the largest error region;
+- the network's own prediction: 1-3 no-grad rounds (predict, click at the largest error,
+  feed the prediction back as the current mask), as in DeepEdit / nnInteractive.
 """
 
 from __future__ import annotations
@@ -23,94 +38,205 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-ARCHITECTURE = {"type": "monai.UNet",
-                "kwargs": {"spatial_dims": 3, "in_channels": 4, "out_channels": 1,
-                           "channels": [16, 32, 64, 128], "strides": [2, 2, 2],
-                           "num_res_units": 1}}
+sys.path.insert(0, str(REPO / "MSKAIExtension"))
+sys.path.insert(0, str(HERE))
+
+PATCH = (32, 64, 64)
+# v1: trained on synthetic tumours only (no real image), so starting from it leaks nothing
+V1_WEIGHTS = REPO / "MSKAIExtension" / "mskai" / "models" / "weights" / "tumor_refine_unet_v1.pt"
+V1_CHANNELS = (0, 3, 4, 5)   # v1's image, positive, negative, mask -> v2's input channels
 
 
-def real_pool(cases: list[str]) -> list[tuple[np.ndarray, np.ndarray, bool]]:
-    """Real CT and T1 MR volumes of ``cases`` on the working grid around their tumour."""
-    from mskai.image import read_image
-    from mskai.interactive.clicks import deepest_voxel
-    from mskai.interactive.learned import BASE_SHAPE, GRID_SPACING, Crop
-
-    data = REPO.parent / "shared" / "data" / "sts_sarcoma"
-    out = []
-    for case in cases:
-        for series in ("CT", "MR_T1"):
-            volume = read_image(data / case / f"{series}_image.nii.gz")
-            mask = read_image(data / case / f"{series}_mask.nii.gz").array > 0
-            centre = deepest_voxel(mask, tuple(reversed(volume.spacing)))
-            crop = Crop(volume, centre, np.array(BASE_SHAPE) * GRID_SPACING)
-            image = crop.sample(volume.array)
-            truth = crop.sample(mask.astype(np.float32)) > 0.5
-            out.append((image.astype(np.float32), truth, series == "CT"))
-    return out
-
-
-def batch(pool, rng, size: int, model, use_own: float, single: bool = False):
-    """A batch of inputs and targets; some refinement states come from ``model`` itself.
-
-    ``single``: perturbed current masks have one clicked error (:func:`perturb_single`).
-    """
+def initial_weights(path: Path) -> dict:
+    """A state dict for the v2 network from ``path``; v1's 4 input channels are mapped onto
+    the v2 channels (relative image, clicks, mask), the new ones (absolute image, modality
+    flag) start at zero, so the start is exactly v1's behaviour."""
     import torch
-    from samples import first_click, make_sample, perturb, perturb_single
 
-    from mskai.interactive.learned import network_input, normalise, predict
+    from mskai.interactive.learned import IN_CHANNELS
 
-    xs, ys = [], []
+    state = torch.load(path, weights_only=True)
+    for key, value in state.items():
+        if value.ndim == 5 and value.shape[1] == len(V1_CHANNELS) != IN_CHANNELS:
+            grown = torch.zeros((value.shape[0], IN_CHANNELS, *value.shape[2:]), dtype=value.dtype)
+            grown[:, list(V1_CHANNELS)] = value
+            state[key] = grown
+    return state
+
+
+def interior_click(mask: np.ndarray, rng, jitter: float) -> np.ndarray:
+    from scipy import ndimage
+
+    from mskai.interactive.learned import GRID_SPACING
+
+    dist = ndimage.distance_transform_edt(np.pad(mask, 1), sampling=GRID_SPACING)[
+        1:-1, 1:-1, 1:-1]
+    if rng.random() >= jitter:
+        return np.array(np.unravel_index(int(np.argmax(dist)), mask.shape))
+    deep = np.argwhere(dist >= 0.6 * dist.max())
+    return deep[rng.integers(len(deep))]
+
+
+def augment_intensity(x: np.ndarray, is_ct: bool, rng) -> np.ndarray:
+    if is_ct:
+        x = x * rng.uniform(0.95, 1.05) + rng.normal(0, 15)
+        return x + rng.normal(0, rng.uniform(0, 15), x.shape).astype(np.float32)
+    hi = max(float(np.percentile(x, 99.5)), 1e-3)
+    x = np.clip(x, 0, None) / hi
+    x = x ** rng.uniform(0.7, 1.4)
+    grad = [np.linspace(-1, 1, n).reshape([-1 if a == d else 1 for a in range(3)])
+            for d, n in enumerate(x.shape)]
+    bias = 1 + sum(g * rng.uniform(-0.15, 0.15) for g in grad)
+    x = x * bias + rng.normal(0, rng.uniform(0, 0.03), x.shape)
+    return (x * hi * rng.uniform(0.3, 3.0)).astype(np.float32)
+
+
+def extract(vol: dict, rng, aug: bool):
+    """Image and truth patch (raw units), the first click in patch coordinates."""
+    from scipy import ndimage
+
+    image, mask = vol["image"], vol["mask"]
+    c0 = vol.setdefault("_c0", {}).get("deep")
+    if c0 is None:
+        c0 = vol["_c0"]["deep"] = interior_click(mask, rng, 0.0)
+    click = c0 if rng.random() < 0.6 else interior_click(mask, rng, 1.0)
+    scale = np.ones(3)
+    if aug:
+        s = rng.uniform(0.8, 1.25)
+        scale = np.array([rng.uniform(0.8, 1.25), s, s * rng.uniform(0.95, 1.05)])
+    size = np.array(PATCH)
+    offset = rng.uniform(-0.3, 0.3, 3) * size if aug else np.zeros(3)
+    centre = click + offset * scale
+    coords = [centre[d] + (np.arange(size[d]) - (size[d] - 1) / 2) * scale[d] for d in range(3)]
+    grid = np.meshgrid(*coords, indexing="ij")
+    img = ndimage.map_coordinates(image, grid, order=1, mode="nearest")
+    tru = ndimage.map_coordinates(mask.astype(np.float32), grid, order=1, mode="constant") > 0.5
+    c = np.clip(np.round((click - centre) / scale + (size - 1) / 2).astype(int), 0, size - 1)
+    if not tru[tuple(c)]:
+        found = np.argwhere(tru)
+        if len(found):
+            c = found[np.argmin(((found - c) ** 2).sum(1))]
+    if aug:
+        for axis in range(3):
+            if rng.random() < 0.5:
+                img, tru = np.flip(img, axis), np.flip(tru, axis)
+                c[axis] = size[axis] - 1 - c[axis]
+        if rng.random() < 0.5:
+            img, tru = img.transpose(0, 2, 1), tru.transpose(0, 2, 1)
+            c = c[[0, 2, 1]]
+        img = augment_intensity(np.ascontiguousarray(img), vol["modality"] == "CT", rng)
+    return np.ascontiguousarray(img, dtype=np.float32), np.ascontiguousarray(tru), c
+
+
+def add_error_click(current, truth, pos, neg) -> bool:
+    from mskai.interactive.clicks import next_click
+    from mskai.interactive.learned import GRID_SPACING
+
+    click = next_click(current, truth, GRID_SPACING)
+    if click is None:
+        return False
+    (pos if click[1] else neg).append(click[0])
+    return True
+
+
+def make_batch(pool, rng, size: int, model, own: float, device):
+    """Inputs and targets of one batch with simulated click states (see the module doc)."""
+    import torch
+    from samples import perturb, perturb_single
+
+    from mskai.interactive.learned import image_channels, network_input
+
+    items = []
     for _ in range(size):
-        image, truth, is_ct = pool[rng.integers(len(pool))]
-        c0 = first_click(truth, rng, jitter=0.3)
+        vol = pool[rng.integers(len(pool))]
+        img, truth, c0 = extract(vol, rng, aug=True)
+        chans = image_channels(img, vol["modality"] == "CT", c0)
+        item = {"chans": chans, "truth": truth, "pos": [c0], "neg": [], "current": None,
+                "rounds": 0}
         r = rng.random()
-        if r < 0.35:
-            current = None
-        elif r < 0.35 + use_own and model is not None:
-            norm = normalise(image, is_ct, c0)
-            model.eval()
-            current = predict(model, network_input(norm, c0[None], np.zeros((0, 3)),
-                                                   None)) > 0.5
-            model.train()
-        else:
-            current = perturb_single(truth, rng) if single else perturb(truth, rng)
-        x, y = make_sample(image, truth, is_ct, rng, current, c0, extra=0.0 if single else 0.3)
-        xs.append(x)
-        ys.append(y)
-    return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+        if r < own and model is not None:
+            item["rounds"] = int(rng.integers(1, 4))
+        elif r < own + (1 - own) * 0.55:
+            cur = perturb_single(truth, rng) if rng.random() < 0.5 else perturb(truth, rng)
+            for _ in range(int(rng.integers(1, 3))):
+                add_error_click(cur, truth, item["pos"], item["neg"])
+            item["current"] = cur
+        items.append(item)
+    rounds = max(it["rounds"] for it in items)
+    if rounds:
+        model.eval()
+        for n in range(rounds):
+            active = [it for it in items if it["rounds"] > n]
+            x = np.stack([network_input(it["chans"], np.array(it["pos"]),
+                                        np.array(it["neg"]).reshape(-1, 3), it["current"])
+                          for it in active])
+            with torch.no_grad():
+                prob = torch.sigmoid(model(torch.from_numpy(x).to(device)))[:, 0].cpu().numpy()
+            for it, p in zip(active, prob, strict=True):
+                it["current"] = p > 0.5
+                add_error_click(it["current"], it["truth"], it["pos"], it["neg"])
+        model.train()
+    x = np.stack([network_input(it["chans"], np.array(it["pos"]),
+                                np.array(it["neg"]).reshape(-1, 3), it["current"])
+                  for it in items])
+    y = np.stack([it["truth"][None].astype(np.float32) for it in items])
+    return torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
 
 
-def validate(model, pool) -> float:
-    """Mean Dice of the first click (deepest voxel) on held-out samples."""
-    from mskai.interactive.clicks import deepest_voxel
-    from mskai.interactive.evaluate import dice
-    from mskai.interactive.learned import GRID_SPACING, network_input, normalise, predict
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fold", type=int, required=True, help="held-out fold; -1: none")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/tumor_v2/cache.npz"))
+    parser.add_argument("--modalities", default="CT,MR")
+    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--own", type=float, default=0.35,
+                        help="share of samples whose current mask is the network's own")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--max-minutes", type=float, default=120.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", type=Path, default=V1_WEIGHTS,
+                        help="start from these weights (4-channel v1 weights are mapped onto "
+                             "the 6 input channels); 'none' to start from scratch")
+    args = parser.parse_args()
+    train(args)
 
-    model.eval()
-    scores = []
-    for image, truth, is_ct in pool:
-        c0 = deepest_voxel(truth, GRID_SPACING)
-        x = network_input(normalise(image, is_ct, c0), c0[None], np.zeros((0, 3)), None)
-        scores.append(dice(predict(model, x) > 0.5, truth))
-    model.train()
-    return float(np.mean(scores))
 
-
-def run_phase(model, pool, held_out, rng, args, steps: int, lr: float, single: bool,
-              start: float) -> int:
-    """``steps`` optimiser steps with a one-cycle schedule; returns the steps done."""
+def train(args) -> None:
     import torch
+    from cache import build, load
     from monai.losses import DiceLoss
 
-    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, lr, total_steps=steps,
+    from mskai.interactive.learned import ARCHITECTURE
+    from mskai.models.loaders import build_network
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    start = time.perf_counter()
+    if not args.cache.is_file():
+        build(args.cache)
+    folds = json.loads((HERE / "folds.json").read_text())["folds"]
+    held = set() if args.fold < 0 else set(folds[args.fold])
+    mods = set(args.modalities.split(","))
+    pool = [v for v in load(args.cache) if v["case"] not in held and v["modality"] in mods]
+    print(f"fold {args.fold}: {len(pool)} training volumes, device {device}", flush=True)
+    model = build_network(ARCHITECTURE)
+    if args.init is not None and str(args.init) != "none":
+        model.load_state_dict(initial_weights(args.init))
+    model = model.to(device)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, args.lr, total_steps=args.steps,
                                                    pct_start=0.1)
     dice_loss, bce = DiceLoss(sigmoid=True), torch.nn.BCEWithLogitsLoss()
     losses = []
     step = 0
-    for step in range(1, steps + 1):
-        use_own = 0.25 if single or step > steps * 0.3 else 0.0
-        x, y = batch(pool, rng, args.batch, model, use_own, single)
+    for step in range(1, args.steps + 1):
+        own = args.own if step > 0.2 * args.steps else 0.0
+        x, y = make_batch(pool, rng, args.batch, model, own, device)
         logits = model(x)
         loss = dice_loss(logits, y) + bce(logits, y)
         optimiser.zero_grad()
@@ -119,84 +245,21 @@ def run_phase(model, pool, held_out, rng, args, steps: int, lr: float, single: b
         schedule.step()
         losses.append(float(loss.detach()))
         minutes = (time.perf_counter() - start) / 60
-        if step % 50 == 0 or step == steps:
-            line = f"step {step} loss {np.mean(losses[-50:]):.3f} {minutes:.1f} min"
-            if step % 200 == 0 or step == steps:
-                line += f" held-out first-click Dice {validate(model, held_out):.3f}"
-            print(line, flush=True)
+        if step % 25 == 0 or step == args.steps:
+            print(f"step {step} loss {np.mean(losses[-25:]):.3f} {minutes:.1f} min", flush=True)
         if minutes > args.max_minutes:
             print(f"stopping at the time limit after {step} steps", flush=True)
             break
-    return step
-
-
-def main() -> None:
-    sys.path.insert(0, str(REPO / "MSKAIExtension"))
-    sys.path.insert(0, str(HERE))
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/tumor_train/synth_1000.npz"))
-    parser.add_argument("--samples", type=int, default=1000)
-    parser.add_argument("--steps", type=int, default=900)
-    parser.add_argument("--refine-steps", type=int, default=300,
-                        help="then this many steps at half the rate with single-error masks")
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="1 was 4x faster per step than 2 on 2 cores shared with another job")
-    parser.add_argument("--max-minutes", type=float, default=25.0)
-    parser.add_argument("--real", default="", help="comma-separated STS cases to add")
-    parser.add_argument("--init", type=Path, default=None, help="start from these weights")
-    parser.add_argument("--name", default="tumor_refine_unet_v1")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--info", type=Path, default=Path("/tmp/tumor_train/info.json"),
-                        help="where the run's summary JSON goes (its name becomes --name)")
-    args = parser.parse_args()
-    train(args)
-
-
-def train(args: argparse.Namespace) -> None:
-    import torch
-    from synthesize import build_cache, load_cache, synth_case
-
-    from mskai.models.loaders import build_network
-
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
-    start = time.perf_counter()
-    if not args.cache.is_file():
-        build_cache(args.cache, args.samples)
-    images, masks, is_ct = load_cache(args.cache)
-    pool = [(images[n], masks[n], bool(is_ct[n])) for n in range(len(images))]
-    real = [c for c in args.real.split(",") if c]
-    if real:
-        pool += real_pool(real) * max(1, len(pool) // 20)   # about 1 in 4 samples real
-    held_out = [synth_case(10**6 + n) for n in range(16)]
-    held_out = [(im, m, mod == "CT") for im, m, mod in held_out]
-    print(f"pool {len(pool)} (real cases: {real or 'none'}), data ready in "
-          f"{time.perf_counter() - start:.0f} s", flush=True)
-    model = build_network(ARCHITECTURE)
-    if args.init is not None:
-        model.load_state_dict(torch.load(args.init, weights_only=True))
-    done = run_phase(model, pool, held_out, rng, args, args.steps, args.lr, False,
-                     start) if args.steps else 0
-    if args.refine_steps:
-        print("phase 2: single-error current masks", flush=True)
-        done += run_phase(model, pool, held_out, rng, args, args.refine_steps, args.lr / 2,
-                          True, start)
-    step = done
-    args.out.mkdir(parents=True, exist_ok=True)
-    weights = args.out / f"{args.name}.pt"
-    torch.save(model.state_dict(), weights)
-    info = {"architecture": ARCHITECTURE, "steps": step, "batch": args.batch,
-            "init": None if args.init is None else str(args.init),
-            "minutes": round((time.perf_counter() - start) / 60, 1), "real_cases": real,
-            "synthetic_samples": len(images),
-            "held_out_first_click_dice": validate(model, held_out)}
-    args.info.parent.mkdir(parents=True, exist_ok=True)
-    args.info.with_name(f"{args.name}.json").write_text(json.dumps(info, indent=1) + "\n")
-    print(f"wrote {weights}: {json.dumps(info)}", flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, args.out)
+    info = {"architecture": ARCHITECTURE, "fold": args.fold, "steps": step,
+            "init": str(args.init),
+            "batch": args.batch, "lr": args.lr, "own": args.own, "seed": args.seed,
+            "patch": PATCH, "training_volumes": len(pool),
+            "minutes": round((time.perf_counter() - start) / 60, 1),
+            "final_loss": round(float(np.mean(losses[-50:])), 4)}
+    args.out.with_suffix(".json").write_text(json.dumps(info, indent=1) + "\n")
+    print(f"wrote {args.out}: {json.dumps(info)}", flush=True)
 
 
 if __name__ == "__main__":
