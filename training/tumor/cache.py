@@ -27,32 +27,39 @@ DATA = REPO.parent / "shared" / "data" / "sts_sarcoma"
 SERIES = (("CT", "CT"), ("MR", "MR_T1"))
 
 
-def build(out: Path) -> None:
+def real_volumes(cases):
+    """(case, "CT" or "MR", image Volume, expert mask) of each CT and T1 MR volume the
+    patients have (not every patient has both)."""
     sys.path.insert(0, str(REPO / "MSKAIExtension"))
     from mskai.image import read_image
+
+    for case in cases:
+        for modality, series in SERIES:
+            path = DATA / case / f"{series}_image.nii.gz"
+            if path.is_file():
+                mask = read_image(DATA / case / f"{series}_mask.nii.gz").array > 0
+                yield case, modality, read_image(path), mask
+
+
+def build(out: Path) -> None:
+    sys.path.insert(0, str(REPO / "MSKAIExtension"))
     from mskai.interactive.learned import GRID_SPACING, Crop
 
     folds = json.loads((HERE / "folds.json").read_text())["folds"]
     arrays, meta = {}, []
     start = time.perf_counter()
-    for case in sorted(c for f in folds for c in f):
-        for modality, series in SERIES:
-            path = DATA / case / f"{series}_image.nii.gz"
-            if not path.is_file():
-                continue
-            volume = read_image(path)
-            mask = read_image(DATA / case / f"{series}_mask.nii.gz").array > 0
-            native = np.array(volume.spacing[::-1], float)
-            shape = np.array(mask.shape)
-            extent = shape * native
-            crop = Crop(volume, (shape - 1) / 2, extent - np.array(GRID_SPACING))
-            key = f"{case}_{modality}"
-            arrays[f"{key}_image"] = crop.sample(volume.array).astype(np.float32)
-            arrays[f"{key}_mask"] = (crop.sample(mask.astype(np.float32)) > 0.5).astype(np.uint8)
-            meta.append({"key": key, "case": case, "modality": modality,
-                         "shape": list(arrays[f"{key}_image"].shape)})
-            print(key, arrays[f"{key}_image"].shape, int(arrays[f"{key}_mask"].sum()),
-                  f"{time.perf_counter() - start:.0f} s", flush=True)
+    for case, modality, volume, mask in real_volumes(sorted(c for f in folds for c in f)):
+        native = np.array(volume.spacing[::-1], float)
+        shape = np.array(mask.shape)
+        extent = shape * native
+        crop = Crop(volume, (shape - 1) / 2, extent - np.array(GRID_SPACING))
+        key = f"{case}_{modality}"
+        arrays[f"{key}_image"] = crop.sample(volume.array).astype(np.float32)
+        arrays[f"{key}_mask"] = (crop.sample(mask.astype(np.float32)) > 0.5).astype(np.uint8)
+        meta.append({"key": key, "case": case, "modality": modality,
+                     "shape": list(arrays[f"{key}_image"].shape)})
+        print(key, arrays[f"{key}_image"].shape, int(arrays[f"{key}_mask"].sum()),
+              f"{time.perf_counter() - start:.0f} s", flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, meta=json.dumps(meta), **arrays)
 

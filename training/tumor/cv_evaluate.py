@@ -25,11 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-DATA = REPO.parent / "shared" / "data" / "sts_sarcoma"
-SERIES = (("CT", "CT"), ("MR", "MR_T1"))
+from cache import HERE, REPO, real_volumes  # training/tumor/cache.py, beside this script
 
 
 def hd95(a: np.ndarray, b: np.ndarray, spacing_kji) -> float:
@@ -106,7 +102,6 @@ def main() -> None:
     sys.path.insert(0, str(REPO / "MSKAIExtension"))
     import torch
 
-    from mskai.image import read_image
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", default="classic",
@@ -131,21 +126,15 @@ def main() -> None:
         cases = sorted(c for f in folds for c in f)
     fold_of = {c: n for n, f in enumerate(folds) for c in f}
     segment = segmenter(args.method, args.weights)
-    for case in cases:
-        for modality, series in SERIES:
-            path = DATA / case / f"{series}_image.nii.gz"
-            if not path.is_file():
-                continue
-            volume = read_image(path)
-            truth = read_image(DATA / case / f"{series}_mask.nii.gz").array > 0
-            steps = protocol(volume, truth, segment, args.clicks)
-            row = {"method": args.method, "case": case, "modality": modality,
-                   "fold": fold_of.get(case), "tumour_ml": round(
-                       float(truth.sum() * np.prod(volume.spacing)) / 1000, 1),
-                   "steps": steps}
-            with args.out.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-            print(case, modality, " ".join(f"{s['dice']:.3f}" for s in steps), flush=True)
+    for case, modality, volume, truth in real_volumes(cases):
+        steps = protocol(volume, truth, segment, args.clicks)
+        row = {"method": args.method, "case": case, "modality": modality,
+               "fold": fold_of.get(case), "tumour_ml": round(
+                   float(truth.sum() * np.prod(volume.spacing)) / 1000, 1),
+               "steps": steps}
+        with args.out.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(case, modality, " ".join(f"{s['dice']:.3f}" for s in steps), flush=True)
 
 
 if __name__ == "__main__":
