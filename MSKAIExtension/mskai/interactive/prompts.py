@@ -32,16 +32,7 @@ def _box(roi: Sequence) -> tuple[float, float, float, float, float, float]:
     The command line (:func:`mskai.cli_args.ras_box`) gives two corner tuples, Slicer six
     numbers. A box without extent along an axis (R1 = R2, ...) is refused.
     """
-    try:
-        items = list(roi)
-        if len(items) == 2 and all(isinstance(c, Sequence | np.ndarray) for c in items):
-            items = [*items[0], *items[1]]
-        values = tuple(float(v) for v in items)
-    except (TypeError, ValueError):
-        values = ()
-    if len(values) != 6 or not all(np.isfinite(values)):
-        raise InputError(f"the ROI box {roi!r} is not six finite RAS coordinates; give two "
-                         "opposite corners as R1,A1,S1,R2,A2,S2 in millimetres")
+    values = _two_points(roi, "the ROI box", "give two opposite corners")
     flat = [axis for axis, a, b in zip("RAS", values[:3], values[3:], strict=True) if a == b]
     if flat:
         raise InputError(f"the ROI box has no extent along {', '.join(flat)} (both corners at "
@@ -50,18 +41,25 @@ def _box(roi: Sequence) -> tuple[float, float, float, float, float, float]:
     return values  # type: ignore[return-value]
 
 
-def _line(line: Sequence) -> tuple[float, float, float, float, float, float]:
-    """Six floats R1,A1,S1,R2,A2,S2 (the two end points) from six numbers or two points."""
+def _two_points(given: Sequence, what: str, how: str) -> tuple[float, ...]:
+    """Six finite floats R1,A1,S1,R2,A2,S2 from six numbers (Slicer) or two R,A,S points
+    (the command line); ``what`` and ``how`` word the error."""
     try:
-        items = list(line)
+        items = list(given)
         if len(items) == 2 and all(isinstance(c, Sequence | np.ndarray) for c in items):
             items = [*items[0], *items[1]]
         values = tuple(float(v) for v in items)
     except (TypeError, ValueError):
         values = ()
     if len(values) != 6 or not all(np.isfinite(values)):
-        raise InputError(f"the RECIST line {line!r} is not six finite RAS coordinates; give "
-                         "its two end points as R1,A1,S1,R2,A2,S2 in millimetres")
+        raise InputError(f"{what} {given!r} is not six finite RAS coordinates; {how} as "
+                         "R1,A1,S1,R2,A2,S2 in millimetres")
+    return values
+
+
+def _line(line: Sequence) -> tuple[float, float, float, float, float, float]:
+    """Six floats R1,A1,S1,R2,A2,S2 (the two end points) from six numbers or two points."""
+    values = _two_points(line, "the RECIST line", "give its two end points")
     if values[:3] == values[3:]:
         raise InputError("the RECIST line's two end points are the same point; draw the line "
                          "across the tumour's longest axis")
