@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from cli_runner import run_cli
+from sphere_case import write_sphere_case
 
 from mskai import __version__
 from mskai.results.out_folder import MARKER
@@ -33,19 +33,7 @@ def _one_line(err: str) -> str:
 @pytest.fixture(scope="module")
 def sphere(tmp_path_factory) -> tuple[Path, Path]:
     """A small image and its tumour label map: a 10 mm sphere on a 1 x 1 x 2 mm grid."""
-    import SimpleITK as sitk
-
-    folder = tmp_path_factory.mktemp("sphere")
-    k, j, i = np.mgrid[0:24, 0:48, 0:48]
-    inside = (i - 23.5) ** 2 + (j - 23.5) ** 2 + (2 * (k - 11.5)) ** 2 <= 100.0
-    paths = []
-    for name, array in (("image.nrrd", np.where(inside, 60, 0).astype(np.int16)),
-                        ("label.nrrd", inside.astype(np.uint8))):
-        img = sitk.GetImageFromArray(array)
-        img.SetSpacing((1.0, 1.0, 2.0))
-        sitk.WriteImage(img, str(folder / name))
-        paths.append(folder / name)
-    return paths[0], paths[1]
+    return write_sphere_case(tmp_path_factory.mktemp("sphere"), 10.0)
 
 
 def _tumor(capsys, sphere, out: Path, *extra: str) -> tuple[int, str, str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sphere_case import write_sphere_case
 
 from mskai.errors import InputError
 from mskai.response import compare_folders, recist_category, volumetric_category
@@ -218,21 +219,6 @@ def test_cli_response(tmp_path, capsys):
     assert "is not a folder" in capsys.readouterr().err
 
 
-def _sphere_case(folder: Path, radius_mm: float) -> tuple[Path, Path]:
-    """CT-like image and tumour label map: a sphere in a 1 x 1 x 2 mm grid."""
-    import SimpleITK as sitk
-
-    folder.mkdir(parents=True, exist_ok=True)
-    k, j, i = np.mgrid[0:24, 0:48, 0:48]
-    inside = (i - 23.5) ** 2 + (j - 23.5) ** 2 + (2 * (k - 11.5)) ** 2 <= radius_mm**2
-    paths = []
-    for name, array in (("image.nrrd", np.where(inside, 60, 0).astype(np.int16)),
-                        ("label.nrrd", inside.astype(np.uint8))):
-        img = sitk.GetImageFromArray(array)
-        img.SetSpacing((1.0, 1.0, 2.0))
-        sitk.WriteImage(img, str(folder / name))
-        paths.append(folder / name)
-    return paths[0], paths[1]
 
 
 def test_cli_tumor_then_response_end_to_end(tmp_path):
@@ -241,7 +227,7 @@ def test_cli_tumor_then_response_end_to_end(tmp_path):
 
     folders = []
     for name, radius in (("base", 10.0), ("follow", 6.5)):
-        image, label = _sphere_case(tmp_path / f"{name}_in", radius)
+        image, label = write_sphere_case(tmp_path / f"{name}_in", radius)
         out = tmp_path / name
         assert main(["tumor", str(image), "--labels", str(label), "--label-names", "tumor=1",
                      "--out", str(out)]) == 0
