@@ -14,3 +14,8 @@ class Case:
     ours: Callable[[Any], Any]
     baseline: Callable[[Any], Any]
     baseline_name: str
+
+
+class Measured(float):
+    """Seconds a case measured itself (e.g. from the browser's side); ``make bench`` takes
+    them instead of the wall-clock time of the whole call."""

@@ -20,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 SUITES = ("bench_tumor", "bench_tumor_methods", "bench_cartilage", "bench_fracture",
-          "bench_batch")
+          "bench_batch", "bench_web")
 
 
 def _setup_paths() -> None:
@@ -32,6 +32,8 @@ def _setup_paths() -> None:
 def run_one(suite: str, name: str, which: str, repeats: int) -> dict:
     """Run one side of one case in this process; returns seconds and peak memory."""
     _setup_paths()
+    from bench_case import Measured
+
     case = next(c for c in importlib.import_module(suite).CASES if c.name == name)
     prepared = case.prepare()
     fn = case.ours if which == "ours" else case.baseline
@@ -39,8 +41,9 @@ def run_one(suite: str, name: str, which: str, repeats: int) -> dict:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        fn(prepared)
-        times.append(time.perf_counter() - start)
+        value = fn(prepared)
+        elapsed = time.perf_counter() - start
+        times.append(float(value) if isinstance(value, Measured) else elapsed)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"seconds": min(times), "peak_mb": peak_mb}
 

@@ -1,0 +1,207 @@
+"""``mskai serve`` in a real browser (Debian's chromium, headless, through Playwright).
+
+On STS_002's CT: a click inside the tumour in the axial view gives the tumour segment and
+its volume in the measurements panel (checked against the expert mask's volume); painting an
+extra region raises the volume; a second click refines the tumour and keeps the painted
+voxels. On a CT phantom with one known fracture FractureDetect lists it first; Go moves the
+views to it and Accept records the decision. Screenshots of the three module panels go to
+docs/images/web_*.png (shown in the README). Rendering is off-screen (EGL); every wait is
+on an explicit condition.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+from web_browser import (
+    CT,
+    CT_MASK,
+    REPO,
+    axial_geometry,
+    browser_page,
+    click_at,
+    ras_to_pixel,
+    require_browser,
+    served,
+    shown_slice,
+    state,
+    wait_state,
+)
+
+from mskai.terminology import TUMOR
+
+SHOTS = REPO / "docs" / "images"
+EXPERT_TOLERANCE = 0.25       # the click result's volume within 25 % of the expert mask's
+PAINT_DISTANCE_MM = (12.0, 16.0)   # where the extra region is painted, from the expert mask
+MIN_PAINTED_ML = 0.05
+NOT_BUSY = "!s('mskai_busy')"
+FRACTURE_NEAR_MM = 10.0       # the best candidate within 10 mm of the phantom's fracture
+FRACTURE_PLANE_MM = 1.0       # after Go, the axial view's plane passes through it
+
+
+@pytest.fixture(scope="module")
+def case():
+    """The image, the expert mask and the voxel spacing (k, j, i) of STS_002's CT."""
+    from mskai.image import read_image
+
+    image = read_image(CT)
+    truth = read_image(CT_MASK).array > 0
+    return image, truth, tuple(reversed(image.spacing))
+
+
+def seed_in_slice(truth: np.ndarray, k: int, image) -> np.ndarray:
+    """RAS of the deepest tumour voxel of slice ``k`` (in-plane distance)."""
+    from scipy import ndimage
+
+    inside = ndimage.distance_transform_edt(truth[k], sampling=image.spacing[1::-1])
+    j, i = np.unravel_index(np.argmax(inside), inside.shape)
+    return image.index_to_ras([i, j, k])
+
+
+def paint_spot(truth: np.ndarray, k: int, image, geometry: dict, seed_xy) -> np.ndarray:
+    """RAS of soft tissue 12-16 mm outside the expert tumour in slice ``k``, well inside the
+    view, nearest to the seed on screen."""
+    from scipy import ndimage
+
+    outside = ndimage.distance_transform_edt(~truth[k], sampling=image.spacing[1::-1])
+    hu = image.array[k]
+    near = (outside >= PAINT_DISTANCE_MM[0]) & (outside <= PAINT_DISTANCE_MM[1])
+    candidates = np.argwhere(near & (hu > -100) & (hu < 150))
+    best, best_distance = None, np.inf
+    for j, i in candidates:
+        ras = image.index_to_ras([i, j, k])
+        x, y = ras_to_pixel(geometry, ras)
+        inside_view = (geometry["left"] + 40 < x < geometry["left"] + geometry["w"] - 40
+                       and geometry["top"] + 40 < y < geometry["top"] + geometry["h"] - 40)
+        distance = np.hypot(x - seed_xy[0], y - seed_xy[1])
+        if inside_view and distance < best_distance:
+            best, best_distance = ras, distance
+    assert best is not None, "no soft tissue near the tumour inside the axial view"
+    return best
+
+
+def tumour_volume(page) -> float:
+    return float(page.text_content("#mskai-tumour-volume"))
+
+
+def measured(page, after: int, timeout_s: float = 60.0) -> int:
+    """Wait for a measurement newer than ``after``; returns its count."""
+    wait_state(page, f"s('mskai_measure_count') > {after} && {NOT_BUSY}", timeout_s)
+    return int(state(page, "mskai_measure_count"))
+
+
+def test_click_paint_and_click_again_in_the_browser(case, tmp_path):
+    require_browser()
+    image, truth, _spacing = case
+    expert_ml = float(truth.sum()) * image.voxel_volume_mm3 / 1000.0
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with served(CT, tmp_path / "out") as url, browser_page() as page:
+        # without the token the page gets no connection and no state
+        page.goto(url.split("?")[0] + "?secret=not-the-token-0000")
+        page.wait_for_function("() => document.body.innerText.includes('connect')",
+                               timeout=30000)
+        assert page.evaluate("() => !(window.trame && window.trame.state)")
+        page.goto(url)
+        geometry = axial_geometry(page)
+        k = shown_slice(geometry, image)
+        assert truth[k].any(), "the axial view opens on a slice without tumour"
+        seed = seed_in_slice(truth, k, image)
+        seed_xy = ras_to_pixel(geometry, seed)
+
+        # 1. a click inside the tumour -> tumour segment and its volume
+        page.click("#mskai-click-positive")
+        wait_state(page, "s('mskai_click_mode') === 'positive'")
+        click_at(page, seed_xy)
+        count = measured(page, 0)
+        first = tumour_volume(page)
+        assert abs(first - expert_ml) <= EXPERT_TOLERANCE * expert_ml, (first, expert_ml)
+        assert "tumor created" in page.text_content("#mskai-last-actions")
+
+        # 2. paint an extra region with the segment editor -> the volume rises
+        spot = ras_to_pixel(geometry, paint_spot(truth, k, image, geometry, seed_xy))
+        page.click("#mskai-paint")
+        wait_state(page, "s('mskai_click_mode') === ''")
+        page.mouse.move(*spot)
+        page.mouse.down()
+        for step in range(1, 11):
+            page.mouse.move(spot[0] + 2 * step, spot[1], steps=2)
+        page.mouse.up()
+        count = measured(page, count)
+        painted = tumour_volume(page)
+        assert painted >= first + MIN_PAINTED_ML, (first, painted)
+
+        # 3. click again: the tumour is refined from the painted mask, the paint stays
+        page.click("#mskai-click-positive")
+        wait_state(page, "s('mskai_click_mode') === 'positive'")
+        click_at(page, (seed_xy[0] + 3, seed_xy[1] + 3))
+        wait_state(page, "s('mskai_click_count') >= 2")
+        wait_state(page, "(s('mskai_last_actions') || '').includes('backup')")
+        wait_state(page, f"!s('mskai_measure_pending') && {NOT_BUSY}")
+        assert tumour_volume(page) >= painted - 0.01, (painted, tumour_volume(page))
+        page.click("#mskai-click-stop")
+        page.screenshot(path=str(SHOTS / "web_tumorseg.png"))
+
+        # export: the CLI's writers on what the segmentation holds now
+        page.click("#mskai-export")
+        wait_state(page, "(s('mskai_exported') || '').startsWith('TumorSeg:') && " + NOT_BUSY)
+        folder = tmp_path / "out" / "tumor"
+        assert (folder / "report.html").is_file() and (folder / "segmentation.seg.nrrd").is_file()
+        exported = json.loads((folder / "measurements.json").read_text())
+        tumour = next(s for s in exported["segments"] if s["id"] == TUMOR)
+        assert tumour["volume_ml"] == pytest.approx(tumour_volume(page), abs=0.01)
+        # CartilageQuant's panel (not run here: the knee model's pipeline and a knee phantom
+        # take half a minute on 2 cores; test_cartilage_task.py tests that path)
+        page.click("#mskai-module-CartilageQuant")
+        page.wait_for_selector("#mskai-knee-run", state="visible")
+        page.screenshot(path=str(SHOTS / "web_cartilagequant.png"))
+
+        # 4. FractureDetect on a CT phantom with a known fracture, opened by its path
+        bone, fracture = fracture_phantom(tmp_path)
+        open_path(page, bone)
+        page.click("#mskai-module-FractureDetect")
+        page.click("#mskai-fracture-run")
+        wait_state(page, "s('mskai_candidates').length > 0 && " + NOT_BUSY, 180)
+        best = state(page, "mskai_candidates")[0]
+        assert best["reported"]
+        assert np.linalg.norm(np.subtract(best["position_ras"], fracture)) < FRACTURE_NEAR_MM
+        page.click("#mskai-candidates button:has-text('Go')")
+        wait_state(page, on_axial_plane(best["position_ras"], FRACTURE_PLANE_MM))
+        page.click("#mskai-candidates button:has-text('Accept')")
+        wait_state(page, "s('mskai_decisions')['0'] === 'accepted'")
+        page.screenshot(path=str(SHOTS / "web_fracturedetect.png"))
+
+    print(f"browser test took {time.monotonic() - started:.0f} s")
+
+
+def on_axial_plane(ras, tolerance_mm: float) -> str:
+    """A page-state expression: the point lies within ``tolerance_mm`` of the axial view's
+    plane (any orientation: the plane's normal is the third column of XY-to-RAS)."""
+    return ("(() => { const m = s('mskai_views')['Red'].xy_to_ras; "
+            "const n = [m[2], m[6], m[10]], o = [m[3], m[7], m[11]]; "
+            f"const p = [{ras[0]}, {ras[1]}, {ras[2]}]; "
+            "const d = (p[0]-o[0])*n[0] + (p[1]-o[1])*n[1] + (p[2]-o[2])*n[2]; "
+            f"return Math.abs(d) / Math.hypot(...n) < {tolerance_mm}; }})()")
+
+
+def open_path(page, path) -> None:
+    """Open an image through the page's path field (a file on the server's disk)."""
+    page.fill("#mskai-open-path", str(path))
+    page.click("#mskai-open")
+    wait_state(page, f"s('mskai_image_name') === '{path.name.split('.')[0]}'")
+
+
+def fracture_phantom(folder):
+    """A CT long bone with one displaced, angulated fracture (``mskai demo``'s, 70 mm long):
+    its file and the fracture's centre in RAS."""
+    from mskai.image import write_image
+    from mskai.phantoms.long_bone import fractured_long_bone
+
+    phantom = fractured_long_bone(length_mm=70.0, fracture_position_mm=35.0,
+                                  translation_mm=(4.0, 2.0, 0.0), angulation_deg=12.0,
+                                  gap_mm=6.0, body_radius_mm=30.0, noise_sd=15.0)
+    return (write_image(phantom.image, folder / "long_bone_phantom.nrrd"),
+            phantom.truth.fractures[0].center_ras)
