@@ -257,6 +257,29 @@ class CartilageQuantLogic(MSKAIModuleLogic):
             progress(1.0, "Done")
         return plates, subregions
 
+    # --- seeded refinement ----------------------------------------------------------------
+
+    def refineSegment(self, volumeNode: Any, segmentationNode: Any, segmentId: str,
+                      positiveNode: Any, negativeNode: Any = None,
+                      radiusMm: float | None = None,
+                      lockedSegmentIds: Any = ()) -> Any:
+        """Seeded refinement of one knee segment from markups fiducials (points inside it,
+        and optionally points wrongly in it), as ``mskai cartilage --refine-ras`` does: the
+        fix for a structure that failed the anatomical checks. A missing segment is added.
+        Returns :class:`CartilageQuantLib.refine.RefineOutcome`; re-measure afterwards."""
+        from CartilageQuantLib.refine import refineSegment
+        from mskai.tasks.cartilage_refine import REFINE_RADIUS_MM
+
+        self.validateVolume(volumeNode)
+        self.validateNodeClass(segmentationNode, "vtkMRMLSegmentationNode", "segmentation")
+        self.validateNodeClass(positiveNode, "vtkMRMLMarkupsFiducialNode", "points inside")
+        self.validateNodeClass(negativeNode, "vtkMRMLMarkupsFiducialNode", "points outside")
+        if segmentationNode is None or (positiveNode is None and negativeNode is None):
+            raise InputError("Choose the segmentation and place points on the structure to "
+                             "refine.")
+        return refineSegment(volumeNode, segmentationNode, segmentId, positiveNode,
+                             negativeNode, radiusMm or REFINE_RADIUS_MM, lockedSegmentIds)
+
     # --- results as nodes ----------------------------------------------------------------
 
     def thicknessSurfaces(self) -> dict[str, Any]:

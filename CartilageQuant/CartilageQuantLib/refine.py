@@ -1,9 +1,12 @@
 """Click-driven local correction of one knee segment (the classical fallback of CartilageQuant).
 
 A person clicks where a segment is wrong (positive: "this is femoral cartilage", negative:
-"this is not"); :func:`mskai.interactive.multilabel.refine_label` re-decides that segment
-within ``radiusMm`` of the clicks, starting from what every segment holds now. Only this
-segment is written back and it is marked edited by hand (a person drove the change).
+"this is not"); :func:`mskai.tasks.cartilage_refine.refine_structure` (the code behind
+``mskai cartilage --refine-ras``) re-decides that segment within ``radiusMm`` of the clicks,
+starting from what every segment holds now. A segment the model did not find (missing or
+empty, e.g. after the anatomical checks left it out) is seeded from the positive clicks and
+added. Only this segment is written back and it is marked edited by hand (a person drove
+the change).
 """
 
 from __future__ import annotations
@@ -34,17 +37,17 @@ def refineSegment(volumeNode: Any, segmentationNode: Any, segmentId: str, positi
     """Correct ``segmentId`` near the clicks of two point lists (either may be None).
 
     The other segments are the competitors; ``lockedSegmentIds`` (e.g. structures a person
-    finished by hand) keep every voxel. The scene's undo state is saved first.
+    finished by hand) keep every voxel. A missing ``segmentId`` is added (it then needs a
+    positive click). The scene's undo state is saved first.
     """
     import numpy as np
 
     from mskai.errors import InputError
-    from mskai.interactive.multilabel import refine_label
     from mskai.segments import STATUS_EDITED
     from mskai.slicer_io import node_to_volume, segmentation_to_masks, tags
     from mskai.slicer_io.segmentation import get_segment, write_mask
+    from mskai.tasks.cartilage_refine import refine_structure
 
-    get_segment(segmentationNode, segmentId)
     volume = node_to_volume(volumeNode)
     masks = segmentation_to_masks(segmentationNode, volume)
     locked = set(lockedSegmentIds)
@@ -52,21 +55,36 @@ def refineSegment(volumeNode: Any, segmentationNode: Any, segmentId: str, positi
     if unknown:
         raise InputError(f"Locked segments {unknown} are not in '{segmentationNode.GetName()}'; "
                          f"it has {sorted(masks)}.")
-    # the target is painted last so that all its voxels are in the label map
-    order = [sid for sid in masks if sid != segmentId] + [segmentId]
-    labels = np.zeros(volume.array.shape[:3], dtype=np.uint16 if len(order) > 254 else np.uint8)
-    for index, sid in enumerate(order, start=1):
-        labels[masks[sid]] = index
-    if not labels.any() or not masks[segmentId].any():
-        raise InputError(f"Segment '{segmentId}' is empty; paint it or run the model first.")
-    new = refine_label(volume, labels, len(order), _points(positiveNode), _points(negativeNode),
-                       radius_mm=radiusMm, modality=_modality(volume.modality),
-                       locked_labels=[order.index(sid) + 1 for sid in locked])
-    before, after = masks[segmentId], new == len(order)
+    positive, negative = _points(positiveNode), _points(negativeNode)
+    before = masks.get(segmentId)
+    if (before is None or not before.any()) and not positive:
+        raise InputError(f"Segment '{segmentId}' is empty; place a positive point inside the "
+                         "structure to seed it.")
+    if not any(m.any() for name, m in masks.items() if name != segmentId) and not (
+            before is not None and before.any()):
+        raise InputError(f"'{segmentationNode.GetName()}' holds no segment to refine against; "
+                         "run the model or paint the knee first.")
+    new = refine_structure(volume, masks, segmentId, positive, negative, radius_mm=radiusMm,
+                           locked=locked)
+    after = new[segmentId]
+    before = before if before is not None else np.zeros_like(after)
     scene = segmentationNode.GetScene()
     if scene is not None:
         scene.SaveStateForUndo()
+    if segmentationNode.GetSegmentation().GetSegment(segmentId) is None:
+        _add_knee_segment(segmentationNode, segmentId)
     write_mask(segmentationNode, segmentId, after, volume)
+    for name, mask in new.items():  # the voxels the target took from its competitors
+        if name != segmentId and name in masks and not np.array_equal(mask, masks[name]):
+            write_mask(segmentationNode, name, mask, volume)
     tags.set_tags(get_segment(segmentationNode, segmentId), {tags.STATUS: STATUS_EDITED})
     return RefineOutcome(segmentId, int(np.count_nonzero(after & ~before)),
                          int(np.count_nonzero(before & ~after)))
+
+
+def _add_knee_segment(segmentationNode: Any, segmentId: str) -> None:
+    from mskai.slicer_io.segmentation import add_segment
+    from mskai.terminology import segment_type
+
+    kind = segment_type(segmentId)
+    add_segment(segmentationNode, segmentId, kind.name, tuple(kind.color))

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mskai import __version__
-from mskai.cli_args import positive_mm, ras_box, ras_line, ras_point
+from mskai.cli_args import labelled_ras_point, positive_mm, ras_box, ras_line, ras_point
 from mskai.errors import CancelledError, InputError, ModelError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
@@ -47,7 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
                            help="multi-echo series (DICOM folder or 4D file) for T2 per plate")
     cartilage.add_argument("--echo-times-ms", default=None,
                            help="echo times for a 4D file, e.g. 10,20,30,40")
-    _add_measure_command(sub, "fracture", "CT: bone, fracture candidates, fragments")
+    cartilage.add_argument("--refine-ras", type=labelled_ras_point, action="append",
+                           default=[], metavar="LABEL=R,A,S",
+                           help="seeded refinement: a point inside a structure the model got "
+                                "wrong, e.g. femoral_cartilage=12,-30,40 (repeatable)")
+    cartilage.add_argument("--echo", type=positive_int, default=None,
+                           help="which echo of a multi-echo series IMAGE to measure on "
+                                "(1 = first, the default for a multi-echo series)")
+    fracture = _add_measure_command(sub, "fracture", "CT: bone, fracture candidates, fragments")
+    fracture.add_argument("--fragment-ras", type=ras_point, action="append", default=[],
+                          help="click inside a bone fragment, R,A,S mm, once per fragment "
+                               "(repeatable): splits the bone through the fracture into "
+                               "bone_fragment_1, 2, ... in click order, also where they touch")
     _add_radiomics(sub)
     _add_response(sub)
     _add_batch(sub)
@@ -57,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mskai.models.commands import add_models_parser
 
     add_models_parser(sub)
+    from mskai.web.serve import add_serve_parser
+
+    add_serve_parser(sub)
     return parser
 
 
@@ -232,6 +246,10 @@ def _run(args: argparse.Namespace) -> int:
             from mskai.commands import run_batch
 
             return run_batch(args)
+        if args.command == "serve":
+            from mskai.web.serve import run_serve
+
+            return run_serve(args)
         print(_handler(args.command)(args))
         return EXIT_OK
     except (InputError, ModelError) as exc:

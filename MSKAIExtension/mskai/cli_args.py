@@ -12,6 +12,15 @@ def ras_point(text: str) -> tuple[float, float, float]:
     return (values[0], values[1], values[2])
 
 
+def labelled_ras_point(text: str) -> tuple[str, tuple[float, float, float]]:
+    """Parse ``LABEL=R,A,S``: a structure's canonical id and a point inside it (RAS mm)."""
+    label, sep, point = text.partition("=")
+    if not sep or not label.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not LABEL=R,A,S, e.g. "
+                                         "femoral_cartilage=12.5,-30,40")
+    return label.strip().lower().replace("-", "_").replace(" ", "_"), ras_point(point)
+
+
 def ras_box(text: str) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
     """Parse ``R1,A1,S1,R2,A2,S2``: two opposite corners of a box in RAS millimetres."""
     v = _floats(text, 6, "a box as R1,A1,S1,R2,A2,S2 in millimetres")

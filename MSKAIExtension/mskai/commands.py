@@ -66,7 +66,8 @@ def read_input_image(args: argparse.Namespace) -> Volume:
     from mskai.image import read_image
     from mskai.validate import validate_image
 
-    image = read_image(args.image, series_uid=getattr(args, "series", None))
+    image = read_image(args.image, series_uid=getattr(args, "series", None),
+                       echo=getattr(args, "echo", None))
     validate_image(image)
     if getattr(args, "dicom_out", False):
         from mskai.results.dicom_seg import check_dicom_source
@@ -162,15 +163,21 @@ def run_cartilage(args: argparse.Namespace) -> str:
     out = out_folder(args, "cartilage", ("image", args.image), ("labels", args.labels),
                      ("T2 echo series", args.t2_echoes))
     image, labels = load_inputs(args)
+    from mskai.tasks.cartilage import check_failure
     from mskai.tasks.cartilage import run_cartilage as task
 
     result, figures = task(image, labels=labels, method=args.thickness_method,
-                           knee_side=args.knee_side)
-    if args.t2_echoes is not None:
+                           knee_side=args.knee_side, refine=args.refine_ras,
+                           label_names=bool(args.label_names))
+    if args.t2_echoes is not None and "knee_axes" in result.measurements:
         from mskai.tasks.cartilage_t2 import add_t2
 
         add_t2(result, args.t2_echoes, _echo_times(args.echo_times_ms))
-    return finish(result, out, figures, image=image)
+    summary = finish(result, out, figures, image=image)
+    failure = check_failure(result)
+    if failure:  # docs/contract.md: the passing structures are written, then exit 2
+        raise InputError(failure)
+    return summary
 
 
 def _echo_times(text: str | None) -> list[float] | None:
@@ -189,7 +196,12 @@ def run_fracture(args: argparse.Namespace) -> str:
     from mskai.results.fracture_figures import candidate_figures
     from mskai.tasks.fracture import run_fracture as task
 
-    result = task(image, labels=labels)
+    seeds = None
+    if getattr(args, "fragment_ras", None):
+        from mskai.tasks.fracture_fragments import FragmentSeeds
+
+        seeds = FragmentSeeds(list(args.fragment_ras))
+    result = task(image, labels=labels, fragment_seeds=seeds)
     return finish(result, out, candidate_figures(result), image=image)
 
 

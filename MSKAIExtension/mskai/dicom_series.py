@@ -1,9 +1,11 @@
 """Reading one DICOM series from a folder: choosing the series and checking its slices.
 
 A folder with several series is never read by guessing: the caller names the series
-(``series_uid``, the CLI's ``--series``). Slices at the same position are refused; missing
-or unevenly spaced slices are read with the median slice gap as spacing and a warning in
-``volume.metadata["warnings"]``.
+(``series_uid``, the CLI's ``--series``). A multi-echo series (every slice position once per
+EchoTime, e.g. a multi-echo spin-echo T2 series) is read as one echo: ``echo`` (1 = the
+shortest echo time, the default), with a warning naming the echoes. Other slices at the same
+position are refused; missing or unevenly spaced slices are read with the median slice gap
+as spacing and a warning in ``volume.metadata["warnings"]``.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ UNEVEN_FRACTION = 0.01
 MAX_TILT_DEGREES = 0.5
 
 
-def read_dicom_series(path: Path, series_uid: str | None = None) -> Volume:
-    """The series ``series_uid`` of a folder, its only series, or the series of a given file."""
+def read_dicom_series(path: Path, series_uid: str | None = None,
+                      echo: int | None = None) -> Volume:
+    """The series ``series_uid`` of a folder, its only series, or the series of a given file;
+    of a multi-echo series the echo ``echo`` (1-based, by echo time; default 1)."""
     import SimpleITK as sitk
 
     path = Path(path)
@@ -33,6 +37,7 @@ def read_dicom_series(path: Path, series_uid: str | None = None) -> Volume:
     uid = _choose_series(path, folder, series, series_uid)
     files = series[uid]
     _reject_unreadable_slices(folder, series, uid)
+    files, echo_warning = _one_echo(files, folder, echo)
     _check_memory(folder, files)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
@@ -47,7 +52,47 @@ def read_dicom_series(path: Path, series_uid: str | None = None) -> Volume:
     volume = sitk_to_volume(image)
     _add_dicom_metadata(volume, reader, uid, files)
     _check_slice_positions(volume, reader, files, folder)
+    if echo_warning:
+        volume.metadata["warnings"].append(echo_warning)
     return volume
+
+
+def _echo_times(files: list[str]) -> list[float | None]:
+    import pydicom
+
+    out: list[float | None] = []
+    for name in files:
+        try:
+            value = pydicom.dcmread(name, stop_before_pixels=True,
+                                    specific_tags=["EchoTime"]).get("EchoTime")
+            out.append(round(float(value), 3) if value not in (None, "") else None)
+        except Exception:  # an unreadable header is reported by the reader itself
+            out.append(None)
+    return out
+
+
+def _one_echo(files: list[str], folder: Path, echo: int | None) -> tuple[list[str], str | None]:
+    """The files of one echo of a multi-echo series (same slice count per echo time), and
+    the warning that says so; a single-echo series is returned whole."""
+    times = _echo_times(files)
+    distinct = sorted({t for t in times if t is not None})
+    groups = {t: [f for f, tt in zip(files, times, strict=True) if tt == t] for t in distinct}
+    multi = (len(distinct) > 1 and None not in times
+             and len({len(g) for g in groups.values()}) == 1)
+    if not multi:
+        if echo not in (None, 1):
+            raise InputError(f"--echo {echo} chooses an echo of a multi-echo series, but the "
+                             f"DICOM series in {folder} has one echo; leave --echo out")
+        return files, None
+    chosen = echo or 1
+    shown = ", ".join(f"{t:g}" for t in distinct)
+    if chosen > len(distinct):
+        raise InputError(f"--echo {chosen}: the DICOM series in {folder} has {len(distinct)} "
+                         f"echoes (TE {shown} ms); choose 1 to {len(distinct)}")
+    how = "" if echo else "; choose another with --echo N"
+    return groups[distinct[chosen - 1]], (
+        f"the DICOM series in {folder} holds {len(distinct)} echoes (TE {shown} ms); echo "
+        f"{chosen} (TE {distinct[chosen - 1]:g} ms) was read{how}")
 
 
 def _choose_series(path: Path, folder: Path, series: dict[str, list[str]],
@@ -204,8 +249,9 @@ def _check_slice_positions(volume: Volume, reader, files: list[str], folder: Pat
     heights = positions @ normal
     gaps = np.abs(np.diff(heights))
     names = [Path(f).name for f in files]
-    duplicates = [(names[i], names[i + 1], heights[i]) for i in np.flatnonzero(
-        gaps < DUPLICATE_GAP_MM)]
+    order = np.argsort(heights, kind="stable")  # duplicates need not be read one after another
+    duplicates = [(names[order[i]], names[order[i + 1]], heights[order[i]])
+                  for i in np.flatnonzero(np.diff(heights[order]) < DUPLICATE_GAP_MM)]
     if duplicates:
         shown = ", ".join(f"{a} and {b} (at {h:.3f} mm)" for a, b, h in duplicates[:3])
         more = f" and {len(duplicates) - 3} more pairs" if len(duplicates) > 3 else ""

@@ -27,11 +27,13 @@ def image_suffix(path: str | Path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else Path(name).suffix
 
 
-def read_image(path: str | Path, *, series_uid: str | None = None) -> Volume:
+def read_image(path: str | Path, *, series_uid: str | None = None,
+               echo: int | None = None) -> Volume:
     """Read an image file or a DICOM series folder into a :class:`Volume`.
 
     Sets ``path`` and ``modality`` (DICOM Modality tag, else :func:`detect_modality`).
-    ``series_uid`` picks one series of a DICOM folder that holds several.
+    ``series_uid`` picks one series of a DICOM folder that holds several; ``echo`` one echo
+    (1-based) of a multi-echo series, whose first echo is read by default.
     The file's header is checked against its data first (see :mod:`mskai.image_checks`).
     """
     from mskai.image_checks import check_regular
@@ -41,11 +43,14 @@ def read_image(path: str | Path, *, series_uid: str | None = None) -> Volume:
         raise InputError(f"the image {path} does not exist; check the path")
     check_regular(path)
     if path.is_dir() or _is_dicom_file(path):
-        volume = read_dicom_series(path, series_uid)
+        volume = read_dicom_series(path, series_uid, echo)
     elif image_suffix(path) in FILE_FORMATS:
         if series_uid is not None:
             raise InputError(f"--series chooses a series of a DICOM folder, but {path.name} is "
                              "an image file; leave --series out")
+        if echo is not None:
+            raise InputError(f"--echo chooses an echo of a multi-echo DICOM series, but "
+                             f"{path.name} is an image file; leave --echo out")
         volume = _read_file(path)
     else:
         raise InputError(f"{path.name} is not a supported image format; give {SUPPORTED}")
@@ -152,14 +157,16 @@ def sitk_to_volume(image) -> Volume:
 
 
 # ----- DICOM ------------------------------------------------------------------------------
-def read_dicom_series(path: str | Path, series_uid: str | None = None) -> Volume:
-    """One DICOM series: ``series_uid``, a folder's only series, or a given file's series.
+def read_dicom_series(path: str | Path, series_uid: str | None = None,
+                      echo: int | None = None) -> Volume:
+    """One DICOM series: ``series_uid``, a folder's only series, or a given file's series
+    (of a multi-echo series, echo ``echo``, default the first).
 
     A folder with several series and no ``series_uid`` is an :class:`InputError` listing them.
     """
     from mskai.dicom_series import read_dicom_series as read_series
 
-    return read_series(Path(path), series_uid)
+    return read_series(Path(path), series_uid, echo)
 
 
 def _is_dicom_file(path: Path) -> bool:

@@ -95,7 +95,9 @@ def voxel_points_ras(mask: np.ndarray, volume: Volume) -> np.ndarray:
 
 
 def mask_centroid_ras(mask: np.ndarray, volume: Volume) -> np.ndarray:
-    return volume.index_to_ras(np.argwhere(mask).mean(axis=0)[::-1])
+    from mskai.measure.shape import centroid_kji
+
+    return volume.index_to_ras(centroid_kji(np.asarray(mask, dtype=bool))[::-1])
 
 
 def _present(labels: dict[str, np.ndarray], name: str) -> bool:

@@ -14,12 +14,20 @@ oblique orientations and 1:1:5 voxels: volume and area within 1.5 % (Testing/tes
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
+
 import numpy as np
 
 from mskai.errors import InputError
 from mskai.volume import Volume
 
 Mesh = tuple[np.ndarray, np.ndarray]
+# The last meshes made: measurements, the report's 3D view and the surface export of one
+# result ask for the same smoothed surfaces (a 512x512x80 knee: seconds each). Keyed by the
+# mask's content and the grid, so an edited mask or another image never hits.
+MESH_CACHE_BYTES = 256 * 2**20
+_mesh_cache: OrderedDict[tuple, Mesh] = OrderedDict()
 
 
 def _bounding_box(mask: np.ndarray) -> tuple[slice, ...]:
@@ -71,19 +79,38 @@ def binary_surface(crop: np.ndarray) -> Mesh:
 
 
 def _distance_surface(crop: np.ndarray, volume: Volume, factors: np.ndarray) -> Mesh:
-    """Zero level of the signed distance map, linearly interpolated onto a finer grid."""
-    from scipy.ndimage import distance_transform_edt, map_coordinates
+    """Zero level of the signed distance map, linearly interpolated onto a finer grid.
+
+    The map is float32 and clipped to a band of two coarsest voxels around the surface (only
+    its zero level matters), and the interpolation is separable (one axis after another,
+    which equals trilinear interpolation on this grid) so no coordinate grids are built.
+    """
+    from scipy.ndimage import distance_transform_edt
     from skimage.measure import marching_cubes
 
     spacing_kji = volume.spacing[::-1]
-    sdf = np.where(crop, distance_transform_edt(crop, sampling=spacing_kji),
-                   -distance_transform_edt(~crop, sampling=spacing_kji))
-    fine_shape = (np.asarray(sdf.shape) - 1) * factors + 1
-    coords = np.meshgrid(*[np.arange(n) / f for n, f in zip(fine_shape, factors, strict=True)],
-                         indexing="ij")
-    fine = map_coordinates(sdf, coords, order=1)
-    verts, faces, _, _ = marching_cubes(fine, level=0.0, spacing=tuple(1.0 / factors))
+    band = 2.0 * float(max(spacing_kji))
+    sdf = np.minimum(distance_transform_edt(crop, sampling=spacing_kji), band).astype(np.float32)
+    outside = np.minimum(distance_transform_edt(~crop, sampling=spacing_kji), band)
+    sdf[~crop] = -outside[~crop]
+    del outside
+    for axis, factor in enumerate(factors):
+        if factor > 1:
+            sdf = _upsample_linear(sdf, int(factor), axis)
+    verts, faces, _, _ = marching_cubes(sdf, level=0.0, spacing=tuple(1.0 / factors))
     return verts, faces
+
+
+def _upsample_linear(array: np.ndarray, factor: int, axis: int) -> np.ndarray:
+    """Linear interpolation at ``n / factor`` along ``axis`` (``(N - 1) * factor + 1`` samples)."""
+    n = array.shape[axis]
+    position = np.arange((n - 1) * factor + 1) / factor
+    low = np.minimum(np.floor(position).astype(int), n - 1)
+    high = np.minimum(low + 1, n - 1)
+    shape = [1] * array.ndim
+    shape[axis] = len(position)
+    weight = (position - low).astype(np.float32).reshape(shape)
+    return np.take(array, low, axis=axis) * (1 - weight) + np.take(array, high, axis=axis) * weight
 
 
 def mask_to_mesh(mask: np.ndarray, volume: Volume, smooth: bool = False) -> Mesh:
@@ -99,6 +126,26 @@ def mask_to_mesh(mask: np.ndarray, volume: Volume, smooth: bool = False) -> Mesh
     if not mask.any():
         raise InputError("the mask is empty, so it has no surface; segment the structure first")
     box = _bounding_box(mask)
+    key = _cache_key(mask[box], box, volume, smooth)
+    if key in _mesh_cache:
+        _mesh_cache.move_to_end(key)
+        verts_ras, faces = _mesh_cache[key]
+        return verts_ras.copy(), faces.copy()
+    verts_ras, faces = _mesh(mask, box, volume, smooth)
+    _mesh_cache[key] = (verts_ras, faces)
+    while sum(v.nbytes + f.nbytes for v, f in _mesh_cache.values()) > MESH_CACHE_BYTES:
+        _mesh_cache.popitem(last=False)
+    return verts_ras.copy(), faces.copy()
+
+
+def _cache_key(crop: np.ndarray, box: tuple[slice, ...], volume: Volume, smooth: bool) -> tuple:
+    digest = hashlib.blake2b(np.packbits(crop).tobytes(), digest_size=16).hexdigest()
+    geometry = np.concatenate([volume.ijk_to_ras().ravel(), volume.array.shape[:3]])
+    return (digest, crop.shape, tuple((s.start, s.stop) for s in box),
+            geometry.tobytes(), bool(smooth))
+
+
+def _mesh(mask: np.ndarray, box: tuple[slice, ...], volume: Volume, smooth: bool) -> Mesh:
     crop = np.pad(mask[box], 2)
     factors = _upsampling(volume)
     if smooth and (factors > 1).any():

@@ -13,6 +13,7 @@ import numpy as np
 
 CANDIDATES = 16
 REFINEMENTS = 8
+CONVERGED_MM = 1e-6
 NEIGHBOURS = 12
 
 
@@ -37,7 +38,7 @@ def _moller_trumbore(origins: np.ndarray, dirs: np.ndarray, a: np.ndarray, b: np
 def _facing_vertex(tree, points: np.ndarray, dirs: np.ndarray,
                    vert_normals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Nearest of the k nearest vertices that the ray can leave through, and whether any is."""
-    _, idx = tree.query(points, k=min(NEIGHBOURS, tree.n))
+    _, idx = tree.query(points, k=min(NEIGHBOURS, tree.n), workers=-1)
     idx = idx.reshape(len(points), -1)
     facing = np.einsum("ikj,ij->ik", vert_normals[idx], dirs) > 0.3
     first = np.where(facing.any(axis=1), facing.argmax(axis=1), 0)
@@ -54,17 +55,23 @@ def _predict_hits(origins: np.ndarray, dirs: np.ndarray, verts: np.ndarray,
     from scipy.spatial import cKDTree
 
     tree = cKDTree(verts)
-    t, _ = tree.query(origins, k=1)
+    t, _ = tree.query(origins, k=1, workers=-1)
     lower = t.copy()
-    for _ in range(REFINEMENTS):
-        idx, facing = _facing_vertex(tree, origins + t[:, None] * dirs, dirs, vert_normals)
+    active = np.arange(len(origins))
+    for _ in range(REFINEMENTS):  # rays whose estimate no longer moves are done
+        o, d, ta = origins[active], dirs[active], t[active]
+        idx, facing = _facing_vertex(tree, o + ta[:, None] * d, d, vert_normals)
         q, m = verts[idx], vert_normals[idx]
-        denom = np.einsum("ij,ij->i", dirs, m)
-        gap = np.einsum("ij,ij->i", q - origins - t[:, None] * dirs, m)
+        denom = np.einsum("ij,ij->i", d, m)
+        gap = np.einsum("ij,ij->i", q - o - ta[:, None] * d, m)
         with np.errstate(divide="ignore", invalid="ignore"):
-            planar = t + gap / denom
-        t = np.where(facing & (denom > 0.2), planar, t + step)
-        t = np.clip(t, lower, max_length)
+            planar = ta + gap / denom
+        new = np.clip(np.where(facing & (denom > 0.2), planar, ta + step), lower[active],
+                      max_length)
+        t[active] = new
+        active = active[np.abs(new - ta) > CONVERGED_MM]
+        if len(active) == 0:
+            break
     return t
 
 
@@ -83,7 +90,7 @@ def first_hits(origins: np.ndarray, dirs: np.ndarray, verts: np.ndarray, faces: 
                              step)
     centroids = verts[faces].mean(axis=1)
     k = min(CANDIDATES, len(faces))
-    _, cand = cKDTree(centroids).query(origins + t_guess[:, None] * dirs, k=k)
+    _, cand = cKDTree(centroids).query(origins + t_guess[:, None] * dirs, k=k, workers=-1)
     cand = cand.reshape(len(origins), k)
     tri = verts[faces[cand]]  # (n, k, 3 vertices, 3)
     t = _moller_trumbore(origins[:, None, :], dirs[:, None, :],

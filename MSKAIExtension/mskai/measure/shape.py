@@ -45,9 +45,19 @@ def max_diameter_mm(verts_ras: np.ndarray) -> float:
     return farthest_pair(verts_ras)[0]
 
 
+def centroid_kji(mask: np.ndarray) -> np.ndarray:
+    """Mean voxel index ``[k, j, i]`` of a non-empty mask, from its three projections (no
+    list of voxel indices: a 512x512x80 bone takes a third of the time)."""
+    out = []
+    for axis in range(3):
+        counts = mask.sum(axis=tuple(a for a in range(3) if a != axis))
+        out.append(float((np.arange(len(counts)) * counts).sum()) / float(counts.sum()))
+    return np.asarray(out)
+
+
 def centroid_ras(mask: np.ndarray, volume: Volume) -> list[float]:
     """Mean RAS position of the mask's voxel centres."""
-    kji = np.argwhere(mask).mean(axis=0)
+    kji = centroid_kji(np.asarray(mask, dtype=bool))
     return [float(v) for v in volume.index_to_ras(kji[::-1])]
 
 

@@ -171,14 +171,24 @@ def _meshes(result: Result) -> list[dict]:
     from mskai.measure.mesh import mask_to_mesh
 
     filled = [s for s in result.segments if s.mask.any()]
+    counts = {id(s): int(np.count_nonzero(s.mask)) for s in filled}
     meshes = []
     for seg in filled:
-        contains_other = any(o is not seg and (o.mask & seg.mask).sum() >= 0.9 * o.mask.sum()
+        contains_other = any(o is not seg and counts[id(seg)] >= 0.9 * counts[id(o)]
+                             and _overlap(o.mask, seg.mask) >= 0.9 * counts[id(o)]
                              for o in filled)
         verts, faces = mask_to_mesh(seg.mask, result.image, smooth=True)
         meshes.append({"verts": verts, "faces": faces, "color": np.asarray(seg.color),
                        "opacity": 0.3 if contains_other else 1.0})
     return meshes
+
+
+def _overlap(inner: np.ndarray, outer: np.ndarray) -> int:
+    """Voxels of ``inner`` also in ``outer``, counted in ``inner``'s bounding box."""
+    from mskai.measure.cartilage_surfaces import bounding_box
+
+    box = bounding_box(inner, inner.shape, margin=0)
+    return int(np.count_nonzero(inner[box] & outer[box]))
 
 
 def _render_vtk(meshes: list[dict], timeout_s: float = 120.0) -> bytes | None:

@@ -9,13 +9,15 @@ follow :mod:`mskai.measure.subregions`, the joint space width
 :mod:`mskai.measure.joint_space` with the medio-lateral split of
 :mod:`mskai.measure.knee_axes`. An unsplit ``tibial_cartilage`` is split into medial and
 lateral plates at the tibial spine when the knee side is known (tibial plates, fibula or
-``knee_side``), and measured as one plate otherwise.
+``knee_side``), and measured as one plate otherwise. The model's output is checked
+anatomically first (:mod:`mskai.measure.knee_anatomy_checks`); what fails is left out and
+:func:`check_failure` words it (docs/contract.md: the CLI writes what passed, then exits 2).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -61,30 +63,96 @@ def run_cartilage(
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
     knee_side: str | None = None,
+    refine: Sequence[tuple[str, Sequence[float]]] = (),
+    label_names: bool = False,
 ) -> tuple[Result, Figures]:
-    """Segment (or take) the knee, then measure it; returns the result and thickness maps."""
+    """Segment (or take) the knee, then measure it; returns the result and thickness maps.
+
+    ``refine`` holds ``(structure id, RAS point)`` clicks of a seeded refinement
+    (:mod:`mskai.tasks.cartilage_refine`) applied before the checks. Model output is checked
+    anatomically (:mod:`mskai.measure.knee_anatomy_checks`): when a structure fails, the
+    result holds only the structures that passed, measured where their bones passed too,
+    and :func:`check_failure` says what failed (the CLI then exits 2 after writing it).
+    Given ``labels`` are the user's truth: a failed check is a warning. ``label_names``
+    says whether the user mapped label values (``--label-names``), for the messages.
+    """
+    from mskai.measure.knee_anatomy_checks import check_knee_anatomy, failed_structures
     from mskai.measure.knee_axes import knee_axes
     from mskai.measure.thickness import METHODS
 
     if method not in METHODS:
         raise InputError(f"unknown thickness method {method!r}; use one of {', '.join(METHODS)}")
     report = progress or (lambda fraction, message: None)
-    masks, provenance, status = _knee_masks(image, labels, report, cancel)
+    masks, provenance, status, expected = _knee_masks(image, labels, report, cancel)
     warnings = [f"segment '{name}' is not a knee structure CartilageQuant measures; ignored"
                 for name in masks if name not in SEGMENT_LABELS]
     masks = {name: m.astype(bool) for name, m in masks.items()
              if name in SEGMENT_LABELS and m.any()}
-    _check_knee(masks)
-    _check_not_everything(masks, given=labels is not None)
+    if refine:
+        from mskai.tasks.cartilage_refine import refine_clicks
+
+        report(0.5, "seeded refinement")
+        masks = {n: m for n, m in refine_clicks(image, masks, refine).items() if m.any()}
+        provenance.method += " with seeded refinement"
+        status = STATUS_EDITED
+    if labels is not None:
+        _check_knee(masks, label_names)
+    _check_not_everything(masks, given=labels is not None, label_names=label_names)
+    checks = check_knee_anatomy(masks, image, expected)
+    failed = failed_structures(checks)
+    if labels is not None:
+        warnings += [f"{c.structure}: {c.problem}" for c in checks if not c.passed]
+    else:
+        masks = {n: m for n, m in masks.items() if n not in failed}
+    if not all(bone in masks for bone in KNEE_REQUIRED_BONES):
+        result = Result(MODULE, image, provenance, warnings=warnings)
+        _add_segments(result, masks, status)
+        result.measurements["checks"] = [c.to_json() for c in checks]
+        for seg in result.segments:
+            seg.measurements.update(_shape(seg.mask, image))
+        return result, []
     axes = knee_axes(masks, image, knee_side)
     masks = split_tibial_cartilage(masks, image, axes, warnings)
     result = Result(MODULE, image, provenance, warnings=warnings + axes.warnings)
+    _add_segments(result, masks, status)
+    result.measurements["checks"] = [c.to_json() for c in checks]
+    figures = measure_cartilage_result(result, axes, method, report, cancel, label_names)
+    report(1.0, "done")
+    return result, figures
+
+
+def _shape(mask: np.ndarray, image: Volume) -> dict:
+    from mskai.measure.shape import shape_measurements
+
+    return shape_measurements(mask, image)
+
+
+def _add_segments(result: Result, masks: dict[str, np.ndarray], status: str) -> None:
     for name, label in SEGMENT_LABELS.items():
         if name in masks:
             result.segments.append(Segment(name, masks[name], label, status=status))
-    figures = measure_cartilage_result(result, axes, method, report, cancel)
-    report(1.0, "done")
-    return result, figures
+
+
+def check_failure(result: Result) -> str | None:
+    """One line on the model's structures that failed the anatomical checks, or None.
+
+    Only model output fails this way (given labels turn failed checks into warnings).
+    """
+    if result.provenance.model_id is None:
+        return None
+    failed = [c for c in result.measurements.get("checks", []) if not c["passed"]]
+    if not failed:
+        return None
+    first = failed[0]
+    names = list(dict.fromkeys(c["structure"] for c in failed))
+    more = (f"; {len(names) - 1} more structure{'s' if len(names) > 2 else ''} failed "
+            f"({', '.join(names[1:])}; see 'checks' in measurements.json)"
+            if len(names) > 1 else "")
+    return (f"the knee model's {first['structure']} failed the anatomical checks: "
+            f"{first['problem']}{more}. The structures that passed are in "
+            "segmentation.seg.nrrd; correct the rest with --refine-ras "
+            f"{first['structure']}=R,A,S (a point inside it), with seeded refinement in "
+            "CartilageQuant, or in Segment Editor, then measure with --labels")
 
 
 def _check_cancel(cancel: threading.Event | None) -> None:
@@ -93,10 +161,11 @@ def _check_cancel(cancel: threading.Event | None) -> None:
 
 
 def _knee_masks(image: Volume, labels: dict[str, np.ndarray] | None, report: Progress,
-                cancel: threading.Event | None) -> tuple[dict, Provenance, str]:
-    """The user's masks, or those of the installed knee segmentation model."""
+                cancel: threading.Event | None) -> tuple[dict, Provenance, str, list[str]]:
+    """The user's masks, or those of the installed knee segmentation model, with the
+    structures that must be present (the model's labels; none for given masks)."""
     if labels is not None:
-        return dict(labels), Provenance(method="given segmentation"), STATUS_EDITED
+        return dict(labels), Provenance(method="given segmentation"), STATUS_EDITED, []
     if image.modality == "CT":
         raise InputError("the knee segmentation model needs a knee MRI and this image is a CT; "
                          "give an MR image, or measure a segmentation with --labels")
@@ -113,11 +182,20 @@ def _knee_masks(image: Volume, labels: dict[str, np.ndarray] | None, report: Pro
     masks = {entry.labels[v]: m for v, m in by_value.items() if v in entry.labels}
     provenance = Provenance(method="AI segmentation", model_id=entry.id,
                             model_version=entry.version, model_sha256=entry.sha256)
-    return masks, provenance, STATUS_AI
+    expected = [name for value, name in entry.labels.items() if value != 0]
+    return masks, provenance, STATUS_AI, expected
 
 
-def _check_knee(masks: dict[str, np.ndarray]) -> None:
+def _label_hint(label_names: bool) -> str:
+    """How to fix a wrong structure in given labels, mentioning only options that were used."""
+    if label_names:
+        return "check the label values given to --label-names"
+    return "check which segment of the --labels file holds which structure"
+
+
+def _check_knee(masks: dict[str, np.ndarray], label_names: bool = False) -> None:
     """A knee needs its femur and tibia, some cartilage, and the bone under each plate."""
+    option = "add" if not label_names else "add to --label-names"
     for bone in KNEE_REQUIRED_BONES:
         if bone not in masks:
             raise InputError(f"the labels have no {bone}, so this is not a knee segmentation "
@@ -129,11 +207,17 @@ def _check_knee(masks: dict[str, np.ndarray]) -> None:
     for plate in plates:
         if BONE_OF[plate] not in masks:
             raise InputError(f"{plate} is labelled but its bone ({BONE_OF[plate]}) is not; "
-                             f"add {BONE_OF[plate]}=N to --label-names")
+                             f"{option} {BONE_OF[plate]}=N")
 
 
-def _check_not_everything(masks: dict[str, np.ndarray], given: bool) -> None:
+def _check_not_everything(masks: dict[str, np.ndarray], given: bool,
+                          label_names: bool = False) -> None:
     """Refuse knee segments that fill the image: a labelled background or a failed model."""
+    if not masks:
+        if given:
+            raise InputError("the labels hold no knee structure; " + _label_hint(label_names))
+        raise InputError("the knee segmentation model found no knee structure in this image; "
+                         "give a knee MRI, or measure a segmentation with --labels")
     union = np.zeros(next(iter(masks.values())).shape, dtype=bool)
     for mask in masks.values():
         union |= mask
@@ -142,8 +226,7 @@ def _check_not_everything(masks: dict[str, np.ndarray], given: bool) -> None:
         return
     if given:
         raise InputError(f"the knee segments cover {fraction:.0%} of the image, so the "
-                         "background is labelled too; check the label values given to "
-                         "--label-names")
+                         f"background is labelled too; {_label_hint(label_names)}")
     raise InputError(f"the knee segmentation model labelled {fraction:.0%} of the image as knee "
                      "structures, which is not a knee; give a knee MRI that shows the joint "
                      "with its surroundings, or measure a segmentation with --labels")
@@ -182,8 +265,12 @@ def split_tibial_cartilage(masks: dict[str, np.ndarray], image: Volume, axes: Kn
 
 def measure_cartilage_result(result: Result, axes: KneeAxes, method: str = "nearest",
                              progress: Progress | None = None,
-                             cancel: threading.Event | None = None) -> Figures:
-    """Fill the contract's measurements; the same code runs after a manual edit."""
+                             cancel: threading.Event | None = None,
+                             label_names: bool = False) -> Figures:
+    """Fill the contract's measurements; the same code runs after a manual edit.
+
+    A plate whose bone is not in the result (it failed the checks) keeps its shape only.
+    """
     from mskai.measure.joint_space import MedialLateralSplit, joint_space_width
     from mskai.measure.shape import shape_measurements
     from mskai.measure.thickness_map_figure import thickness_map_png
@@ -195,13 +282,14 @@ def measure_cartilage_result(result: Result, axes: KneeAxes, method: str = "near
         seg.measurements.update(shape_measurements(seg.mask, image))
     report(0.6, "cartilage thickness")
     figures: Figures = []
+    present = {seg.id for seg in result.segments}
     for seg in result.segments:
-        if seg.id not in BONE_OF:
+        if seg.id not in BONE_OF or BONE_OF[seg.id] not in present:
             continue
         _check_cancel(cancel)
         bone = result.segment(BONE_OF[seg.id]).mask
         measurements, thickness_map = plate_measurements(seg.mask, bone, image, seg.id, axes,
-                                                         method)
+                                                         method, label_names)
         seg.measurements.update(measurements)
         figures.append((f"{seg.name} thickness map",
                         thickness_map_png(thickness_map, seg.id, axes)))
@@ -224,15 +312,19 @@ def _touches(cartilage: np.ndarray, bone: np.ndarray) -> bool:
 
 
 def plate_measurements(cartilage: np.ndarray, bone: np.ndarray, image: Volume, plate_id: str,
-                       axes: KneeAxes, method: str = "nearest"):
+                       axes: KneeAxes, method: str = "nearest", label_names: bool = False):
     """The plate's contract keys, interface area and subregions, and its thickness map."""
     from mskai.measure.subregions import subregions
-    from mskai.measure.thickness import METHODS, cartilage_thickness, denuded_area_fraction
+    from mskai.measure.thickness import (
+        METHODS,
+        cartilage_thickness_maps,
+        denuded_area_fraction,
+    )
 
     if not _touches(cartilage, bone):
-        raise InputError(f"{plate_id} does not touch the {BONE_OF[plate_id]}; check the label "
-                         "values given to --label-names")
-    maps = {m: cartilage_thickness(cartilage, bone, image, m) for m in METHODS}
+        raise InputError(f"{plate_id} does not touch the {BONE_OF[plate_id]}; "
+                         f"{_label_hint(label_names)}")
+    maps = cartilage_thickness_maps(cartilage, bone, image, METHODS)
     summary = maps[method].summary()
     out = {key: summary[key] for key in ("mean_thickness_mm", "median_thickness_mm",
                                          "sd_thickness_mm", "max_thickness_mm",

@@ -8,7 +8,9 @@ and writes into ``out``:
 - ``measurements.json``: the contract document (plates, subregions, joint space width);
 - ``thickness_maps.npz``: per cartilage plate the bone-interface mesh with one thickness per
   vertex (:class:`PlateSurface`), for thickness-coloured models, profiles and change maps;
-- ``segmentation.seg.nrrd``: only when the job segmented the image itself (no masks given).
+- ``segmentation.seg.nrrd``: only when the job segmented the image itself (no masks given);
+  when the model's structures fail the anatomical checks it holds those that passed, and
+  the first warning says what failed and how to fix it (seeded refinement).
 
 Files, not arrays, cross the process boundary; the JSON-lines stream carries progress and
 these paths. The masks file is ``.npz`` with bit-packed boolean masks keyed by canonical id,
@@ -83,10 +85,13 @@ def plate_surfaces(result: Result, method: str = "nearest",
     """:func:`plate_surface` of every measured plate of a CartilageQuant result."""
     from mskai.tasks.cartilage import BONE_OF
 
+    if "knee_axes" not in result.measurements:  # femur or tibia failed the checks
+        return {}
     axes = axes_from_json(result.measurements["knee_axes"])
+    present = {seg.id for seg in result.segments}
     out: dict[str, PlateSurface] = {}
     for seg in result.segments:
-        if seg.id not in BONE_OF:
+        if seg.id not in BONE_OF or BONE_OF[seg.id] not in present:
             continue
         if cancel is not None and cancel.is_set():
             raise CancelledError("cartilage thickness maps were cancelled")
@@ -167,7 +172,7 @@ def measure_cartilage(image: str, out: str, labels: str | None = None,
                       cancel: threading.Event) -> dict[str, Any]:
     """Segment (without ``labels``) or take the knee masks, measure, write ``out``."""
     from mskai.image import read_image
-    from mskai.tasks.cartilage import run_cartilage
+    from mskai.tasks.cartilage import check_failure, run_cartilage
 
     volume = read_image(image)
     masks = load_masks(labels) if labels else None
@@ -176,6 +181,9 @@ def measure_cartilage(image: str, out: str, labels: str | None = None,
     result, _figures = run_cartilage(volume, masks, method,
                                      progress=lambda f, m="": progress(0.85 * f, m),
                                      cancel=cancel, knee_side=knee_side)
+    failure = check_failure(result)
+    if failure:  # the module shows warnings; the structures that passed are written
+        result.warnings.insert(0, failure)
     progress(0.86, "thickness maps")
     surfaces = plate_surfaces(result, method, cancel)
     progress(0.95, "writing results")
