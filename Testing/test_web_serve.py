@@ -133,3 +133,176 @@ def test_knee_remeasure_job_is_the_labels_path(tmp_path):
     expected, _ = run_cartilage(image, labels=labels)
     want = expected.segment(FEMORAL_CARTILAGE).measurements["mean_thickness_mm"]
     assert got[FEMORAL_CARTILAGE]["mean_thickness_mm"] == pytest.approx(want, rel=1e-6)
+
+
+def test_box_prompt_is_the_roi_ras_path(tmp_path):
+    """The page's box (a markups ROI drawn in a slice view) becomes ``--roi-ras``: the job's
+    mask is ``segment_prompts``' for that box, alone and with a click, and lies inside it."""
+    from slicer import vtkMRMLMarkupsROINode, vtkMRMLScene
+
+    from mskai.image import read_image
+    from mskai.interactive import Prompts
+    from mskai.tasks.tumor import segment_prompts
+    from mskai.web.roi_box import roi_ras
+
+    image = read_image(CT)
+    truth = read_image(CT_MASK).array > 0
+    found = np.argwhere(truth)
+    corners = [image.index_to_ras(kji[::-1]) for kji in (found.min(0) - 2, found.max(0) + 2)]
+    low, high = np.minimum(*corners), np.maximum(*corners)
+    scene, node = vtkMRMLScene(), vtkMRMLMarkupsROINode()
+    scene.AddNode(node)
+    assert roi_ras(node) is None   # not drawn yet
+    node.SetCenter(*((low + high) / 2))
+    node.SetSize(*(high - low))
+    box = roi_ras(node)
+    assert np.allclose(box, [*low, *high], atol=1e-4)
+
+    outputs = _run_job("mskai.web.jobs:tumour_mask", image=str(CT), out=str(tmp_path / "b"),
+                       positive_ras=[], roi_ras=list(box))
+    mask = read_image(outputs["mask"]).array > 0
+    assert np.array_equal(mask, segment_prompts(image, Prompts(roi_ras=box)))
+    lo, hi = Prompts(roi_ras=box).roi_box(image)
+    outside = np.ones(mask.shape, bool)
+    outside[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = False
+    assert mask.any() and not (mask & outside).any()
+    dice = 2 * (mask & truth).sum() / (mask.sum() + truth.sum())
+    assert dice > 0.7, dice
+
+    # a box drawn in an axial view has no depth: it reaches as far as it is wide
+    node.SetSize(float(high[0] - low[0]), float(high[1] - low[1]), 0.0)
+    flat = roi_ras(node)
+    assert flat[5] - flat[2] == pytest.approx(max(high[:2] - low[:2]), rel=1e-4)
+
+
+def _dicom_session_image(folder: Path):
+    """The 5-slice DICOM series as the page holds it: read by mskai, shown as a volume node
+    and written back for the jobs (``Session.on_volume_loaded``)."""
+    from dicom_samples import read_series
+    from slicer import vtkMRMLScene
+
+    from mskai.image import write_image
+    from mskai.slicer_io import node_to_volume, volume_to_node
+
+    series = read_series()
+    node = volume_to_node(vtkMRMLScene(), series, "series")
+    return series, write_image(node_to_volume(node), folder / "image.nrrd")
+
+
+def test_export_from_dicom_adds_seg_and_sr(tmp_path):
+    """Opened from a DICOM folder, the page's export writes ``--dicom-out``'s SEG and SR on
+    that series: the SEG holds exactly the exported tumour's voxels and references the
+    series; an image file gives no DICOM files."""
+    import warnings
+
+    import pydicom
+    from dicom_samples import SERIES, ball
+
+    from mskai.image import write_image
+
+    series, image_path = _dicom_session_image(tmp_path)
+    tumour = ball(series, (80, 70, 2), 6.0)
+    mask = write_image(series.with_array(tumour.astype(np.uint8)), tmp_path / "tumor.nrrd")
+    files = [str(p) for p in series.metadata["dicom_files"]]
+    outputs = _run_job("mskai.web.jobs:export_result", module="TumorSeg",
+                       image=str(image_path), out=str(tmp_path / "out"),
+                       masks={"tumor": str(mask)}, dicom_files=files)
+    folder = Path(outputs["folder"])
+    assert (folder / "report.html").is_file()
+    seg = pydicom.dcmread(folder / "segmentation.dcm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        source = pydicom.dcmread(sorted(SERIES.iterdir())[0], stop_before_pixels=True)
+    assert seg.Modality == "SEG"
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == source.SeriesInstanceUID
+    labels = [s.TrackingID for s in seg.SegmentSequence]
+    tumour_number = labels.index("tumor") + 1
+    frames = seg.pixel_array.reshape(int(seg.NumberOfFrames), seg.Rows, seg.Columns)
+    numbers = [int(f.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+               for f in seg.PerFrameFunctionalGroupsSequence]
+    voxels = sum(int((frame > 0).sum()) for frame, n in zip(frames, numbers, strict=True)
+                 if n == tumour_number)
+    assert voxels == int(tumour.sum())
+    sr = pydicom.dcmread(folder / "measurements_sr.dcm")
+    assert sr.Modality == "SR" and sr.StudyInstanceUID == source.StudyInstanceUID
+
+    plain = _run_job("mskai.web.jobs:export_result", module="TumorSeg", image=str(image_path),
+                     out=str(tmp_path / "plain"), masks={"tumor": str(mask)})
+    assert not (Path(plain["folder"]) / "segmentation.dcm").exists()
+
+
+def test_fracture_remeasure_job_is_the_labels_path(tmp_path):
+    """After an edit the page re-measures its bone and fragments with ``mskai fracture
+    --labels``: the same candidates as ``run_fracture(labels=...)``, the best at the
+    phantom's fracture."""
+    from mskai.image import write_image
+    from mskai.phantoms.long_bone import fractured_long_bone
+    from mskai.tasks.fracture import run_fracture
+    from mskai.terminology import BONE
+
+    phantom = fractured_long_bone(length_mm=50.0, fracture_position_mm=25.0,
+                                  translation_mm=(4.0, 2.0, 0.0), angulation_deg=12.0,
+                                  gap_mm=6.0, body_radius_mm=20.0, noise_sd=15.0)
+    image, bone = phantom.image, phantom.labels > 0
+    path = write_image(image, tmp_path / "bone.nrrd")
+    masks = {BONE: str(write_image(image.with_array(bone.astype(np.uint8)),
+                                   tmp_path / "bone_mask.nrrd")), "bone_fragment_1": None}
+    outputs = _run_job("mskai.web.jobs:measure_fracture", image=str(path),
+                       out=str(tmp_path / "o"), masks=masks)
+    assert outputs["segmentation"] is None
+    document = json.loads(Path(outputs["measurements"]).read_text())
+    expected = run_fracture(image, labels={BONE: bone})
+    got = np.array([f["position_ras"] for f in document["fractures"]])
+    want = np.array([f["position_ras"] for f in expected.measurements["fractures"]])
+    assert got.shape == want.shape and np.allclose(got, want, atol=1e-6)
+    best = got[0]
+    assert np.linalg.norm(best - phantom.truth.fractures[0].center_ras) < 10.0
+
+
+def test_edits_re_measure_once_after_a_run():
+    """Knee and fracture panels: nothing before a run; after it, an edit that changes the
+    segments re-measures once (edits in a burst are measured once), an edit that changes
+    nothing (or the run's own write) does not, a busy slot is retried."""
+    import asyncio
+
+    from mskai.web.remeasure import AutoRemeasure
+
+    segments = {"key": 1}
+    started: list[int] = []
+    busy = {"on": False}
+
+    def start() -> bool:
+        if busy["on"]:
+            return False
+        started.append(segments["key"])
+        return True
+
+    async def scenario() -> None:
+        auto = AutoRemeasure(lambda: segments["key"], start, delay_s=0.01)
+        auto.request()
+        await asyncio.sleep(0.05)
+        assert started == []            # not run yet: edits are not measured
+        auto.arm()
+        auto.request()
+        await asyncio.sleep(0.05)
+        assert started == []            # nothing changed since the run
+        segments["key"] = 2
+        for _ in range(3):
+            auto.request()
+        await asyncio.sleep(0.05)
+        assert started == [2]           # three edits, one measurement
+        segments["key"] = 3
+        busy["on"] = True
+        auto.request()
+        await asyncio.sleep(0.05)
+        assert started == [2]
+        busy["on"] = False
+        await asyncio.sleep(0.05)
+        assert started == [2, 3]        # retried once the slot was free
+        auto.disarm()
+        segments["key"] = 4
+        auto.request()
+        await asyncio.sleep(0.05)
+        assert started == [2, 3]
+
+    asyncio.run(scenario())

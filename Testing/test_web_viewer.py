@@ -36,6 +36,10 @@ from mskai.terminology import TUMOR
 SHOTS = REPO / "docs" / "images"
 EXPERT_TOLERANCE = 0.25       # the click result's volume within 25 % of the expert mask's
 PAINT_DISTANCE_MM = (12.0, 16.0)   # where the extra region is painted, from the expert mask
+# ... and this far from the bone mskai finds on the CT: soft tissue at -100..150 HU 12-16 mm
+# from this tumour includes the femur's marrow (4.8 mm away), and paint that reaches bone
+# rightly makes the tumour-to-bone distance 0 (the brush is ~10 mm, the stroke ~8 mm)
+BONE_CLEARANCE_MM = 20.0
 MIN_PAINTED_ML = 0.05
 NOT_BUSY = "!s('mskai_busy')"
 FRACTURE_NEAR_MM = 10.0       # the best candidate within 10 mm of the phantom's fracture
@@ -44,12 +48,27 @@ FRACTURE_PLANE_MM = 1.0       # after Go, the axial view's plane passes through 
 
 @pytest.fixture(scope="module")
 def case():
-    """The image, the expert mask and the voxel spacing (k, j, i) of STS_002's CT."""
+    """The image and the expert mask of STS_002's CT."""
     from mskai.image import read_image
 
     image = read_image(CT)
-    truth = read_image(CT_MASK).array > 0
-    return image, truth, tuple(reversed(image.spacing))
+    return image, read_image(CT_MASK).array > 0
+
+
+def command_result(image, seed):
+    """``mskai tumor`` with one click at ``seed`` (margin 10 mm, the page's default): the
+    tumour-to-bone distance and the distance (mm) of every voxel to its bone."""
+    from scipy import ndimage
+
+    from mskai.interactive import Prompts
+    from mskai.tasks.tumor import run_tumor, segment_prompts
+    from mskai.terminology import BONE
+
+    mask = segment_prompts(image, Prompts([tuple(seed)]))
+    result = run_tumor(image, None, margin_mm=10.0, labels={TUMOR: mask})
+    to_bone = ndimage.distance_transform_edt(~result.segment(BONE).mask,
+                                             sampling=tuple(reversed(image.spacing)))
+    return result.measurements["margin"]["min_distance_to_bone_mm"], to_bone
 
 
 def seed_in_slice(truth: np.ndarray, k: int, image) -> np.ndarray:
@@ -61,14 +80,16 @@ def seed_in_slice(truth: np.ndarray, k: int, image) -> np.ndarray:
     return image.index_to_ras([i, j, k])
 
 
-def paint_spot(truth: np.ndarray, k: int, image, geometry: dict, seed_xy) -> np.ndarray:
-    """RAS of soft tissue 12-16 mm outside the expert tumour in slice ``k``, well inside the
-    view, nearest to the seed on screen."""
+def paint_spot(truth: np.ndarray, k: int, image, geometry: dict, seed_xy,
+               to_bone: np.ndarray) -> np.ndarray:
+    """RAS of soft tissue 12-16 mm outside the expert tumour in slice ``k`` and well away
+    from bone, well inside the view, nearest to the seed on screen."""
     from scipy import ndimage
 
     outside = ndimage.distance_transform_edt(~truth[k], sampling=image.spacing[1::-1])
     hu = image.array[k]
-    near = (outside >= PAINT_DISTANCE_MM[0]) & (outside <= PAINT_DISTANCE_MM[1])
+    near = (outside >= PAINT_DISTANCE_MM[0]) & (outside <= PAINT_DISTANCE_MM[1]) \
+        & (to_bone[k] >= BONE_CLEARANCE_MM)
     candidates = np.argwhere(near & (hu > -100) & (hu < 150))
     best, best_distance = None, np.inf
     for j, i in candidates:
@@ -95,7 +116,7 @@ def measured(page, after: int, timeout_s: float = 60.0) -> int:
 
 def test_click_paint_and_click_again_in_the_browser(case, tmp_path):
     require_browser()
-    image, truth, _spacing = case
+    image, truth = case
     expert_ml = float(truth.sum()) * image.voxel_volume_mm3 / 1000.0
     SHOTS.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -120,9 +141,15 @@ def test_click_paint_and_click_again_in_the_browser(case, tmp_path):
         first = tumour_volume(page)
         assert abs(first - expert_ml) <= EXPERT_TOLERANCE * expert_ml, (first, expert_ml)
         assert "tumor created" in page.text_content("#mskai-last-actions")
+        # the distance to bone is the command's for the same click (0 where the tumour
+        # found from this seed touches the femur: 2 voxels of slice 23 for a seed on 24)
+        distance = state(page, "mskai_bone_distance_mm")
+        command_distance, to_bone = command_result(image, seed)
+        assert distance == pytest.approx(command_distance, abs=0.05)
+        print(f"axial slice {k}: distance to bone {distance} mm")
 
         # 2. paint an extra region with the segment editor -> the volume rises
-        spot = ras_to_pixel(geometry, paint_spot(truth, k, image, geometry, seed_xy))
+        spot = ras_to_pixel(geometry, paint_spot(truth, k, image, geometry, seed_xy, to_bone))
         page.click("#mskai-paint")
         wait_state(page, "s('mskai_click_mode') === ''")
         page.mouse.move(*spot)
@@ -133,6 +160,8 @@ def test_click_paint_and_click_again_in_the_browser(case, tmp_path):
         count = measured(page, count)
         painted = tumour_volume(page)
         assert painted >= first + MIN_PAINTED_ML, (first, painted)
+        # paint far from bone leaves the tumour's nearest point to bone where it was
+        assert state(page, "mskai_bone_distance_mm") == pytest.approx(distance, abs=0.05)
 
         # 3. click again: the tumour is refined from the painted mask, the paint stays
         page.click("#mskai-click-positive")

@@ -59,6 +59,7 @@ class MSKAIWebApp:
         self.slicer_app.scene.Clear()
         node = volume_to_node(self.slicer_app.scene, volume, name)
         self.slicer_app.display_manager.show_volume(node, do_reset_views=True)
+        self.session.expect_source(volume)
         self._loader.volume_loaded(node)
 
     def open_path(self, path: str) -> None:
@@ -80,6 +81,7 @@ class MSKAIWebApp:
             state[names.IMAGE_NAME] = self.session.name
             state[names.MESSAGE] = ""
             state[names.EXPORTED] = ""
+            state[names.DICOM_SOURCE] = bool(self.session.dicom_files)
         self.views.watch()
 
     def _hide_volume_rendering(self, node: Any) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from mskai.terminology import KNEE_SEGMENTS
 from mskai.web import state as names
 from mskai.web.job_slot import JobSlot
+from mskai.web.remeasure import AutoRemeasure, segments_fingerprint
 from mskai.web.session import Session
 
 MODULE = names.CARTILAGE_QUANT
@@ -22,9 +23,13 @@ class KneeWorkflow:
         self.session = session
         self.jobs = jobs
         self.state = state
+        self.auto = AutoRemeasure(
+            lambda: segments_fingerprint(session, KNEE_SEGMENTS), self.remeasure)
         session.listeners.append(self.on_image)
+        session.editor.segmentation_modified.connect(self.auto.request)
 
     def on_image(self) -> None:
+        self.auto.disarm()
         with self.state:
             self.state[names.CARTILAGE_ROWS] = []
             self.state[names.THICKNESS_PNG] = ""
@@ -38,8 +43,9 @@ class KneeWorkflow:
                                              "knee_side": self.state[names.KNEE_SIDE]}}
         self.jobs.start(spec, self._apply, "knee segmentation and thickness")
 
-    def remeasure(self) -> None:
-        """Measure the knee segments as they are now (after edits): ``--labels``."""
+    def remeasure(self) -> bool:
+        """Measure the knee segments as they are now (after edits): ``--labels``; runs
+        by itself after each edit once the knee was measured. False while busy."""
         from mskai.web.segments_io import write_segment
 
         self.session.require_image()
@@ -50,7 +56,7 @@ class KneeWorkflow:
                                              "out": str(folder / "out"), "masks": masks,
                                              "modality": self.session.volume.modality,
                                              "knee_side": self.state[names.KNEE_SIDE]}}
-        self.jobs.start(spec, self._apply, "measuring the knee segments")
+        return self.jobs.start(spec, self._apply, "measuring the knee segments")
 
     def _apply(self, outputs: dict[str, Any]) -> None:
         from mskai.web.segments_io import apply_job_segments, read_document
@@ -63,6 +69,7 @@ class KneeWorkflow:
         with self.state:
             self.state[names.CARTILAGE_ROWS] = rows
             self.state[names.THICKNESS_PNG] = (data_url(figures[0][1]) if figures else "")
+        self.auto.arm()
 
     def export(self) -> None:
         from mskai.web.export import start_export

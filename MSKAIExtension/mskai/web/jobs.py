@@ -60,11 +60,13 @@ def read_mask(path: str | None) -> np.ndarray | None:
 def tumour_mask(image: str, out: str, positive_ras: Sequence[Sequence[float]],
                 negative_ras: Sequence[Sequence[float]] = (),
                 current_mask: str | None = None, modality: str | None = None,
-                method: str = "classic", recist_line_ras: Sequence[float] | None = None, *,
+                method: str = "classic", recist_line_ras: Sequence[float] | None = None,
+                roi_ras: Sequence[float] | None = None, *,
                 progress: Callable[[float, str], None],
                 cancel: threading.Event) -> dict[str, Any]:
     """The click method's tumour mask (refining ``current_mask``, hand edits kept) from
-    clicks and/or a RECIST line (its end points, as ``mskai tumor --recist-line-ras``)."""
+    clicks, a RECIST line (its end points, as ``mskai tumor --recist-line-ras``) and/or a box
+    (``R1,A1,S1,R2,A2,S2``, as ``--roi-ras``; a box alone is seeded at its centre)."""
     from mskai.image import write_image
     from mskai.interactive import Prompts
     from mskai.tasks.tumor import (
@@ -77,7 +79,8 @@ def tumour_mask(image: str, out: str, positive_ras: Sequence[Sequence[float]],
     volume = cached_image(image, modality)
     require_click_size(volume)
     prompts = Prompts([tuple(p) for p in positive_ras], [tuple(p) for p in negative_ras],
-                      None, tuple(recist_line_ras) if recist_line_ras is not None else None)
+                      tuple(roi_ras) if roi_ras is not None else None,
+                      tuple(recist_line_ras) if recist_line_ras is not None else None)
     mask = segment_prompts(volume, prompts, read_mask(current_mask), progress, cancel.is_set,
                            method)
     folder = Path(out)
@@ -114,22 +117,31 @@ def measure_tumour(image: str, out: str, tumour: str, bone: str | None = None,
 
 @job
 def export_result(module: str, image: str, out: str, masks: dict[str, str | None],
-                  margin_mm: float = 10.0, modality: str | None = None, *,
+                  margin_mm: float = 10.0, modality: str | None = None,
+                  dicom_files: Sequence[str] | None = None, *,
                   progress: Callable[[float, str], None],
                   cancel: threading.Event) -> dict[str, Any]:
     """``mskai COMMAND IMAGE --labels ... --out OUT`` (the command of ``module``, e.g.
     TumorSeg) on the page's segments: the task measures the given masks and the CLI's
-    writers fill ``out`` (seg.nrrd, measurements, report.html); returns
+    writers fill ``out`` (seg.nrrd, measurements, report.html; with ``dicom_files``, the
+    DICOM series ``image`` was read from, also ``--dicom-out``'s SEG and SR on it); returns
     ``{"summary": the command's line, "folder": out}``."""
     from mskai.commands import MODULE_COMMANDS, finish
     from mskai.errors import InputError
-    from mskai.results.out_folder import check_out
+    from mskai.results.out_folder import check_out, output_files
     from mskai.web.state import CARTILAGE_QUANT, FRACTURE_DETECT, TUMOR_SEG
 
     if module not in MODULE_COMMANDS:
         raise InputError(f"cannot export {module!r} results")
-    folder = check_out(out, MODULE_COMMANDS[module])
+    command = MODULE_COMMANDS[module]
+    folder = check_out(out, command, files=output_files(command, bool(dicom_files)))
     volume = cached_image(image, modality)
+    if dicom_files:
+        from mskai.results.dicom_seg import check_dicom_source
+
+        volume = volume.with_array(volume.array)   # the cached volume stays as it was read
+        volume.metadata["dicom_files"] = [str(p) for p in dicom_files]
+        check_dicom_source(volume)
     labels = {k: m for k, m in ((k, read_mask(p)) for k, p in masks.items()) if m is not None}
     if not labels:
         raise InputError("there are no segments to export yet")
@@ -185,3 +197,22 @@ def measure_knee(image: str, out: str, method: str = "nearest", modality: str | 
         pictures.append([title, str(path)])
     outputs["figures"] = pictures
     return outputs
+
+
+@job
+def measure_fracture(image: str, out: str, masks: dict[str, str | None],
+                     modality: str | None = None, *,
+                     progress: Callable[[float, str], None],
+                     cancel: threading.Event) -> dict[str, Any]:
+    """``mskai fracture --labels``: candidates and measurements of the page's bone and
+    fragment segments (after edits); no segmentation is handed back."""
+    from mskai.errors import InputError
+    from mskai.results.job_files import write_job_files
+    from mskai.tasks.fracture import run_fracture
+
+    volume = cached_image(image, modality)
+    labels = {k: m for k, m in ((k, read_mask(p)) for k, p in masks.items()) if m is not None}
+    if not labels:
+        raise InputError("there are no bone segments to measure; detect fractures first")
+    result = run_fracture(volume, labels=labels, progress=progress, cancel=cancel.is_set)
+    return write_job_files(result, out, with_segmentation=False)

@@ -47,6 +47,8 @@ def build_panel(app: Any) -> None:
             with html.Div(v_if=(f"{names.MODULE} === '{module}'",),
                           id=f"mskai-{module.lower()}"):
                 build(html, v3, app)
+        html.Div("Opened from DICOM: export adds a DICOM SEG and SR", id="mskai-dicom-note",
+                 v_if=(names.DICOM_SOURCE,), classes="text-caption mt-2")
         html.Div(show(names.EXPORTED), id="mskai-exported", classes="text-caption mt-2")
 
 
@@ -72,6 +74,9 @@ def _tumour_panel(html: Any, v3: Any, app: Any) -> None:
         v3.VBtn("RECIST line", id="mskai-click-line", size="small", color="blue",
                 variant=(f"{names.CLICK_MODE} === 'line' ? 'flat' : 'tonal'",),
                 click=lambda: flow.set_click_mode(names.CLICK_LINE))
+        v3.VBtn("Box", id="mskai-click-box", size="small", color="amber",
+                variant=(f"{names.CLICK_MODE} === 'box' ? 'flat' : 'tonal'",),
+                click=lambda: flow.set_click_mode(names.CLICK_BOX))
         v3.VBtn("Stop", id="mskai-click-stop", size="small", variant="tonal",
                 click=lambda: flow.set_click_mode(""))
         v3.VBtn("Clear clicks", id="mskai-click-clear", size="small", variant="tonal",

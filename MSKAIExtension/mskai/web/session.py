@@ -24,6 +24,10 @@ class Session:
         self.volume: Volume | None = None
         self.image_path: str | None = None
         self.name = ""
+        # the DICOM series the open image was read from (a SEG/SR must reference it);
+        # empty for uploads and image files
+        self.dicom_files: list[str] = []
+        self._next_dicom_files: list[str] = []
         self.listeners: list[Callable[[], None]] = []
 
     @property
@@ -43,6 +47,10 @@ class Session:
     def loaded(self) -> bool:
         return self.volume is not None
 
+    def expect_source(self, volume: Volume) -> None:
+        """The next loaded node shows ``volume`` (read by mskai): keep its DICOM files."""
+        self._next_dicom_files = [str(p) for p in volume.metadata.get("dicom_files") or []]
+
     def on_volume_loaded(self, volume_node: Any) -> None:
         """The page loaded ``volume_node`` (uploaded or given): write it for the jobs."""
         from mskai.image import detect_modality, write_image
@@ -54,6 +62,7 @@ class Session:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.image_path = str(write_image(volume, self.work_dir / IMAGE_FILE))
         self.volume_node, self.volume = volume_node, volume
+        self.dicom_files, self._next_dicom_files = self._next_dicom_files, []
         self.name = volume_node.GetName() or "image"
         for listener in self.listeners:
             listener()

@@ -15,8 +15,9 @@ VIEWS = "mskai_views"
 IMAGE_NAME = "mskai_image_name"
 OPEN_PATH = "mskai_open_path"
 EXPORTED = "mskai_exported"
+DICOM_SOURCE = "mskai_dicom_source"      # the image came from DICOM: export adds SEG + SR
 # TumorSeg
-CLICK_MODE = "mskai_click_mode"          # "", "positive" or "negative"
+CLICK_MODE = "mskai_click_mode"          # "" or one of the CLICK_... modes below
 MARGIN_MM = "mskai_margin_mm"
 POLICY = "mskai_policy"
 METHOD = "mskai_method"
@@ -39,12 +40,14 @@ DECISIONS = "mskai_decisions"            # {index: "accepted" | "rejected"}
 
 CLICK_POSITIVE, CLICK_NEGATIVE = "positive", "negative"
 CLICK_LINE = "line"                      # a RECIST line across the tumour (two clicks)
+CLICK_BOX = "box"                        # a box (markups ROI) around the tumour
 
 
 def initial_state() -> dict:
     """Every name above with its value before an image is open."""
     return {BUSY: False, PROGRESS: 0.0, MESSAGE: "", MODULE: TUMOR_SEG, VIEWS: {},
-            IMAGE_NAME: "", OPEN_PATH: "", EXPORTED: "", CLICK_MODE: "", MARGIN_MM: 10.0,
+            IMAGE_NAME: "", OPEN_PATH: "", EXPORTED: "", DICOM_SOURCE: False, CLICK_MODE: "",
+            MARGIN_MM: 10.0,
             POLICY: "replace", METHOD: "classic", TUMOUR_ROWS: [], TUMOUR_VOLUME_ML: None,
             BONE_DISTANCE_MM: None, RECIST_MM: "", MEASURE_COUNT: 0, MEASURE_PENDING: False,
             CLICK_COUNT: 0, APPLY_COUNT: 0,

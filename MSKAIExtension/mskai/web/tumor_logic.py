@@ -30,6 +30,8 @@ MODULE = names.TUMOR_SEG
 MEASURE_DELAY_S = 0.2     # edits within this time are measured once
 POSITIVE_COLOR = (0.2, 0.9, 0.2)
 LINE_COLOR = (0.3, 0.6, 1.0)
+BOX_COLOR = (1.0, 0.8, 0.2)
+REPLACED_MODES = (names.CLICK_LINE, names.CLICK_BOX)   # placing one replaces the last
 NEGATIVE_COLOR = (0.95, 0.2, 0.2)
 DERIVED_POLICY = "skip_edited"   # margin and bone: an edited one is left alone
 RECIST_KEYS = ("long", "short")
@@ -66,7 +68,9 @@ class TumourWorkflow:
                        names.CLICK_NEGATIVE: self._click_node("background clicks",
                                                               NEGATIVE_COLOR),
                        names.CLICK_LINE: self._click_node("RECIST line prompt", LINE_COLOR,
-                                                          "vtkMRMLMarkupsLineNode")}
+                                                          "vtkMRMLMarkupsLineNode"),
+                       names.CLICK_BOX: self._click_node("box prompt", BOX_COLOR,
+                                                         "vtkMRMLMarkupsROINode")}
         self._measured_key = None
         self._show_document({})
 
@@ -83,13 +87,14 @@ class TumourWorkflow:
 
     def set_click_mode(self, mode: str) -> None:
         """Place tumour (``positive``) or background (``negative``) clicks, a RECIST line
-        (``line``: its two ends, replacing the previous line), or stop ("")."""
+        (``line``: its two ends) or a box (``box``: two opposite corners), each replacing the
+        previous line or box, or stop ("")."""
         markups = self.session.slicer_app.markups_logic
         if mode in self.clicks:
             self.session.editor.deactivate_effect()
-            if mode == names.CLICK_LINE:
+            if mode in REPLACED_MODES:
                 self.clicks[mode].RemoveAllControlPoints()
-            markups.place_node(self.clicks[mode], persistent=mode != names.CLICK_LINE)
+            markups.place_node(self.clicks[mode], persistent=mode not in REPLACED_MODES)
         else:
             markups.disable_place_mode()
         names.publish(self.state, {names.CLICK_MODE: mode if mode in self.clicks else ""})
@@ -128,6 +133,9 @@ class TumourWorkflow:
         if caller is not None and line is not None and caller.GetID() == line.GetID() \
                 and line.GetNumberOfControlPoints() < 2:
             return   # the line's first end: wait for the second
+        if caller is not None and caller is self.clicks.get(names.CLICK_BOX) \
+                and self.box() is None:
+            return   # the box is not drawn yet
         count = sum(n.GetNumberOfControlPoints() for n in self.clicks.values())
         names.publish(self.state, {names.CLICK_COUNT: count})
         self.run_clicks()
@@ -139,6 +147,13 @@ class TumourWorkflow:
         return [] if node is None else [list(map(float, ras)) for _, ras in
                                         markups_to_points(node)]
 
+    def box(self) -> list[float] | None:
+        """The box prompt as ``R1,A1,S1,R2,A2,S2`` (``--roi-ras``), None when not drawn."""
+        from mskai.web.roi_box import roi_ras
+
+        box = roi_ras(self.clicks.get(names.CLICK_BOX))
+        return None if box is None else [float(v) for v in box]
+
     # --- segmenting from clicks ----------------------------------------------------------
 
     def run_clicks(self) -> None:
@@ -149,7 +164,8 @@ class TumourWorkflow:
         positive = self.points(names.CLICK_POSITIVE)
         line = self.points(names.CLICK_LINE)
         line = [v for point in line for v in point] if len(line) == 2 else None
-        if not (positive or line) or not self.session.loaded:
+        box = self.box()
+        if not (positive or line or box) or not self.session.loaded:
             return
         folder = self.session.job_folder("clicks")
         current = write_segment(self.session, TUMOR, folder / "current_tumour.nrrd")
@@ -157,7 +173,7 @@ class TumourWorkflow:
             "image": self.session.image_path, "out": str(folder / "out"),
             "positive_ras": positive, "negative_ras": self.points(names.CLICK_NEGATIVE),
             "current_mask": current, "modality": self.session.volume.modality,
-            "method": self.state[names.METHOD], "recist_line_ras": line}}
+            "method": self.state[names.METHOD], "recist_line_ras": line, "roi_ras": box}}
         self.jobs.start(spec, self._apply_mask, "tumour from clicks", self._next)
 
     def _apply_mask(self, outputs: dict[str, Any]) -> None:
