@@ -25,6 +25,7 @@ class FractureDetect(ScriptedLoadableModule):
 Detects fractures in CT: bones are segmented into editable segments (bone, bone_fragment_N)
 and fracture candidates are listed with a score, the fragments, displacement and angulation.
 Select a candidate to jump to it; accept or reject it (kept in the results and the export).
+Fragments that touch: place one point in each fragment and press Split at clicks.
 Edit fragments in Segment Editor and the measurements update. The Vertebra section gives
 vertebral body heights and the Genant grade of a selected segment.
 See <a href="https://github.com/mskai/SlicerMSKAI#fracturedetect">the documentation</a>.
@@ -54,6 +55,7 @@ class FractureDetectWidget(MSKAIModuleWidget):
         self.ui.clearDecisionButton.connect("clicked(bool)", lambda: self.onDecision(None))
         self.ui.exportButton.connect("clicked(bool)", self.onExport)
         self.ui.measureVertebraButton.connect("clicked(bool)", self.onMeasureVertebra)
+        self.ui.splitFragmentsButton.connect("clicked(bool)", self.onSplitFragments)
 
     def updateGui(self) -> None:
         ready = self.canApply()
@@ -65,7 +67,11 @@ class FractureDetectWidget(MSKAIModuleWidget):
         return {**MSKAIModuleWidget.actionConditions(self),
                 "acceptButton": self._hasCandidateRow, "rejectButton": self._hasCandidateRow,
                 "clearDecisionButton": self._hasCandidateRow, "exportButton": always,
-                "measureVertebraButton": always}
+                "measureVertebraButton": always, "splitFragmentsButton": self._hasClicks}
+
+    def _hasClicks(self) -> bool:
+        p = self._parameterNode
+        return bool(p and p.inputVolume and p.fragmentClicks)
 
     def _hasCandidateRow(self) -> bool:
         p = self._parameterNode
@@ -97,6 +103,17 @@ class FractureDetectWidget(MSKAIModuleWidget):
         if self.logic.lastWarnings:
             text += f" ({len(self.logic.lastWarnings)} warning(s), see the log)"
         return text
+
+    def onSplitFragments(self) -> None:
+        """One click per fragment: the logic splits the bone and merges the fragments."""
+        p = self._parameterNode
+        if not p or self.jobs.running:
+            return
+        with self.writingSegments(), slicer.util.tryWithErrorDisplay(
+                "Could not split the fragments.", waitCursor=True):
+            self.showOutputs(self.logic.splitFragments(
+                p.inputVolume, p.fragmentClicks, p.outputSegmentation,
+                policy=p.mergePolicy, minScore=p.minScore))
 
     # --- results ------------------------------------------------------------------------
 

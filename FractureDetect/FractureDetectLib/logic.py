@@ -119,6 +119,27 @@ class FractureDetectLogic(MSKAIModuleLogic):
 
         return pending.then(write).scaleProgress(0.05, 0.85)
 
+    def splitFragments(self, volumeNode: Any, clicksNode: Any, segmentationNode: Any = None,
+                       policy: MergePolicy | str = MergePolicy.SKIP_EDITED,
+                       minScore: float = 0.5, progress: ProgressCallback | None = None,
+                       cancel: CancelCallback | None = None) -> tuple[Any, Any, Any]:
+        """Split the bone at one click per fragment (a markups point list); returns what
+        :meth:`run` returns. Points with the same label belong to one fragment, so a further
+        point refines that fragment's boundary. Fragments edited by hand are left out of the
+        split and kept by the merge policy (``skip_edited`` by default)."""
+        from FractureDetectLib.fragment_clicks import fragmentSeeds
+        from mskai.tasks.fracture import run_fracture
+
+        policy, volume, _ = self._checkRun(volumeNode, segmentationNode, None, policy, None,
+                                           progress, cancel)
+        seeds = fragmentSeeds(clicksNode, segmentationNode, volume)
+        self.step(progress, cancel, 0.05, "Splitting fragments")
+        result = run_fracture(volume, min_score=float(minScore), fragment_seeds=seeds,
+                              progress=self.scaledProgress(progress, 0.05, 0.85), cancel=cancel)
+        self.step(progress, cancel, 0.85, "Writing segments")
+        return self._write(volumeNode, segmentationNode, volume, result, policy, minScore,
+                           progress)
+
     def _checkRun(self, volumeNode: Any, segmentationNode: Any, roiNode: Any,
                   policy: MergePolicy | str, mergePolicy: MergePolicy | str | None,
                   progress: ProgressCallback | None,

@@ -22,6 +22,7 @@ class FractureDetectParameterNode:
     outputSegmentation: vtkMRMLSegmentationNode
     roi: vtkMRMLMarkupsROINode
     candidates: vtkMRMLMarkupsFiducialNode
+    fragmentClicks: vtkMRMLMarkupsFiducialNode
     fragmentsTable: vtkMRMLTableNode
     mergePolicy: MergePolicy = MergePolicy.SKIP_EDITED
     minScore: Annotated[float, WithinRange(0.0, 1.0)] = 0.5

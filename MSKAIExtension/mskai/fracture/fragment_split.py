@@ -1,0 +1,398 @@
+"""Split a bone mask into fragments along the fracture surface, also where they touch.
+
+Connected components cannot part fragments that touch or interlock: at any HU threshold
+they are one component. Here a marker-based watershed floods the fracture landscape of
+:mod:`mskai.fracture.fracture_landscape` (0 in sound bone, up to 1 on a fracture line)
+inside the bone mask, so fragments meet where the landscape is highest: on the line.
+
+- Automatic (:func:`split_bone`): the bone is *eroded across the valley* (voxels where the
+  landscape stays below ``core_level``); the regional maxima of that core's distance
+  transform, above a share of its deepest point (the share of ``MARKER_LEVELS`` giving the
+  most pieces), are the markers. Contact patches too wide for the valley to cut still leave
+  a neck in the distance map, so the fragments get separate markers; an intact bone may get
+  several too. The watershed pieces are then merged, weakest
+  boundary first, while their shared boundary is not a fracture line: fewer than
+  ``min_line_share`` of its voxel faces in cortex-like bone (``dense_only``; marrow has a
+  texture of its own) reach ``line_level``, or lie beside a gap the mask itself leaves
+  (``gap_mm``). Pieces below
+  ``min_fragment_ml`` join the neighbour they share most boundary with.
+- From clicks (:func:`split_from_seeds`): one marker per fragment (balls of ``seed_mm``
+  around its clicks, so a further click on a fragment refines where its boundary runs,
+  grown to the automatic markers' core piece nearest each click when no piece is claimed
+  by two fragments);
+  voxels in ``locked`` (fragments edited by hand) are left out of the flood. Only bone
+  components holding a click are split; the rest of the bone is not a fragment.
+
+The flooded relief is the landscape, grey-dilated by one voxel (a pinhole in a faint line
+would let one fragment flood the other), plus a small ramp of the bone's depth
+(``depth_weight``), so where there is no line at all the boundary takes the narrowest way
+through the bone, as :func:`mskai.fracture.fragments.split_at_necks` does. The mask's
+surface voxels are flooded after its inside: their partial volume hides the line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mskai.errors import InputError
+from mskai.volume import Volume
+
+SURFACE_RELIEF = 2.0  # added on the mask's surface: above any landscape value
+MARKER_LEVELS = (0.35, 0.5, 0.65)  # of a bone component's deepest core voxel
+FACE = np.array([[[0, 0, 0], [0, 1, 0], [0, 0, 0]],
+                 [[0, 1, 0], [1, 1, 1], [0, 1, 0]],
+                 [[0, 0, 0], [0, 1, 0], [0, 0, 0]]], dtype=bool)
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    """Thresholds of the split (landscape levels are 0..1)."""
+
+    core_level: float = 0.2        # below: sound bone, where markers may lie
+    line_level: float = 0.22       # at or above: a fracture-line voxel on a boundary
+    min_line_share: float = 0.3    # boundaries with less line than this are merged away
+    prior_faces: float = 100.0     # faces at half the minimum share a boundary starts with
+    dense_only: bool = True        # only faces in cortex-like bone are evidence
+    gap_mm: float = 1.5            # gaps inside the mask up to about twice this are lines
+    min_marker_mm: float = 2.0     # cores shallower than this get no marker
+    min_marker_ml: float = 0.05
+    min_fragment_ml: float = 0.5
+    depth_weight: float = 0.05     # of the relief: 1 - depth / max depth
+    seed_mm: float = 2.0           # ball around each click
+
+
+DEFAULT_PARAMS = SplitParams()
+
+
+def split_bone(image: Volume, bone: np.ndarray, landscape: np.ndarray | None = None,
+               params: SplitParams = DEFAULT_PARAMS) -> np.ndarray:
+    """Automatic fragments of ``bone``: labels 1..n by size (0 outside), see module doc."""
+    from scipy import ndimage
+
+    bone = np.asarray(bone, dtype=bool)
+    if landscape is None:
+        from mskai.fracture.fracture_landscape import fracture_landscape
+
+        landscape = fracture_landscape(image, bone)
+    box = _box(bone)
+    sub_bone, sub_land = bone[box], landscape[box]
+    spacing_kji = tuple(reversed(image.spacing))
+    core = sub_bone & (sub_land < params.core_level)
+    depth = ndimage.distance_transform_edt(core, sampling=spacing_kji)
+    min_voxels = params.min_fragment_ml * 1000.0 / image.voxel_volume_mm3
+    markers = _depth_markers(depth, params, params.min_marker_ml * 1000.0 / image.voxel_volume_mm3)
+    labels = _flood(sub_land, sub_bone, markers, spacing_kji, params.depth_weight)
+    evidence = ndimage.binary_erosion(sub_bone, FACE, border_value=1)  # surface: no evidence
+    if params.dense_only:
+        from mskai.fracture.fracture_landscape import dense_bone
+
+        evidence &= dense_bone(image.crop(box), sub_bone)
+    gap = _beside_gaps(sub_bone, spacing_kji, params.gap_mm)
+    labels = merge_weak_boundaries(labels, np.where(gap, 1.0, sub_land), params.line_level,
+                                   params.min_line_share, evidence | gap, params.prior_faces)
+    labels = merge_small(labels, min_voxels)
+    out = np.zeros(bone.shape, dtype=np.int32)
+    out[box] = by_size(labels)
+    return out
+
+
+def split_from_seeds(image: Volume, bone: np.ndarray, seeds_kji: Sequence[np.ndarray],
+                     landscape: np.ndarray | None = None, locked: np.ndarray | None = None,
+                     params: SplitParams = DEFAULT_PARAMS) -> np.ndarray:
+    """Fragments grown from clicks: label n holds the clicks ``seeds_kji[n - 1]`` ((m, 3)
+    voxel indices [k, j, i] each); 0 elsewhere, also in bone that holds no click."""
+    from scipy import ndimage
+
+    free = np.asarray(bone, dtype=bool)
+    if locked is not None:
+        free &= ~np.asarray(locked, dtype=bool)
+    comps, _ = ndimage.label(free, structure=np.ones((3, 3, 3)))
+    clicked = np.unique([comps[tuple(p)] for group in seeds_kji for p in np.atleast_2d(group)])
+    region = np.isin(comps, clicked[clicked > 0])
+    if landscape is None:
+        from mskai.fracture.fracture_landscape import fracture_landscape
+
+        landscape = fracture_landscape(image, region)
+    box = _box(region)
+    offset = np.array([s.start for s in box])
+    spacing_kji = tuple(reversed(image.spacing))
+    groups = [np.atleast_2d(g) - offset for g in seeds_kji]
+    markers = _seed_markers(region[box], landscape[box], groups, spacing_kji, params)
+    markers = _with_core_pieces(markers, region[box], landscape[box], groups, image, params)
+    out = np.zeros(region.shape, dtype=np.int32)
+    out[box] = _flood(landscape[box], region[box], markers, spacing_kji, params.depth_weight)
+    return out
+
+
+def seeds_from_ras(image: Volume, bone: np.ndarray, clicks_ras: Sequence[Sequence[float]],
+                   what: str = "--fragment-ras", max_snap_mm: float | None = None) -> list[
+                       np.ndarray]:
+    """Voxel index [k, j, i] of each click, on the nearest bone voxel within ``max_snap_mm``
+    (default: one voxel diagonal). InputError for a click outside the image or the bone."""
+    from scipy import ndimage
+
+    spacing_kji = np.asarray(tuple(reversed(image.spacing)), dtype=float)
+    snap = float(np.linalg.norm(spacing_kji)) if max_snap_mm is None else max_snap_mm
+    dist, idx = None, None
+    out = []
+    for n, ras in enumerate(clicks_ras, start=1):
+        ijk = np.asarray(image.ras_to_index(np.asarray(ras, dtype=float)), dtype=float)
+        text = ",".join(f"{v:g}" for v in ras)
+        if not image.contains_index(ijk):
+            raise InputError(f"{what} click {n} ({text}) lies outside the image; click on "
+                             "the bone fragment itself")
+        kji = tuple(int(v) for v in np.clip(np.round(ijk[::-1]), 0,
+                                            np.asarray(bone.shape) - 1))
+        if not bone[kji]:
+            if dist is None:
+                dist, idx = ndimage.distance_transform_edt(~bone, sampling=spacing_kji,
+                                                           return_indices=True)
+            if dist[kji] > snap:
+                raise InputError(f"{what} click {n} ({text}) lies {dist[kji]:.1f} mm outside "
+                                 "the bone; click inside the fragment")
+            kji = tuple(int(idx[a][kji]) for a in range(3))
+        out.append(np.array(kji, dtype=int))
+    return out
+
+
+def merge_weak_boundaries(labels: np.ndarray, landscape: np.ndarray, line_level: float,
+                          min_line_share: float, evidence: np.ndarray | None = None,
+                          prior_faces: float = 100.0) -> np.ndarray:
+    """Merge touching labels, weakest first, while their shared boundary has a share of
+    fracture-line faces (landscape >= ``line_level`` on either side) below the minimum.
+
+    Only faces between two ``evidence`` voxels count. A share is shrunk towards half the
+    minimum by as many faces as the boundary has, at most ``prior_faces``: boundaries
+    without any evidence are merged, and large ones with little evidence are decided late.
+    """
+    if evidence is None:
+        evidence = np.ones(labels.shape, dtype=bool)
+    a, b, line, counted = boundary_faces(labels, landscape >= line_level, evidence)
+    if a.size == 0:
+        return labels
+    line = line * counted
+    parent = np.arange(int(labels.max()) + 1)
+    while True:
+        ra, rb = parent[a], parent[b]
+        keep = ra != rb
+        if not keep.any():
+            break
+        lo, hi = np.minimum(ra[keep], rb[keep]), np.maximum(ra[keep], rb[keep])
+        key = lo.astype(np.int64) * (len(parent) + 1) + hi
+        uniq, inv = np.unique(key, return_inverse=True)
+        prior = np.minimum(np.bincount(inv), prior_faces)
+        share = ((np.bincount(inv, weights=line[keep]) + prior * min_line_share / 2)
+                 / (np.bincount(inv, weights=counted[keep]) + prior))
+        weakest = int(np.argmin(share))
+        if share[weakest] >= min_line_share:
+            break
+        x, y = divmod(int(uniq[weakest]), len(parent) + 1)
+        parent[parent == y] = x
+    return parent[labels]
+
+
+def boundary_faces(labels: np.ndarray, line: np.ndarray,
+                   evidence: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """Per face between two different labels (>0): the labels, whether either voxel is on a
+    line, and whether both are ``evidence`` voxels (floats 0/1)."""
+    if evidence is None:
+        evidence = np.ones(labels.shape, dtype=bool)
+    pa, pb, pl, pe = [], [], [], []
+    for axis in range(3):
+        lo = [slice(None)] * 3
+        hi = [slice(None)] * 3
+        lo[axis], hi[axis] = slice(None, -1), slice(1, None)
+        la, lb = labels[tuple(lo)], labels[tuple(hi)]
+        hit = (la != lb) & (la > 0) & (lb > 0)
+        pa.append(la[hit])
+        pb.append(lb[hit])
+        pl.append((line[tuple(lo)] | line[tuple(hi)])[hit])
+        pe.append((evidence[tuple(lo)] & evidence[tuple(hi)])[hit])
+    return (np.concatenate(pa), np.concatenate(pb), np.concatenate(pl).astype(float),
+            np.concatenate(pe).astype(float))
+
+
+def merge_small(labels: np.ndarray, min_voxels: float) -> np.ndarray:
+    """Labels smaller than ``min_voxels`` join the neighbour they share most faces with."""
+    labels = labels.copy()
+    while True:
+        sizes = np.bincount(labels.ravel())
+        small = [n for n in np.argsort(sizes) if n > 0 and 0 < sizes[n] < min_voxels]
+        if not small:
+            return labels
+        n = int(small[0])
+        a, b, _, _ = boundary_faces(labels, np.zeros(labels.shape, dtype=bool))
+        others = np.concatenate([b[a == n], a[b == n]])
+        if others.size == 0:  # an isolated speck: not a fragment
+            labels[labels == n] = 0
+            continue
+        labels[labels == n] = int(np.bincount(others).argmax())
+
+
+def by_size(labels: np.ndarray) -> np.ndarray:
+    """Labels renumbered 1..n, largest first (0 stays 0)."""
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    order = [int(n) for n in np.argsort(-sizes, kind="stable") if sizes[n] > 0]
+    lut = np.zeros(len(sizes), dtype=np.int32)
+    lut[order] = np.arange(1, len(order) + 1)
+    return lut[labels]
+
+
+def _depth_markers(depth: np.ndarray, params: SplitParams, min_voxels: float) -> np.ndarray:
+    """Markers: the deep parts of the core, per bone component.
+
+    In each component, the core voxels deeper than a share of its deepest (``MARKER_LEVELS``,
+    tried in turn) part into pieces; the level giving the most pieces of ``min_voxels`` or
+    more wins (the lowest on a tie: larger markers leave the flood less to decide).
+    """
+    from scipy import ndimage
+
+    comps, n = ndimage.label(depth > 0, structure=np.ones((3, 3, 3)))
+    markers = np.zeros(depth.shape, dtype=np.int32)
+    for comp, box in enumerate(ndimage.find_objects(comps), start=1):
+        inside = comps[box] == comp
+        sub = np.where(inside, depth[box], 0.0)
+        peak = float(sub.max())
+        if peak < params.min_marker_mm:
+            continue
+        best = None
+        for level in MARKER_LEVELS:
+            pieces, count = ndimage.label(sub >= max(level * peak, params.min_marker_mm),
+                                          structure=np.ones((3, 3, 3)))
+            sizes = np.bincount(pieces.ravel())[1:]
+            keep = np.flatnonzero(sizes >= min_voxels) + 1
+            if best is None or len(keep) > len(best[1]):
+                best = (pieces, keep)
+        pieces, keep = best
+        lut = np.zeros(int(pieces.max()) + 1, dtype=np.int32)
+        lut[keep] = np.arange(1, len(keep) + 1) + int(markers.max())
+        markers[box] = np.where(inside & (lut[pieces] > 0), lut[pieces], markers[box])
+    return markers
+
+
+def _beside_gaps(bone: np.ndarray, spacing_kji: tuple[float, ...], gap_mm: float) -> np.ndarray:
+    """Bone voxels next to a gap the mask leaves inside the bone (its closing by a ball of
+    ``gap_mm`` minus the mask): a fracture gap the bone mask already excludes."""
+    from scipy import ndimage
+
+    radius = [max(1, int(round(gap_mm / s))) for s in spacing_kji]
+    grid = np.ogrid[tuple(slice(-r, r + 1) for r in radius)]
+    ball = sum((g * s / gap_mm) ** 2 for g, s in zip(grid, spacing_kji, strict=True)) <= 1.0
+    padded = np.pad(bone, [(r, r) for r in radius])
+    closed = ndimage.binary_closing(padded, ball)[tuple(slice(r, -r) for r in radius)]
+    return bone & ndimage.binary_dilation(closed & ~bone, FACE)
+
+
+def _with_core_pieces(markers: np.ndarray, region: np.ndarray, landscape: np.ndarray,
+                      groups: list[np.ndarray], image: Volume,
+                      params: SplitParams) -> np.ndarray:
+    """Click markers grown to the deep core piece (the automatic markers of
+    :func:`split_bone`) nearest each click, when every piece goes to one fragment only.
+
+    A single click is a small marker: where it lies in bright texture or thin cortex, the
+    other fragment's flood reaches round it first. The core piece holding it does not leak.
+    """
+    from scipy import ndimage
+
+    spacing_kji = tuple(reversed(image.spacing))
+    core = region & (landscape < params.core_level)
+    depth = ndimage.distance_transform_edt(core, sampling=spacing_kji)
+    pieces = _depth_markers(depth, params, params.min_marker_ml * 1000.0
+                            / image.voxel_volume_mm3)
+    if not pieces.any():
+        return markers
+    _, idx = ndimage.distance_transform_edt(pieces == 0, sampling=spacing_kji,
+                                            return_indices=True)
+    owner: dict[int, int] = {}
+    for n, points in enumerate(groups, start=1):
+        for p in points:
+            piece = int(pieces[tuple(idx[:, p[0], p[1], p[2]])])
+            if owner.setdefault(piece, n) != n:
+                return markers  # two fragments in one piece: the clicks alone decide
+    out = markers.copy()
+    for piece, n in owner.items():
+        out[(pieces == piece) & (out == 0)] = n
+    return out
+
+
+def _seed_markers(region: np.ndarray, landscape: np.ndarray, groups: list[np.ndarray],
+                  spacing_kji: tuple[float, ...], params: SplitParams) -> np.ndarray:
+    """Balls of ``seed_mm`` around each group's clicks, in sound bone where there is some."""
+    markers = np.zeros(region.shape, dtype=np.int32)
+    sound = region & (landscape < params.core_level)
+    half = [max(0, int(params.seed_mm / s)) for s in spacing_kji]
+    grid = np.stack(np.meshgrid(*[np.arange(-h, h + 1) * s for h, s in
+                                  zip(half, spacing_kji, strict=True)], indexing="ij"), -1)
+    offsets = np.argwhere(np.sum(grid**2, axis=-1) <= params.seed_mm**2) - np.asarray(half)
+    for n, points in enumerate(groups, start=1):
+        for p in points:
+            ball = np.clip(p + offsets, 0, np.asarray(region.shape) - 1)
+            ball = ball[sound[tuple(ball.T)] & (markers[tuple(ball.T)] == 0)]
+            markers[tuple(ball.T)] = n
+            markers[tuple(p)] = n
+    return markers
+
+
+def _flood(landscape: np.ndarray, mask: np.ndarray, markers: np.ndarray,
+           spacing_kji: tuple[float, ...], depth_weight: float,
+           close_holes: bool = True) -> np.ndarray:
+    """Marker watershed of landscape + depth ramp inside ``mask``; unreached bone parts
+    (components without a marker) get labels of their own.
+
+    The mask's surface voxels (not the image border) are flooded after its inside
+    (``SURFACE_RELIEF`` added): their partial volume hides the fracture line, and flooded
+    early they would let a fragment run round it. Markers on the surface move to the nearest
+    inside voxel, so a click on a thin part still floods from inside.
+    """
+    from scipy import ndimage
+    from skimage.segmentation import watershed
+
+    markers = np.where(mask, markers, 0)
+    depth = ndimage.distance_transform_edt(mask, sampling=spacing_kji)
+    relief = ndimage.grey_dilation(landscape, footprint=FACE) if close_holes else landscape
+    relief = relief + depth_weight * (1.0 - depth / max(float(depth.max()), 1e-6))
+    inner = _inside(mask)
+    relief[mask & ~inner] += SURFACE_RELIEF
+    moved = _snap_markers(markers, inner, spacing_kji)
+    labels = watershed(relief, moved, mask=mask, connectivity=FACE).astype(np.int32)
+    rest, n = ndimage.label(mask & (labels == 0), structure=np.ones((3, 3, 3)))
+    if n:
+        labels[rest > 0] = rest[rest > 0] + labels.max()
+    return labels
+
+
+def _inside(mask: np.ndarray) -> np.ndarray:
+    """The mask without its surface (the image border is not surface)."""
+    from scipy import ndimage
+
+    return ndimage.binary_erosion(mask, FACE, border_value=1)
+
+
+def _snap_markers(markers: np.ndarray, inner: np.ndarray,
+                  spacing_kji: tuple[float, ...]) -> np.ndarray:
+    """Markers with each voxel outside ``inner`` moved to the nearest inner voxel."""
+    from scipy import ndimage
+
+    out = np.where(inner, markers, 0)
+    off = np.argwhere((markers > 0) & ~inner)
+    if len(off) and inner.any():
+        _, idx = ndimage.distance_transform_edt(~inner, sampling=spacing_kji,
+                                                return_indices=True)
+        target = idx[:, off[:, 0], off[:, 1], off[:, 2]].T
+        free = out[tuple(target.T)] == 0
+        out[tuple(target[free].T)] = markers[tuple(off[free].T)]
+    return out
+
+
+def _box(mask: np.ndarray, pad: int = 2) -> tuple[slice, slice, slice]:
+    """(k, j, i) slices of the mask's bounding box plus ``pad`` voxels."""
+    if not mask.any():
+        return tuple(slice(0, s) for s in mask.shape)
+    idx = np.argwhere(mask)
+    lo = np.maximum(idx.min(axis=0) - pad, 0)
+    hi = np.minimum(idx.max(axis=0) + pad + 1, mask.shape)
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
