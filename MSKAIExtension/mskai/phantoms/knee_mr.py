@@ -49,7 +49,15 @@ INTENSITY: dict[str, dict[str, float]] = {
                      strict=True)),
     "T2": dict(zip(TISSUES, (0.0, 0.62, 0.20, 1.00, 0.03, 0.55, 0.28, 0.05, 0.30),
                    strict=True)),
+    # Evaluation-only contrasts (never in SEQUENCES, so no model trains on them):
+    # T1-weighted SE: fat and fatty marrow brightest, fluid dark, cartilage intermediate.
+    "T1": dict(zip(TISSUES, (0.0, 1.00, 0.35, 0.20, 0.03, 0.90, 0.45, 0.05, 0.40),
+                   strict=True)),
+    # PD-weighted FSE without fat suppression: fat, marrow and fluid bright, muscle dark.
+    "PD": dict(zip(TISSUES, (0.0, 0.85, 0.40, 0.75, 0.03, 0.75, 0.55, 0.06, 0.50),
+                   strict=True)),
 }
+UNSEEN_SEQUENCES = ("T1", "PD")  # held-out evaluation contrasts of knee_unet_v1 and v2
 # Texture noise amplitude (fraction of the tissue's intensity) and its spatial scale.
 TEXTURE = dict(zip(TISSUES, (0.0, 0.08, 0.10, 0.05, 0.0, 0.15, 0.07, 0.25, 0.10),
                    strict=True))
