@@ -63,8 +63,23 @@ def _threshold_components(prepared):
     return n
 
 
+def _learned_surface(prepared):
+    """HU bone mask, the learned fracture-surface probability and its candidates.
+
+    Time and memory only: the shipped v1 model does not detect fractures (see its card), so
+    no detection is asserted; run_fracture adds this step only for a preferred model.
+    """
+    from mskai.fracture.surface_candidates import learned_candidates
+    from mskai.segmentation.bone_ct import segment_bone_ct
+
+    volume, _ = prepared
+    return learned_candidates(volume, segment_bone_ct(volume))
+
+
 CASES = [
-    Case(f"fracture pipeline, {i}x{j}x{k} CT", partial(_ct, (i, j, k)), _pipeline_ours,
-         _threshold_components, "threshold + connected components")
-    for i, j, k in ((256, 256, 150), (512, 512, 150), (512, 512, 300))
+    *(Case(f"fracture pipeline, {i}x{j}x{k} CT", partial(_ct, (i, j, k)), _pipeline_ours,
+           _threshold_components, "threshold + connected components")
+      for i, j, k in ((256, 256, 150), (512, 512, 150), (512, 512, 300))),
+    Case("learned fracture surface + candidates, 512x512x300 CT", partial(_ct, (512, 512, 300)),
+         _learned_surface, _threshold_components, "threshold + connected components"),
 ]

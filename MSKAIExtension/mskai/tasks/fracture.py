@@ -41,6 +41,7 @@ fragment labels; gaps narrower than two coarse voxels can then vanish, a warning
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -48,6 +49,9 @@ from mskai.errors import CancelledError, InputError
 from mskai.segments import STATUS_AI, STATUS_EDITED, Provenance, Result, Segment
 from mskai.terminology import BONE, BONE_FRAGMENT_PREFIX
 from mskai.volume import Volume
+
+if TYPE_CHECKING:
+    from mskai.tasks.fracture_fragments import FragmentSeeds
 
 MODULE = "FractureDetect"
 MAX_SEARCH_VOXELS = 12_000_000
@@ -61,11 +65,17 @@ MAX_BONE_CUT = 0.5  # of the bone's surface on the image border, with >= half th
 def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
                  progress: Callable[[float, str], None] | None = None,
                  cancel: Callable[[], bool] | None = None, min_score: float = 0.5,
-                 split_touching: bool = False, use_models: bool = True) -> Result:
+                 split_touching: bool = False, use_models: bool = True,
+                 learned_surface: bool | None = None,
+                 fragment_seeds: FragmentSeeds | None = None) -> Result:
     """Segment (or take) bone, find fractures, measure (see the module docstring).
 
     ``use_models=False`` forces the classical path (HU bone, heuristic score) even when
-    the learned models verify.
+    the learned models verify. ``learned_surface`` adds the candidates of the learned
+    fracture-surface model (:mod:`mskai.fracture.surface_candidates`): None = when its
+    manifest entry verifies and is marked preferred by the held-out measurement.
+    ``fragment_seeds`` (clicks, one per fragment) split the bone into those fragments
+    (:mod:`mskai.tasks.fracture_fragments`) instead of finding fragments automatically.
     """
     report = progress or (lambda fraction, message: None)
 
@@ -80,12 +90,20 @@ def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
     bone, fragments, method = _bone_and_fragments(image, labels, warnings, bone_entry)
     require_surroundings(bone, given=labels is not None)
     step(0.4, "fragments")
+    if fragment_seeds is not None:
+        from mskai.tasks.fracture_fragments import clicked_fragments
+
+        fragments = clicked_fragments(image, bone, fragment_seeds)
     given_fragments = fragments is not None
     maps = [fragments] if given_fragments else _fragment_maps(
         image, bone, labels, split_touching, learned_bone=bone_entry is not None)
     step(0.6, "fracture candidates")
     candidates = _pooled_candidates(maps, image, warnings,
                                     _entry("score", use_models and not given_fragments))
+    candidates = _with_learned_surface(candidates, image, bone, use_models and (
+        learned_surface is not False) and fragment_seeds is None,
+        preferred_only=learned_surface is None)
+    _touching_alignment(candidates, maps, image, split_touching or fragment_seeds is not None)
     model = bone_entry
     provenance = Provenance(method=method, model_id=model.id if model else None,
                             model_version=model.version if model else None,
@@ -94,7 +112,12 @@ def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
     status = STATUS_EDITED if labels is not None else STATUS_AI
     result.segments.append(Segment(BONE, bone, 1, status=status))
     fractures = [c for c in candidates if c.score >= min_score]
-    _name_fragments(result, fractures, maps, labels, status)
+    if fragment_seeds is None:
+        _name_fragments(result, fractures, maps, labels, status)
+    else:
+        from mskai.tasks.fracture_fragments import name_clicked_fragments
+
+        name_clicked_fragments(result, fractures, maps[0], status)
     step(0.8, "measurements")
     measure_fracture_result(result)
     result.measurements["fractures"] = [c.as_contract() for c in fractures]
@@ -157,14 +180,37 @@ def _fragment_maps(image: Volume, bone: np.ndarray, labels: dict[str, np.ndarray
     thin ribs into pieces that look like fragments (a false fracture on an intact rib).
     """
     if labels is not None:
-        return [_components(bone, image, split_touching)]
+        return [_components(bone, image, split_touching),
+                *_valley_split(image, bone, split_touching)]
     from mskai.segmentation.bone_ct import segment_bone_ct
 
     low, high = FRAGMENT_HU
     strict = segment_bone_ct(image, low_hu=low, high_hu=high, refine=False)
     connected = bone if learned_bone else segment_bone_ct(image, refine=False)
     return [_components(strict, image, split_touching),
-            _components(connected, image, split_touching)]
+            _components(connected, image, split_touching),
+            *_valley_split(image, connected, split_touching)]
+
+
+def _valley_split(image: Volume, bone: np.ndarray, wanted: bool) -> list[np.ndarray]:
+    """With ``split_touching``, one more map: fragments split along the fracture surface,
+    also where they touch (:func:`mskai.fracture.fragment_split.split_bone`)."""
+    if not wanted:
+        return []
+    from mskai.fracture.fragment_split import split_bone
+
+    return [split_bone(image, bone)]
+
+
+def _touching_alignment(candidates: list, maps: list[np.ndarray], image: Volume,
+                        wanted: bool) -> None:
+    """Candidates of the last map (the clicked fragments, or the valley split) measured on
+    the split fragments where they touch (:mod:`mskai.tasks.fracture_fragments`)."""
+    if not wanted:
+        return
+    from mskai.tasks.fracture_fragments import touching_alignment
+
+    touching_alignment(candidates, maps[-1], image, {len(maps) - 1})
 
 
 def _pooled_candidates(maps: list[np.ndarray], image: Volume, warnings: list[str],
@@ -176,6 +222,20 @@ def _pooled_candidates(maps: list[np.ndarray], image: Volume, warnings: list[str
             c.source = source
             pooled.append(c)
     return dedupe(sorted(pooled, key=lambda c: -c.score))
+
+
+def _with_learned_surface(candidates: list, image: Volume, bone: np.ndarray, wanted: bool,
+                          preferred_only: bool) -> list:
+    """Component candidates merged with the learned surface model's (when it verifies)."""
+    if not wanted:
+        return candidates
+    from mskai.fracture.surface_candidates import learned_candidates, merge
+    from mskai.fracture.surface_net import surface_model_entry
+
+    entry = surface_model_entry(preferred_only=preferred_only)
+    if entry is None:
+        return candidates
+    return merge(candidates, learned_candidates(image, bone, entry), DEDUPE_MM)
 
 
 def dedupe(candidates: list, radius_mm: float = DEDUPE_MM) -> list:

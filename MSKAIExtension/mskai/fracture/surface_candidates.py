@@ -1,0 +1,77 @@
+"""Fracture candidates from the learned fracture-surface probability.
+
+A candidate is one connected region (26-neighbourhood) of voxels whose probability
+(:func:`mskai.fracture.surface_net.fracture_surface_probability`) is at least
+``EXTRACT_THRESHOLD``. Its score is the region's highest probability, its position the
+region voxel nearest to the probability-weighted centroid (so it lies on the surface even
+when the surface is curved), its size the region's volume in ml. Regions smaller than
+``MIN_VOXELS`` voxels are dropped (single noisy voxels). The contract's ``fractures`` keep
+those scoring at least the task's ``min_score``; the lower extraction threshold only makes
+the FROC reach high false-positive rates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mskai.fracture.candidates import Candidate
+from mskai.terminology import BONE
+from mskai.volume import Volume
+
+EXTRACT_THRESHOLD = 0.2
+MIN_VOXELS = 3
+SOURCE_SURFACE = -1  # Candidate.source of learned candidates (no fragment map)
+
+
+def surface_candidates(prob: np.ndarray, volume: Volume,
+                       threshold: float = EXTRACT_THRESHOLD,
+                       min_voxels: int = MIN_VOXELS) -> list[Candidate]:
+    """Candidates of a probability map on ``volume``'s grid, best first (module doc)."""
+    from scipy import ndimage
+
+    regions, n = ndimage.label(prob >= threshold, structure=np.ones((3, 3, 3)))
+    if n == 0:
+        return []
+    index = np.arange(1, n + 1)
+    sizes = ndimage.sum_labels(np.ones(prob.shape, dtype=np.float32), regions, index)
+    peaks = ndimage.maximum(prob, regions, index)
+    out = []
+    for lab, box in enumerate(ndimage.find_objects(regions), start=1):
+        if box is None or sizes[lab - 1] < min_voxels:
+            continue
+        here = regions[box] == lab
+        kji = np.argwhere(here)
+        w = prob[box][here]
+        centroid = (kji * w[:, None]).sum(axis=0) / w.sum()
+        on = kji[np.argmin(np.linalg.norm(kji - centroid, axis=1))] + [s.start for s in box]
+        position = np.asarray(volume.index_to_ras(on[::-1].astype(float))).reshape(3)
+        size_ml = float(sizes[lab - 1]) * volume.voxel_volume_mm3 / 1000.0
+        out.append(Candidate((), position, float("nan"), float(peaks[lab - 1]),
+                             {"surface_probability": float(peaks[lab - 1]),
+                              "surface_ml": size_ml}, None, bone=BONE,
+                             source=SOURCE_SURFACE))
+    return sorted(out, key=lambda c: -c.score)
+
+
+def learned_candidates(image: Volume, bone: np.ndarray, entry=None, net=None,
+                       threshold: float = EXTRACT_THRESHOLD) -> list[Candidate]:
+    """Probability of the fracture surface inside ``bone``, then its candidates."""
+    import SimpleITK as sitk
+
+    from mskai.fracture.surface_net import fracture_surface_probability
+
+    ct = image.to_sitk()
+    mask = image.with_array(bone.astype(np.uint8)).to_sitk()
+    prob = sitk.GetArrayFromImage(fracture_surface_probability(ct, mask, entry=entry, net=net))
+    return surface_candidates(prob, image, threshold)
+
+
+def merge(component: list[Candidate], learned: list[Candidate],
+          radius_mm: float) -> list[Candidate]:
+    """Both lists pooled, best score first, without candidates within ``radius_mm`` of a
+    better one."""
+    kept: list[Candidate] = []
+    for c in sorted([*component, *learned], key=lambda c: -c.score):
+        if all(np.linalg.norm(c.position_ras - k.position_ras) > radius_mm for k in kept):
+            kept.append(c)
+    return kept

@@ -1,0 +1,281 @@
+"""FROC per fracture kind on HELD-OUT realistic simulated fractures of real bone.
+
+Test patients only (``training/fracture/split.json``: TPTBox and every third sarcoma CT;
+the detector never saw their bones). Each test bone is broken once per kind
+(:mod:`mskai.phantoms.real_fracture`, seeds from 0; the training seeds start at 5000) and
+run through three detectors:
+
+- ``components``: the existing component candidates (:func:`mskai.tasks.fracture.run_fracture`
+  with the learned bone and scorer models, learned surface off);
+- ``learned``: the fracture-surface UNet's candidates inside the HU bone mask
+  (:mod:`mskai.fracture.surface_candidates`);
+- ``merged``: both pooled, a candidate within 10 mm of a better one dropped.
+
+Hit criterion: a candidate is a true positive when its position lies within ``HIT_MM``
+(10 mm) of a voxel of the true fracture surface; a fracture counts once (its best hitting
+candidate), further hits on it are neither true nor false; every other candidate is a
+false positive. Sensitivity is read at the score thresholds that allow 0.5, 1, 2, 4 and 8
+false positives per scan, per kind and over all kinds. False positives per scan on the
+intact CTs of the test patients (and, marked, of the training patients) at the default
+threshold ``DEFAULT``.
+
+Run: ``nice -n 10 .venv/bin/python Testing/benchmarks/froc_real_fracture.py [--json FILE]
+[--max-bones N] [--records FILE] [--detectors components,learned]`` (about 15 minutes on one
+shared core; ``--records`` keeps the candidates so detectors can be run one at a time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+TESTING = Path(__file__).resolve().parents[1]
+REPO = TESTING.parent
+sys.path.insert(0, str(REPO / "MSKAIExtension"))
+sys.path.insert(0, str(REPO / "training" / "fracture"))
+
+HIT_MM = 10.0
+RATES = (0.5, 1.0, 2.0, 4.0, 8.0)
+DEFAULT = 0.5
+DETECTORS = ("components", "learned", "merged")
+SEED0 = 0
+
+
+def detect(image, detectors: tuple[str, ...], net=None) -> dict[str, list]:
+    """[x, y, z, score] of every candidate of each requested base detector."""
+    out: dict[str, list] = {}
+    if "components" in detectors:
+        from mskai.tasks.fracture import run_fracture
+
+        comp = run_fracture(image, use_models=True, learned_surface=False)
+        out["components"] = [[*c["position_ras"], c["score"]]
+                             for c in comp.measurements["fracture_candidates"]]
+    if "learned" in detectors:
+        from mskai.fracture.surface_candidates import learned_candidates
+        from mskai.segmentation.bone_ct import segment_bone_ct
+
+        out["learned"] = [[*map(float, c.position_ras), c.score]
+                          for c in learned_candidates(image, segment_bone_ct(image), net=net)]
+    return out
+
+
+def merged(cands: dict[str, list]) -> list:
+    """Components and learned pooled, best first, none within DEDUPE_MM of a better one."""
+    from mskai.tasks.fracture import DEDUPE_MM
+
+    kept: list = []
+    for c in sorted([*cands["components"], *cands["learned"]], key=lambda c: -c[3]):
+        if all(np.linalg.norm(np.subtract(c[:3], k[:3])) > DEDUPE_MM for k in kept):
+            kept.append(c)
+    return kept
+
+
+def candidates_of(cands: dict[str, list], detector: str) -> list[tuple[np.ndarray, float]]:
+    chosen = merged(cands) if detector == "merged" else cands[detector]
+    return [(np.asarray(c[:3]), float(c[3])) for c in chosen]
+
+
+def score_case(cands: list, surface_ras: np.ndarray) -> tuple[float | None, list[float]]:
+    """(best hitting score or None, scores of false positives)."""
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(surface_ras)
+    best, fps = None, []
+    for pos, score in cands:
+        if tree.query(pos)[0] <= HIT_MM:
+            best = score if best is None else max(best, score)
+        else:
+            fps.append(score)
+    return best, fps
+
+
+def froc(hits: list, fps: list[float], n_scans: int) -> dict:
+    """Sensitivity at each allowed FP rate (threshold: the lowest score keeping FP/scan <= r)."""
+    table = {}
+    scores = sorted({s for s in [*fps, *(h for h in hits if h is not None)]}, reverse=True)
+    fps_arr = np.asarray(fps)
+    for rate in RATES:
+        thr = np.inf
+        for s in scores:
+            if np.count_nonzero(fps_arr >= s) / max(n_scans, 1) <= rate:
+                thr = s
+            else:
+                break
+        sens = np.mean([h is not None and h >= thr for h in hits]) if hits else float("nan")
+        table[str(rate)] = {"sensitivity": float(sens), "threshold": float(thr)}
+    at_default = np.mean([h is not None and h >= DEFAULT for h in hits]) if hits else 0.0
+    table["default"] = {"sensitivity": float(at_default), "threshold": DEFAULT,
+                        "fp_per_scan": float(np.count_nonzero(fps_arr >= DEFAULT))
+                        / max(n_scans, 1)}
+    return table
+
+
+SIM_CACHE = Path("/tmp/froc_real_fracture_sims")
+
+
+class _Sim:
+    """The parts of a simulated fracture the benchmark needs (image and true surface)."""
+
+    def __init__(self, image, surface: np.ndarray) -> None:
+        self.image, self.surface = image, surface
+
+
+def simulate_cached(image, mask: np.ndarray, kind: str, seed: int, tag: str):
+    """:func:`simulate_real_fracture`, kept in ``SIM_CACHE`` (deterministic per seed)."""
+    from mskai.phantoms.real_fracture import simulate_real_fracture
+
+    path = SIM_CACHE / f"{tag}_{kind}_{seed}.npz"
+    if path.is_file():
+        saved = np.load(path)
+        return _Sim(image.with_array(saved["image"]), saved["surface"])
+    sim = simulate_real_fracture(image, mask, kind, seed=seed)
+    SIM_CACHE.mkdir(exist_ok=True)
+    np.savez_compressed(path, image=np.asarray(sim.image.array), surface=sim.surface)
+    return sim
+
+
+def cases(max_bones: int):
+    """(patient, bone name, kind, seed, intact image, simulated fracture) of the test split."""
+    import real_bones
+
+    from mskai.phantoms.real_fracture import KINDS
+
+    seed = SEED0
+    for patient in real_bones.split()["test"]:
+        image, bones = real_bones.load_patient(patient)
+        yield patient, None, None, None, image, None
+        for bone in bones[:max_bones]:
+            for kind in KINDS:
+                seed += 1
+                try:
+                    sim = simulate_cached(image, bone.mask, kind, seed,
+                                          f"{patient}_{bone.name}")
+                except ValueError:
+                    continue
+                yield patient, bone.name, kind, seed, image, sim
+
+
+def run(max_bones: int, detectors: tuple[str, ...], previous: dict | None) -> dict:
+    """Candidates of ``detectors`` on every case, added to ``previous`` records."""
+    import real_bones
+
+    net = None
+    if "learned" in detectors:
+        from mskai.fracture.surface_net import load_surface_net
+
+        net = load_surface_net()
+    data = previous or {"records": [], "intact": []}
+    old = {(r["patient"], r["bone"], r["kind"], r["seed"]): r for r in data["records"]}
+    old_intact = {i["patient"]: i for i in data["intact"]}
+    records, intact = [], []
+    for patient, bone, kind, seed, image, sim in cases(max_bones):
+        start = time.time()
+        if sim is None:
+            rec = old_intact.get(patient, {"patient": patient, "split": "test", "cands": {}})
+            rec["cands"].update(detect(image, detectors, net))
+            intact.append(rec)
+            continue
+        rec = old.get((patient, bone, kind, seed))
+        if rec is None:
+            kji = np.argwhere(sim.surface)
+            surface = np.asarray(sim.image.index_to_ras(kji[:, ::-1].astype(float)))
+            rec = {"patient": patient, "bone": bone, "kind": kind, "seed": seed,
+                   "surface": surface.reshape(-1, 3).round(2).tolist(), "cands": {}}
+        rec["cands"].update(detect(sim.image, detectors, net))
+        records.append(rec)
+        print(f"{patient} {bone} {kind:10s} seed {seed}: " + " ".join(
+            f"{d} {len(c)}" for d, c in rec["cands"].items())
+            + f" ({time.time() - start:.0f} s)", flush=True)
+    for patient in ("ts_example",):
+        image, _ = real_bones.load_patient(patient)
+        rec = old_intact.get(patient, {"patient": patient, "split": "train", "cands": {}})
+        rec["cands"].update(detect(image, detectors, net))
+        intact.append(rec)
+    return {"records": records, "intact": intact}
+
+
+def _count_at(cands: dict[str, list], detector: str, threshold: float = DEFAULT) -> int:
+    return sum(1 for _, s in candidates_of(cands, detector) if s >= threshold)
+
+
+def summarise(data: dict) -> dict:
+    from mskai.phantoms.real_fracture import KINDS
+
+    records = data["records"]
+    out = {}
+    for d in DETECTORS:
+        per = {}
+        scored = {id(r): score_case(candidates_of(r["cands"], d), np.asarray(r["surface"]))
+                  for r in records}
+        for kind in (*KINDS, "all"):
+            rs = [r for r in records if kind == "all" or r["kind"] == kind]
+            per[kind] = froc([scored[id(r)][0] for r in rs],
+                             [f for r in rs for f in scored[id(r)][1]], len(rs)) | {
+                                 "scans": len(rs)}
+        for split in ("test", "train"):
+            counts = {i["patient"]: _count_at(i["cands"], d) for i in data["intact"]
+                      if i["split"] == split}
+            per[f"intact_{split}"] = counts
+        test = list(per["intact_test"].values())
+        per["intact_fp_per_scan"] = float(np.mean(test)) if test else None
+        out[d] = per
+    one = {d: out[d]["all"]["1.0"]["sensitivity"] for d in DETECTORS}
+    out["learned_beats_components"] = bool(one["learned"] > one["components"]
+                                           or one["merged"] > one["components"])
+    return out
+
+
+def table(summary: dict) -> str:
+    from mskai.phantoms.real_fracture import KINDS
+
+    lines = []
+    for d in DETECTORS:
+        lines.append(f"\n{d}: sensitivity at FP/scan (scans) | default {DEFAULT}: sens, FP/scan")
+        lines.append("| kind | scans | " + " | ".join(f"{r:g}" for r in RATES)
+                     + f" | sens@{DEFAULT} | FP/scan@{DEFAULT} |")
+        lines.append("|---" * (len(RATES) + 4) + "|")
+        for kind in (*KINDS, "all"):
+            t = summary[d][kind]
+            lines.append(f"| {kind} | {t['scans']} | " + " | ".join(
+                f"{t[str(r)]['sensitivity']:.2f}" for r in RATES)
+                + f" | {t['default']['sensitivity']:.2f} | {t['default']['fp_per_scan']:.2f} |")
+        lines.append(f"intact test CTs: {summary[d]['intact_fp_per_scan']} FP/scan at {DEFAULT}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--max-bones", type=int, default=1)
+    parser.add_argument("--detectors", default="components,learned",
+                        help="base detectors to run now (comma separated)")
+    parser.add_argument("--records", type=Path, help="candidates saved by an earlier run: "
+                        "reused, the --detectors given are added")
+    parser.add_argument("--summary-only", action="store_true")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    previous = (json.loads(args.records.read_text()) if args.records and args.records.is_file()
+                else None)
+    data = previous if args.summary_only else run(
+        args.max_bones, tuple(d for d in args.detectors.split(",") if d), previous)
+    if args.records:
+        args.records.write_text(json.dumps(data))
+    if not all(set(("components", "learned")) <= set(r["cands"]) for r in data["records"]):
+        print("records hold only", sorted(data["records"][0]["cands"]) if data["records"]
+              else "nothing", "- run the other detectors with --records to summarise")
+        return
+    summary = summarise(data)
+    print(table(summary))
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""Train the learned fracture-surface detector (``fracture_surface_unet``) and register it.
+
+One command (CPU: about 50 min on one shared thread, 23 of them simulating; a GPU is used
+when torch sees one)::
+
+    nice -n 10 .venv/bin/python training/fracture/train_detector.py --register
+
+1. Split (``real_bones.split``, written to ``training/fracture/split.json``): bones of the
+   TRAIN patients only (ts_example and two thirds of the sarcoma patients).
+2. Patches (cached in ``--cache``, default ``/tmp/fracture_surface_patches.npz``): every
+   training bone is broken by :func:`mskai.phantoms.real_fracture.simulate_real_fracture`
+   (sarcoma bones: all six kinds; ts_example bones: two kinds each, cycling), seeds from
+   ``SEED0``; the network's bone channel is the HU bone mask of the fractured CT
+   (:func:`mskai.segmentation.bone_ct.segment_bone_ct`, as at run time). ``POS_PATCHES``
+   ``PATCH``-cubed work-grid patches (1.5 mm) are centred on random truth-surface voxels
+   (jittered), ``RANDOM_PATCHES`` on random bone voxels of the same scan, and
+   ``INTACT_PATCHES`` per patient on random bone voxels of the intact CT (truth empty).
+3. Training: Adam (lr 2e-3, cosine to 0), batch 4, random flips and axis permutations,
+   loss = BCE (positive weight 4) inside the dilated bone mask + soft Dice, for
+   ``--minutes`` of wall time or ``--steps`` steps, whichever comes first; torch seed 0.
+4. ``--register`` writes ``weights/fracture_surface_unet_v1.pt`` and its manifest entry
+   (sha256), re-reading the manifest just before writing and replacing only this entry.
+   ``--froc FILE`` (JSON of ``Testing/benchmarks/froc_real_fracture.py --json``) adds the
+   held-out FROC to the entry and sets ``output.preferred_over_components`` only when the
+   learned (or merged) candidates beat the component candidates there at 1 FP/scan AND the
+   learned candidates give at most ``MAX_INTACT_FP`` per intact test CT at the default
+   threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+MODELS = REPO / "MSKAIExtension" / "mskai" / "models"
+FILE = "weights/fracture_surface_unet_v1.pt"
+PATCH = 48
+POS_PATCHES = 4
+RANDOM_PATCHES = 1
+INTACT_PATCHES = 8
+SEED0 = 5000
+TS_KINDS_PER_BONE = 2
+MAX_INTACT_FP = 0.2  # per intact test CT at the default threshold, for preferred_over_components
+
+
+def _lps(ras: np.ndarray) -> np.ndarray:
+    return np.asarray(ras, dtype=float) * np.array([-1.0, -1.0, 1.0])
+
+
+def extract(ct_img, bone_img, truth_img, centre_ras: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(input channels float16, truth uint8) of one work-grid patch centred at a point."""
+    import SimpleITK as sitk
+
+    from mskai.fracture.surface_net import network_input, patch_reference, resample
+
+    ref = patch_reference(ct_img, _lps(centre_ras), PATCH)
+    ct = sitk.GetArrayFromImage(resample(ct_img, ref, linear=True, default=-1000.0))
+    bone = sitk.GetArrayFromImage(resample(bone_img, ref, linear=False)) > 0
+    truth = sitk.GetArrayFromImage(resample(truth_img, ref, linear=True)) >= 0.3
+    return network_input(ct, bone).astype(np.float16), (truth & bone).astype(np.uint8)
+
+
+def _sitk(volume, array: np.ndarray):
+    return volume.with_array(array).to_sitk()
+
+
+def patches_of(image, bone: np.ndarray, truth: np.ndarray, rng: np.random.Generator,
+               n_pos: int, n_random: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Patches around truth-surface voxels and random bone voxels of one scan."""
+    ct_img = image.to_sitk()
+    bone_img = _sitk(image, bone.astype(np.uint8))
+    truth_img = _sitk(image, truth.astype(np.float32))
+    out = []
+    for mask, count in ((truth, n_pos), (bone, n_random)):
+        kji = np.argwhere(mask)
+        if len(kji) == 0:
+            continue
+        for _ in range(count):
+            centre = image.index_to_ras(kji[rng.integers(len(kji))][::-1].astype(float))
+            centre = np.asarray(centre).reshape(3) + rng.uniform(-15, 15, 3)
+            out.append(extract(ct_img, bone_img, truth_img, centre))
+    return out
+
+
+def kinds_for(patient: str, bone_index: int) -> list[str]:
+    from mskai.phantoms.real_fracture import KINDS
+
+    if patient != "ts_example":
+        return list(KINDS)
+    start = bone_index * TS_KINDS_PER_BONE
+    return [KINDS[(start + n) % len(KINDS)] for n in range(TS_KINDS_PER_BONE)]
+
+
+def build_cache(path: Path) -> dict:
+    """Simulate, sample and save the training patches (module docstring, step 2)."""
+    sys.path.insert(0, str(HERE))
+    import real_bones
+
+    from mskai.phantoms.real_fracture import simulate_real_fracture
+    from mskai.segmentation.bone_ct import segment_bone_ct
+
+    split = real_bones.write_split()
+    rng = np.random.default_rng(SEED0)
+    xs, ys, log = [], [], []
+    seed = SEED0
+    start = time.time()
+    for patient in split["train"]:
+        image, bones = real_bones.load_patient(patient)
+        intact = segment_bone_ct(image)
+        for x, y in patches_of(image, intact, np.zeros_like(intact), rng, 0, INTACT_PATCHES):
+            xs.append(x)
+            ys.append(y)
+        for b, bone in enumerate(bones):
+            for kind in kinds_for(patient, b):
+                seed += 1
+                try:
+                    sim = simulate_real_fracture(image, bone.mask, kind, seed=seed)
+                except ValueError:
+                    continue
+                hu_bone = segment_bone_ct(sim.image)
+                truth = sim.surface & (hu_bone | (sim.fragments > 0))
+                for x, y in patches_of(sim.image, hu_bone, truth, rng, POS_PATCHES,
+                                       RANDOM_PATCHES):
+                    xs.append(x)
+                    ys.append(y)
+                log.append(f"{patient} {bone.name} {kind} seed {seed}")
+        print(f"{patient}: {len(xs)} patches, {time.time() - start:.0f} s", flush=True)
+    info = {"patches": len(xs), "simulated_scans": len(log),
+            "cache_minutes": round((time.time() - start) / 60, 1), "train_patients": split["train"]}
+    np.savez_compressed(path, x=np.stack(xs), y=np.stack(ys), info=json.dumps(info))
+    return info
+
+
+def _augment(x, y, gen):
+    import torch
+
+    for axis in (2, 3, 4):
+        if torch.rand(1, generator=gen).item() < 0.5:
+            x, y = x.flip(axis), y.flip(axis)
+    perm = torch.randperm(3, generator=gen).tolist()
+    order = [0, 1] + [p + 2 for p in perm]
+    return x.permute(order), y.permute(order)
+
+
+def loss_fn(logits, y, bone):
+    import torch
+    import torch.nn.functional as F
+
+    region = F.max_pool3d(bone, 5, stride=1, padding=2)
+    bce = F.binary_cross_entropy_with_logits(logits, y, reduction="none",
+                                             pos_weight=torch.tensor(4.0))
+    bce = (bce * region).sum() / region.sum().clamp(min=1.0)
+    p = torch.sigmoid(logits) * region
+    dice = 1 - (2 * (p * y).sum() + 1) / (p.sum() + y.sum() + 1)
+    return bce + dice
+
+
+def train(x: np.ndarray, y: np.ndarray, minutes: float, steps: int, batch: int = 4,
+          init: Path | None = None) -> tuple:
+    import torch
+
+    from mskai.fracture.surface_net import build_network
+
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    net = build_network()
+    if init is not None:  # continue from earlier weights
+        net.load_state_dict(torch.load(init, weights_only=True))
+    net = net.to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    start = time.time()
+    done = 0
+    running = []
+    for step in range(steps):
+        idx = torch.randint(len(x), (batch,), generator=gen).numpy()
+        xb = torch.from_numpy(x[idx].astype(np.float32))
+        yb = torch.from_numpy(y[idx].astype(np.float32))[:, None]
+        xb, yb = _augment(xb, yb, gen)
+        xb, yb = xb.contiguous().to(device), yb.contiguous().to(device)
+        loss = loss_fn(net(xb), yb, xb[:, 1:2])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        running.append(loss.item())
+        done = step + 1
+        if done % 200 == 0:
+            print(f"step {done} loss {np.mean(running[-200:]):.4f} "
+                  f"{(time.time() - start) / 60:.1f} min", flush=True)
+        if time.time() - start > minutes * 60:
+            break
+    info = {"steps": done, "train_minutes": round((time.time() - start) / 60, 1),
+            "final_loss": round(float(np.mean(running[-200:])), 4), "device": device}
+    return net.cpu(), info
+
+
+def register(net, info: dict, froc: dict | None) -> None:
+    import torch
+
+    from mskai.fracture.surface_net import ARCHITECTURE, MODEL_ID, OVERLAP, TASK, WORK_MM
+    from mskai.fracture.surface_net import PATCH as RUN_PATCH
+    from mskai.models.manifest import sha256_path
+
+    path = MODELS / FILE
+    torch.save(net.state_dict(), path)
+    preferred = bool(froc and froc.get("learned_beats_components") and (
+        froc["learned"]["intact_fp_per_scan"] or 0.0) <= MAX_INTACT_FP)
+    new = {"id": MODEL_ID, "version": "1", "task": TASK, "modality": "CT",
+           "format": "state_dict", "architecture": ARCHITECTURE, "file": FILE,
+           "sha256": sha256_path(path),
+           "input": {"spacing_mm": [WORK_MM] * 3, "axes": "the image's own (trained with "
+                     "random flips and axis permutations)",
+                     "intensity": {"type": "ct_window", "min": -200.0, "max": 1800.0,
+                                   "centre": 300.0, "scale": 500.0},
+                     "channels": 2, "channel_names": ["ct_window", "bone_mask"],
+                     "patch_size": [RUN_PATCH] * 3, "overlap": OVERLAP / RUN_PATCH},
+           "output": {"activation": "sigmoid", "preferred_over_components": preferred},
+           "labels": {"1": "fracture_surface"}, "licence": "Apache-2.0",
+           "training_data": "realistic simulated fractures (mskai/phantoms/real_fracture.py) "
+                            "of real bones of the TRAIN patients of "
+                            "training/fracture/split.json (ts_example, 16 TCIA sarcoma CTs)",
+           "accuracy": {**info, **({"held_out": froc} if froc else {})},
+           "card": "cards/fracture_surface_unet.md"}
+    manifest = MODELS / "manifest.json"
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    data["models"] = [m for m in data.get("models", [])
+                      if not (m.get("id") == new["id"] and m.get("version") == new["version"])]
+    data["models"].append(new)
+    manifest.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    print(f"registered {MODEL_ID} sha256 {new['sha256'][:12]}... preferred={preferred}")
+
+
+def main() -> None:
+    sys.path.insert(0, str(REPO / "MSKAIExtension"))
+    import torch
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/fracture_surface_patches.npz"))
+    parser.add_argument("--minutes", type=float, default=22.0)
+    parser.add_argument("--steps", type=int, default=4500)
+    parser.add_argument("--register", action="store_true")
+    parser.add_argument("--froc", type=Path, help="held-out FROC JSON for the manifest entry")
+    parser.add_argument("--weights", type=Path, help="skip training: register these weights")
+    parser.add_argument("--init", type=Path, help="continue training from these weights")
+    parser.add_argument("--out", type=Path, help="where to save the trained weights "
+                        "(default: fracture_surface_unet.pt next to the cache)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    froc = json.loads(args.froc.read_text()) if args.froc else None
+    if args.weights:
+        from mskai.fracture.surface_net import build_network
+
+        net = build_network()
+        net.load_state_dict(torch.load(args.weights, weights_only=True))
+        info = json.loads(args.weights.with_suffix(".json").read_text())
+    else:
+        if not args.cache.is_file():
+            print(json.dumps(build_cache(args.cache)), flush=True)
+        saved = np.load(args.cache, allow_pickle=False)
+        info = json.loads(str(saved["info"]))
+        net, train_info = train(saved["x"], saved["y"], args.minutes, args.steps,
+                                init=args.init)
+        if args.init:
+            train_info["continued_from"] = str(args.init)
+        info.update(train_info)
+        out = args.out or args.cache.with_name("fracture_surface_unet.pt")
+        torch.save(net.state_dict(), out)
+        out.with_suffix(".json").write_text(json.dumps(info))
+        print(json.dumps(info), flush=True)
+    if args.register:
+        register(net, info, froc)
+
+
+if __name__ == "__main__":
+    main()
