@@ -9,6 +9,8 @@ LOCK := requirements/lock.txt
 HASHED := --quiet --require-hashes --no-deps
 # The installer and what pyradiomics' setup.py imports come first, from the same lock.
 BOOTSTRAP := pip|setuptools|wheel|numpy
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k tumor"`.
+PYTEST_ARGS ?=
 
 .PHONY: venv demo test lint bench lock clean
 
@@ -33,7 +35,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest Testing -q
+	$(PY) -m pytest Testing -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

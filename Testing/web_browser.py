@@ -74,22 +74,31 @@ def served(image: Path, out: Path) -> Iterator[str]:
     """``mskai serve IMAGE`` on a free port; yields the page URL (with its token) and stops
     the server (its whole process group) afterwards."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mskai", "serve", str(image), "--port", "0", "--out", str(out)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        start_new_session=True)
+    stderr_path = out.parent / "serve.stderr"
+    with stderr_path.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mskai", "serve", str(image), "--port", "0", "--out", str(out)],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
+            start_new_session=True)
     try:
-        yield _wait_for_url(process)
+        yield _wait_for_url(process, stderr_path)
     finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM the server's process group, SIGKILL it if it lingers; gone already is fine."""
+    try:
         os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+        process.wait(10)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
 
 
-def _wait_for_url(process: subprocess.Popen) -> str:
+def _wait_for_url(process: subprocess.Popen, stderr_path: Path) -> str:
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(x) for x in process.stdout], daemon=True).start()
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -98,7 +107,9 @@ def _wait_for_url(process: subprocess.Popen) -> str:
             line = lines.get(timeout=0.5)
         except queue.Empty:
             if process.poll() is not None:
-                raise RuntimeError(f"mskai serve exited with {process.returncode}") from None
+                said = stderr_path.read_text(errors="replace").strip().splitlines()[-3:]
+                raise RuntimeError(f"mskai serve exited with {process.returncode}: "
+                                   + " | ".join(said)) from None
             continue
         if "http://" in line:
             return line[line.index("http://"):].strip()
