@@ -26,6 +26,20 @@ These checks catch such output, each naming one structure and what is wrong with
   half of its voxels, the way out of its own bone points towards the opposite bone (femoral:
   tibia or patella; tibial and patellar: femur).
 
+- ``plausible`` (:func:`check_cartilage_plausibility`, run on the measured plates): a plate's
+  mean thickness and volume lie within wide literature ranges. Eckstein et al. 2001
+  (Osteoarthritis Cartilage 9:101-111; 27 healthy male knees, fat-suppressed gradient echo,
+  2 x 0.31 x 0.31 mm): whole-knee mean thickness 1.57-2.43 mm, patella the thickest plate
+  (mean 2.76 mm, maximum 5.72 mm), total cartilage volume 16.6-31.4 mL, of which the femur
+  holds about half, the tibia a quarter and the patella a fifth. Accepted: mean thickness
+  0.5-3.5 mm (patella 0.5-4.0 mm), wide enough for thin osteoarthritic plates and thick
+  healthy ones; volume at least about a quarter of the smallest healthy share (femoral
+  2.0 mL, tibial 1.0 mL, each tibial plate 0.5 mL), which smaller (female) knees and
+  cartilage loss in osteoarthritis keep above; patellar 0.6 mL, half of the manually
+  segmented real pymskt knee's 1.18 mL (its plates: femoral 11.85, tibial 1.92 and
+  1.85 mL), the smallest real patellar plate at hand. The volume floor is skipped when
+  the plate touches the image border (cropped by the field of view).
+
 Directions are the patient's, from the image's orientation (RAS), never from the labels, so
 swapped labels cannot fool them. Everything runs on a grid of about 1.5 mm (each mask
 reduced by "any voxel set" over blocks of voxels) and in boxes around each plate: the checks
@@ -63,6 +77,10 @@ TOUCH_VOXELS = 1.5
 MAX_MEDIAN_DISTANCE_MM = 5.0
 MIN_FACING_SHARE = 0.5
 OPPOSITE_MARGIN_MM = 20.0
+MEAN_THICKNESS_MM = (0.5, 3.5)
+PATELLAR_MEAN_THICKNESS_MM = (0.5, 4.0)
+MIN_PLATE_ML = {FEMORAL_CARTILAGE: 2.0, TIBIAL_CARTILAGE: 1.0, MEDIAL_TIBIAL_CARTILAGE: 0.5,
+                LATERAL_TIBIAL_CARTILAGE: 0.5, PATELLAR_CARTILAGE: 0.6}
 
 CARTILAGE_BONE = {FEMORAL_CARTILAGE: FEMUR, TIBIAL_CARTILAGE: TIBIA,
                   MEDIAL_TIBIAL_CARTILAGE: TIBIA, LATERAL_TIBIAL_CARTILAGE: TIBIA,
@@ -325,3 +343,32 @@ def _cartilage(plate: str, coarse: _Coarse) -> list[AnatomyCheck]:
     else:
         face = AnatomyCheck(plate, "faces_joint", True)
     return [touch, face]
+
+
+def check_cartilage_plausibility(plate: str, volume_ml: float, mean_thickness_mm: float,
+                                 cropped: bool = False) -> AnatomyCheck:
+    """``plausible``: the plate's measured mean thickness and volume (module docstring).
+
+    ``cropped`` (the plate touches the image border) skips the volume floor.
+    """
+    lo, hi = PATELLAR_MEAN_THICKNESS_MM if plate == PATELLAR_CARTILAGE else MEAN_THICKNESS_MM
+    if mean_thickness_mm > hi:
+        return AnatomyCheck(plate, "plausible", False,
+                            f"it is too thick for cartilage (mean {mean_thickness_mm:.1f} mm, "
+                            f"at most {hi:.1f} mm expected), so neighbouring tissue is "
+                            "labelled as cartilage")
+    if mean_thickness_mm < lo:
+        return AnatomyCheck(plate, "plausible", False,
+                            f"it is too thin for cartilage (mean {mean_thickness_mm:.2f} mm, "
+                            f"at least {lo:.1f} mm expected)")
+    floor = MIN_PLATE_ML.get(plate, 0.0)
+    if volume_ml < floor and not cropped:
+        return AnatomyCheck(plate, "plausible", False,
+                            f"it is too small for a whole plate ({volume_ml:.2f} mL, at least "
+                            f"{floor:.1f} mL expected), so most of it is missing")
+    return AnatomyCheck(plate, "plausible", True)
+
+
+def mask_touches_border(mask: np.ndarray) -> bool:
+    """Whether the mask reaches a face of the image (cropped by the field of view)."""
+    return _touches_border(mask)

@@ -10,7 +10,8 @@ follow :mod:`mskai.measure.subregions`, the joint space width
 :mod:`mskai.measure.knee_axes`. An unsplit ``tibial_cartilage`` is split into medial and
 lateral plates at the tibial spine when the knee side is known (tibial plates, fibula or
 ``knee_side``), and measured as one plate otherwise. The model's output is checked
-anatomically first (:mod:`mskai.measure.knee_anatomy_checks`); what fails is left out and
+anatomically first (:mod:`mskai.measure.knee_anatomy_checks`), and each measured plate's
+mean thickness and volume against literature ranges after; what fails is left out and
 :func:`check_failure` words it (docs/contract.md: the CLI writes what passed, then exits 2).
 """
 
@@ -117,8 +118,34 @@ def run_cartilage(
     _add_segments(result, masks, status)
     result.measurements["checks"] = [c.to_json() for c in checks]
     figures = measure_cartilage_result(result, axes, method, report, cancel, label_names)
+    figures = _check_plausible(result, figures, given=labels is not None)
     report(1.0, "done")
     return result, figures
+
+
+def _check_plausible(result: Result, figures: Figures, given: bool) -> Figures:
+    """Check each measured plate's thickness and volume against literature ranges
+    (:func:`mskai.measure.knee_anatomy_checks.check_cartilage_plausibility`).
+
+    A model's plate that fails is dropped with its thickness map; given labels get a warning.
+    """
+    from mskai.measure.knee_anatomy_checks import (
+        check_cartilage_plausibility,
+        mask_touches_border,
+    )
+
+    checks = [check_cartilage_plausibility(seg.id, seg.measurements["volume_ml"],
+                                           seg.measurements["mean_thickness_mm"],
+                                           mask_touches_border(seg.mask))
+              for seg in result.segments if "mean_thickness_mm" in seg.measurements]
+    result.measurements["checks"] += [c.to_json() for c in checks]
+    failed = {c.structure for c in checks if not c.passed}
+    if given:
+        result.warnings += [f"{c.structure}: {c.problem}" for c in checks if not c.passed]
+        return figures
+    dropped = {f"{seg.name} thickness map" for seg in result.segments if seg.id in failed}
+    result.segments = [seg for seg in result.segments if seg.id not in failed]
+    return [(title, png) for title, png in figures if title not in dropped]
 
 
 def _shape(mask: np.ndarray, image: Volume) -> dict:
