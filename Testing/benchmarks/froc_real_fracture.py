@@ -9,7 +9,9 @@ run through three detectors:
   with the learned bone and scorer models, learned surface off);
 - ``learned``: the fracture-surface UNet's candidates inside the HU bone mask
   (:mod:`mskai.fracture.surface_candidates`);
-- ``merged``: both pooled, a candidate within 10 mm of a better one dropped.
+- ``merged``: both pooled, a candidate within 10 mm of a better one dropped;
+- ``valley``: the classic HU-valley candidates on cortex (:mod:`mskai.fracture.valley_candidates`),
+  read at its own operating score for the intact CTs.
 
 Hit criterion: a candidate is a true positive when its position lies within ``HIT_MM``
 (10 mm) of a voxel of the true fracture surface; a fracture counts once (its best hitting
@@ -17,7 +19,8 @@ candidate), further hits on it are neither true nor false; every other candidate
 false positive. Sensitivity is read at the score thresholds that allow 0.5, 1, 2, 4 and 8
 false positives per scan, per kind and over all kinds. False positives per scan on the
 intact CTs of the test patients (and, marked, of the training patients) at the default
-threshold ``DEFAULT``.
+threshold ``DEFAULT``. Paired check: the share of fractures whose true surface the intact
+scan's candidates would also "hit" at the same threshold (chance level of the criterion).
 
 Run: ``nice -n 10 .venv/bin/python Testing/benchmarks/froc_real_fracture.py [--json FILE]
 [--max-bones N] [--records FILE] [--detectors components,learned]`` (about 15 minutes on one
@@ -42,7 +45,7 @@ sys.path.insert(0, str(REPO / "training" / "fracture"))
 HIT_MM = 10.0
 RATES = (0.5, 1.0, 2.0, 4.0, 8.0)
 DEFAULT = 0.5
-DETECTORS = ("components", "learned", "merged")
+DETECTORS = ("components", "learned", "merged", "valley")
 SEED0 = 0
 
 
@@ -61,7 +64,21 @@ def detect(image, detectors: tuple[str, ...], net=None) -> dict[str, list]:
 
         out["learned"] = [[*map(float, c.position_ras), c.score]
                           for c in learned_candidates(image, segment_bone_ct(image), net=net)]
+    if "valley" in detectors:
+        from mskai.fracture.valley_candidates import valley_candidates
+
+        out["valley"] = [[*map(float, c.position_ras), c.score]
+                         for c in valley_candidates(image)]
     return out
+
+
+def default_of(detector: str) -> float:
+    """The score at which the intact CTs are counted (``DEFAULT``; the valley's own)."""
+    if detector == "valley":
+        from mskai.fracture.valley_candidates import OPERATING_SCORE
+
+        return OPERATING_SCORE
+    return DEFAULT
 
 
 def merged(cands: dict[str, list]) -> list:
@@ -94,7 +111,7 @@ def score_case(cands: list, surface_ras: np.ndarray) -> tuple[float | None, list
     return best, fps
 
 
-def froc(hits: list, fps: list[float], n_scans: int) -> dict:
+def froc(hits: list, fps: list[float], n_scans: int, default: float = DEFAULT) -> dict:
     """Sensitivity at each allowed FP rate (threshold: the lowest score keeping FP/scan <= r)."""
     table = {}
     scores = sorted({s for s in [*fps, *(h for h in hits if h is not None)]}, reverse=True)
@@ -108,9 +125,9 @@ def froc(hits: list, fps: list[float], n_scans: int) -> dict:
                 break
         sens = np.mean([h is not None and h >= thr for h in hits]) if hits else float("nan")
         table[str(rate)] = {"sensitivity": float(sens), "threshold": float(thr)}
-    at_default = np.mean([h is not None and h >= DEFAULT for h in hits]) if hits else 0.0
-    table["default"] = {"sensitivity": float(at_default), "threshold": DEFAULT,
-                        "fp_per_scan": float(np.count_nonzero(fps_arr >= DEFAULT))
+    at_default = np.mean([h is not None and h >= default for h in hits]) if hits else 0.0
+    table["default"] = {"sensitivity": float(at_default), "threshold": default,
+                        "fp_per_scan": float(np.count_nonzero(fps_arr >= default))
                         / max(n_scans, 1)}
     return table
 
@@ -199,6 +216,20 @@ def run(max_bones: int, detectors: tuple[str, ...], previous: dict | None) -> di
     return {"records": records, "intact": intact}
 
 
+def paired_chance(data: dict, detector: str, threshold: float) -> float:
+    """Share of fractures whose true surface the INTACT scan's candidates also "hit" at
+    ``threshold``: the chance level of the 10 mm hit criterion (paired check)."""
+    from scipy.spatial import cKDTree
+
+    intact = {i["patient"]: candidates_of(i["cands"], detector) for i in data["intact"]}
+    hits = []
+    for r in data["records"]:
+        tree = cKDTree(np.asarray(r["surface"]))
+        hits.append(any(s >= threshold and tree.query(p)[0] <= HIT_MM
+                        for p, s in intact.get(r["patient"], [])))
+    return float(np.mean(hits)) if hits else float("nan")
+
+
 def _count_at(cands: dict[str, list], detector: str, threshold: float = DEFAULT) -> int:
     return sum(1 for _, s in candidates_of(cands, detector) if s >= threshold)
 
@@ -208,23 +239,31 @@ def summarise(data: dict) -> dict:
 
     records = data["records"]
     out = {}
-    for d in DETECTORS:
+    for d in [d for d in DETECTORS if all(d in r["cands"] or d == "merged"
+                                          for r in [*records, *data["intact"]])]:
         per = {}
         scored = {id(r): score_case(candidates_of(r["cands"], d), np.asarray(r["surface"]))
                   for r in records}
         for kind in (*KINDS, "all"):
             rs = [r for r in records if kind == "all" or r["kind"] == kind]
             per[kind] = froc([scored[id(r)][0] for r in rs],
-                             [f for r in rs for f in scored[id(r)][1]], len(rs)) | {
+                             [f for r in rs for f in scored[id(r)][1]], len(rs),
+                             default_of(d)) | {
                                  "scans": len(rs)}
         for split in ("test", "train"):
-            counts = {i["patient"]: _count_at(i["cands"], d) for i in data["intact"]
+            counts = {i["patient"]: _count_at(i["cands"], d, default_of(d))
+                      for i in data["intact"]
                       if i["split"] == split}
             per[f"intact_{split}"] = counts
         test = list(per["intact_test"].values())
         per["intact_fp_per_scan"] = float(np.mean(test)) if test else None
+        per["paired_chance"] = {str(r): paired_chance(data, d, per["all"][str(r)]["threshold"])
+                                for r in RATES}
+        per["intact_fp_at_rate"] = {str(r): float(np.mean([
+            _count_at(i["cands"], d, per["all"][str(r)]["threshold"]) for i in data["intact"]
+            if i["split"] == "test"])) for r in RATES}
         out[d] = per
-    one = {d: out[d]["all"]["1.0"]["sensitivity"] for d in DETECTORS}
+    one = {d: out[d]["all"]["1.0"]["sensitivity"] for d in out}
     out["learned_beats_components"] = bool(one["learned"] > one["components"]
                                            or one["merged"] > one["components"])
     return out
@@ -234,17 +273,22 @@ def table(summary: dict) -> str:
     from mskai.phantoms.real_fracture import KINDS
 
     lines = []
-    for d in DETECTORS:
-        lines.append(f"\n{d}: sensitivity at FP/scan (scans) | default {DEFAULT}: sens, FP/scan")
+    for d in [d for d in DETECTORS if d in summary]:
+        at = default_of(d)
+        lines.append(f"\n{d}: sensitivity at FP/scan (scans) | default {at}: sens, FP/scan")
         lines.append("| kind | scans | " + " | ".join(f"{r:g}" for r in RATES)
-                     + f" | sens@{DEFAULT} | FP/scan@{DEFAULT} |")
+                     + f" | sens@{at} | FP/scan@{at} |")
         lines.append("|---" * (len(RATES) + 4) + "|")
         for kind in (*KINDS, "all"):
             t = summary[d][kind]
             lines.append(f"| {kind} | {t['scans']} | " + " | ".join(
                 f"{t[str(r)]['sensitivity']:.2f}" for r in RATES)
                 + f" | {t['default']['sensitivity']:.2f} | {t['default']['fp_per_scan']:.2f} |")
-        lines.append(f"intact test CTs: {summary[d]['intact_fp_per_scan']} FP/scan at {DEFAULT}")
+        lines.append(f"intact test CTs: {summary[d]['intact_fp_per_scan']} FP/scan at {at}")
+        lines.append("paired chance (intact scan hits the same surface), all kinds: " + " | ".join(
+            f"{summary[d]['paired_chance'][str(r)]:.2f}" for r in RATES))
+        lines.append("FP per intact test CT at each rate's threshold: " + " | ".join(
+            f"{summary[d]['intact_fp_at_rate'][str(r)]:.2f}" for r in RATES))
     return "\n".join(lines)
 
 

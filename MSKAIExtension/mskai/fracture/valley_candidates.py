@@ -1,0 +1,128 @@
+"""Fracture candidates from the HU valley inside bone: a classic, non-learned detector.
+
+A fracture line, even where the fragments touch, reads darker than the bone on both sides
+(:func:`mskai.fracture.fracture_landscape.hu_valley`, a black top-hat of the CT normalised by
+the local bone contrast, 0..1). Normal anatomy also has valleys (trabecular texture, marrow,
+concave bone edges), so the response counted here is kept only where a line would cross
+cortex:
+
+1. the bone is the HU bone mask, eroded by one voxel in-plane so the partial-volume rim of a
+   concave bone surface does not read as a line;
+2. the response is the valley on cortex-like bone (grey closing >= ``DENSE_HU``,
+   :func:`mskai.fracture.fracture_landscape.dense_bone`);
+3. regions (26-connected) of response >= ``VALLEY_THRESHOLD`` are candidates when they
+   hold at least ``MIN_VOXELS`` voxels and reach the outer ``RIM_MM`` of the bone (a line
+   that crosses the cortex; holes filled slice by slice, so the medullary canal is inside);
+4. score = mean response of the region x its extent through cortex, ``extent_mm /
+   FULL_EXTENT_MM`` capped at 1, where the extent is the longest side of the region's
+   bounding box in mm: a line across a cortex is long, a vessel canal or a speck is short.
+
+Position is the region voxel nearest its response-weighted centroid. The thresholds were
+chosen on simulated fractures of TRAINING bones only (``training/fracture/split.json``; 77
+fractures of 16 sarcoma patients, seeds from 5001): region threshold 0.5 and full extent
+10 mm gave the best sensitivity at 1 FP/scan (0.36; 0.03 when the same place is read on the
+intact CT; 0.17 without the outer-rim requirement); a 1 mm closing, or no sheet
+averaging, made it worse (0.35 and 0.21 at best, without the rim requirement)
+(``training/fracture/tune_valley.py``). ``OPERATING_SCORE`` is above every region on the
+16 intact training CTs; there the training sensitivity is at most 0.03, so this detector is
+NOT a default candidate source (measured in ``Testing/benchmarks/froc_real_fracture.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mskai.fracture.candidates import Candidate
+from mskai.fracture.fracture_landscape import CLOSING_MM, SHEET_MM
+from mskai.terminology import BONE
+from mskai.volume import Volume
+
+VALLEY_THRESHOLD = 0.5
+MIN_VOXELS = 4
+FULL_EXTENT_MM = 10.0
+OPERATING_SCORE = 0.85  # training intact CTs: 0 regions at or above (16 scans)
+RIM_MM = 2.0  # a region must reach bone within this of the bone's outside (crosses cortex)
+SOURCE_VALLEY = -2  # Candidate.source of valley candidates (no fragment map)
+
+
+def valley_response(image: Volume, bone: np.ndarray, closing_mm: float = CLOSING_MM,
+                    sheet_mm: float = SHEET_MM) -> np.ndarray:
+    """HU valley on the eroded, cortex-like part of ``bone`` (0..1, float32)."""
+    from scipy import ndimage
+
+    from mskai.fracture.fracture_landscape import dense_bone, hu_valley
+
+    inner = ndimage.binary_erosion(bone, structure=_in_plane_cross())
+    if not inner.any():
+        return np.zeros(bone.shape, dtype=np.float32)
+    valley = hu_valley(image, bone, closing_mm=closing_mm, sheet_mm=sheet_mm)
+    return np.where(inner & dense_bone(image, bone), valley, 0.0).astype(np.float32)
+
+
+def outer_rim(bone: np.ndarray, spacing: tuple[float, float, float],
+              depth_mm: float = RIM_MM) -> np.ndarray:
+    """Bone voxels within ``depth_mm`` (in-plane) of the outside of the bone.
+
+    Holes are filled slice by slice, so the medullary canal is inside, not outside.
+    """
+    from scipy import ndimage
+
+    filled = np.stack([ndimage.binary_fill_holes(s) for s in bone])
+    steps = max(1, int(round(depth_mm / min(spacing[0], spacing[1]))))
+    inner = ndimage.binary_erosion(filled, structure=_in_plane_cross(), iterations=steps)
+    return bone & ~inner
+
+
+def valley_candidates(image: Volume, bone: np.ndarray | None = None,
+                      threshold: float = VALLEY_THRESHOLD,
+                      min_voxels: int = MIN_VOXELS) -> list[Candidate]:
+    """Candidates of the valley response inside ``bone`` (HU bone mask when None), best first."""
+    if bone is None:
+        from mskai.segmentation.bone_ct import segment_bone_ct
+
+        bone = segment_bone_ct(image)
+    bone = np.asarray(bone, dtype=bool)
+    response = valley_response(image, bone)
+    return regions_as_candidates(response, image, threshold, min_voxels,
+                                 rim=outer_rim(bone, image.spacing))
+
+
+def regions_as_candidates(response: np.ndarray, volume: Volume, threshold: float,
+                          min_voxels: int, full_extent_mm: float = FULL_EXTENT_MM,
+                          rim: np.ndarray | None = None) -> list[Candidate]:
+    """One candidate per connected region of ``response >= threshold`` (module doc, 3-4);
+    with ``rim``, only regions that reach it (a line open to the bone's outside)."""
+    from scipy import ndimage
+
+    regions, n = ndimage.label(response >= threshold, structure=np.ones((3, 3, 3)))
+    spacing_kji = np.asarray(tuple(reversed(volume.spacing)), dtype=float)
+    out = []
+    for lab, box in enumerate(ndimage.find_objects(regions), start=1):
+        if box is None:
+            continue
+        here = regions[box] == lab
+        if np.count_nonzero(here) < min_voxels or (rim is not None and not rim[box][here].any()):
+            continue
+        kji = np.argwhere(here)
+        w = response[box][here]
+        extent = float(((kji.max(axis=0) - kji.min(axis=0) + 1) * spacing_kji).max())
+        score = float(w.mean()) * min(1.0, extent / full_extent_mm)
+        out.append(_candidate(kji, w, box, volume, score, extent))
+    return sorted(out, key=lambda c: -c.score)
+
+
+def _candidate(kji: np.ndarray, w: np.ndarray, box: tuple, volume: Volume, score: float,
+               extent_mm: float) -> Candidate:
+    centroid = (kji * w[:, None]).sum(axis=0) / w.sum()
+    on = kji[np.argmin(np.linalg.norm(kji - centroid, axis=1))] + [s.start for s in box]
+    position = np.asarray(volume.index_to_ras(on[::-1].astype(float))).reshape(3)
+    size_ml = len(kji) * volume.voxel_volume_mm3 / 1000.0
+    return Candidate((), position, float("nan"), score,
+                     {"valley_mean": float(w.mean()), "valley_extent_mm": extent_mm,
+                      "valley_ml": size_ml}, None, bone=BONE, source=SOURCE_VALLEY)
+
+
+def _in_plane_cross() -> np.ndarray:
+    s = np.zeros((1, 3, 3), dtype=bool)
+    s[0, 1, :] = s[0, :, 1] = True
+    return s
