@@ -4,9 +4,11 @@ On STS_002's CT: a click inside the tumour in the axial view gives the tumour se
 its volume in the measurements panel (checked against the expert mask's volume); painting an
 extra region raises the volume; a second click refines the tumour and keeps the painted
 voxels. On a CT phantom with one known fracture FractureDetect lists it first; Go moves the
-views to it and Accept records the decision. Screenshots of the three module panels go to
-docs/images/web_*.png (shown in the README). Rendering is off-screen (EGL); every wait is
-on an explicit condition.
+views to it and Accept records the decision. On ``mskai demo``'s synthetic DESS knee
+CartilageQuant runs in the page: the femoral cartilage volume is checked against the
+phantom's label and the failed plausibility checks are shown. Screenshots of the three
+module panels go to docs/images/web_*.png (shown in the README). Rendering is off-screen
+(EGL); every wait is on an explicit condition.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from web_browser import (
     wait_state,
 )
 
-from mskai.terminology import TUMOR
+from mskai.terminology import FEMORAL_CARTILAGE, TUMOR
 
 SHOTS = REPO / "docs" / "images"
 EXPERT_TOLERANCE = 0.25       # the click result's volume within 25 % of the expert mask's
@@ -44,6 +46,12 @@ MIN_PAINTED_ML = 0.05
 NOT_BUSY = "!s('mskai_busy')"
 FRACTURE_NEAR_MM = 10.0       # the best candidate within 10 mm of the phantom's fracture
 FRACTURE_PLANE_MM = 1.0       # after Go, the axial view's plane passes through it
+# knee_unet_v2 on `mskai demo`'s synthetic DESS knee: femoral cartilage volume within 35 %
+# of the phantom's exact label. Measured 2026-12-06: 13.38 mL against 10.64 mL (+26 %); the
+# model card gives femoral cartilage Dice 0.69 (worst 0.65) on held-out synthetic DESS knees
+# and says the plate comes out too thick, so the bound checks the workflow, not accuracy
+FEMORAL_TOLERANCE = 0.35
+KNEE_VIEWPORT = {"width": 1500, "height": 1400}
 
 
 @pytest.fixture(scope="module")
@@ -182,12 +190,6 @@ def test_click_paint_and_click_again_in_the_browser(case, tmp_path):
         exported = json.loads((folder / "measurements.json").read_text())
         tumour = next(s for s in exported["segments"] if s["id"] == TUMOR)
         assert tumour["volume_ml"] == pytest.approx(tumour_volume(page), abs=0.01)
-        # CartilageQuant's panel (not run here: the knee model's pipeline and a knee phantom
-        # take half a minute on 2 cores; test_cartilage_task.py tests that path)
-        page.click("#mskai-module-CartilageQuant")
-        page.wait_for_selector("#mskai-knee-run", state="visible")
-        page.screenshot(path=str(SHOTS / "web_cartilagequant.png"))
-
         # 4. FractureDetect on a CT phantom with a known fracture, opened by its path
         bone, fracture = fracture_phantom(tmp_path)
         open_path(page, bone)
@@ -204,6 +206,58 @@ def test_click_paint_and_click_again_in_the_browser(case, tmp_path):
         page.screenshot(path=str(SHOTS / "web_fracturedetect.png"))
 
     print(f"browser test took {time.monotonic() - started:.0f} s")
+
+
+def test_cartilage_quant_in_the_browser(tmp_path):
+    """CartilageQuant run in the page on ``mskai demo``'s synthetic DESS knee (140x140x112,
+    1 mm): the table's femoral cartilage volume against the phantom's exact label, the
+    thickness map shown, and the failed anatomical checks (if any) shown as the CLI words
+    them, next to the plates that passed."""
+    require_browser()
+    knee, truth_ml = demo_knee(tmp_path)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with served(knee, tmp_path / "out") as url, browser_page() as page:
+        page.set_viewport_size(KNEE_VIEWPORT)   # the table, the checks and the map in one shot
+        page.goto(url)
+        wait_state(page, f"s('mskai_image_name') === '{knee.name.split('.')[0]}'")
+        page.click("#mskai-module-CartilageQuant")
+        page.wait_for_selector("#mskai-knee-run", state="visible")
+        page.evaluate("() => window.trame.state.set('mskai_knee_side', 'right')")
+        wait_state(page, "s('mskai_knee_side') === 'right'")
+        page.click("#mskai-knee-run")
+        wait_state(page, "s('mskai_cartilage_rows').length > 0 && s('mskai_thickness_png') "
+                   "&& " + NOT_BUSY, 180)
+        rows = {r["id"]: r for r in state(page, "mskai_cartilage_rows")}
+        femoral = float(rows[FEMORAL_CARTILAGE]["volume_ml"])
+        print(f"femoral cartilage {femoral:.2f} mL, phantom {truth_ml:.2f} mL")
+        assert abs(femoral - truth_ml) <= FEMORAL_TOLERANCE * truth_ml, (femoral, truth_ml)
+        page.wait_for_selector("#mskai-thickness-map", state="visible")
+        page.wait_for_function("() => document.querySelector('#mskai-thickness-map').complete")
+        checks = state(page, "mskai_knee_checks")
+        if checks:
+            page.wait_for_selector("#mskai-knee-checks", state="visible")
+            assert "failed the anatomical checks" in page.text_content("#mskai-knee-checks")
+        print(f"checks: {checks!r}")
+        page.screenshot(path=str(SHOTS / "web_cartilagequant.png"))
+    print(f"cartilage browser test took {time.monotonic() - started:.0f} s")
+
+
+def demo_knee(folder):
+    """``mskai demo``'s synthetic DESS knee (:func:`mskai.demo._knee_ai_demo`'s seed and
+    scaling) written to ``folder``: its file and the volume (mL) of its femoral cartilage
+    label."""
+    from mskai.demo import _sample
+    from mskai.image import write_image
+    from mskai.phantoms.knee_anatomy import LABELS, REFERENCE_NAME, build_anatomy
+    from mskai.phantoms.knee_mr import TEST_SEED, synthesize, to_volume
+
+    case = synthesize(build_anatomy(_sample("knee", REFERENCE_NAME)), TEST_SEED, "DESS")
+    volume = to_volume(case)
+    volume.array = (volume.array * 1000.0).astype("float32")
+    code = next(k for k, v in LABELS.items() if v == FEMORAL_CARTILAGE)
+    truth_ml = float((case.labels == code).sum()) * float(case.spacing) ** 3 / 1000.0
+    return write_image(volume, folder / "synthetic_dess_knee.nrrd"), truth_ml
 
 
 def on_axial_plane(ras, tolerance_mm: float) -> str:

@@ -33,6 +33,7 @@ class KneeWorkflow:
         with self.state:
             self.state[names.CARTILAGE_ROWS] = []
             self.state[names.THICKNESS_PNG] = ""
+            self.state[names.KNEE_CHECKS] = ""
 
     def run(self) -> None:
         self.session.require_image()
@@ -69,6 +70,7 @@ class KneeWorkflow:
         with self.state:
             self.state[names.CARTILAGE_ROWS] = rows
             self.state[names.THICKNESS_PNG] = (data_url(figures[0][1]) if figures else "")
+            self.state[names.KNEE_CHECKS] = outputs.get("checks") or ""
         self.auto.arm()
 
     def export(self) -> None:

@@ -175,10 +175,11 @@ def measure_knee(image: str, out: str, method: str = "nearest", modality: str | 
                  cancel: threading.Event) -> dict[str, Any]:
     """``mskai cartilage``: segment the knee (or, with ``masks``, take the page's segments:
     the ``--labels`` path) and measure it; the thickness-map pictures of the report are
-    written beside the job files as ``thickness_<n>.png``."""
+    written beside the job files as ``thickness_<n>.png``; ``checks`` is the line on the
+    model's structures that failed the anatomical checks (the CLI's exit 2), or ""."""
     from mskai.errors import InputError
     from mskai.results.job_files import write_job_files
-    from mskai.tasks.cartilage import run_cartilage
+    from mskai.tasks.cartilage import check_failure, run_cartilage
 
     volume = cached_image(image, modality)
     labels = None
@@ -196,6 +197,7 @@ def measure_knee(image: str, out: str, method: str = "nearest", modality: str | 
         path.write_bytes(png)
         pictures.append([title, str(path)])
     outputs["figures"] = pictures
+    outputs["checks"] = check_failure(result) or ""   # the CLI's exit-2 message
     return outputs
 
 

@@ -142,6 +142,8 @@ def _knee_panel(html: Any, v3: Any, app: Any) -> None:
     _rows_table(html, v3, names.CARTILAGE_ROWS,
                 (("Segment", "name"), ("mL", "volume_ml"),
                  ("Mean thick. mm", "mean_thickness_mm"), ("Max mm", "max_thickness_mm")))
+    v3.VAlert(v_if=(names.KNEE_CHECKS,), text=(names.KNEE_CHECKS,), type="warning",
+              density="compact", id="mskai-knee-checks", classes="my-2 text-caption")
     html.Img(v_if=(names.THICKNESS_PNG,), src=(names.THICKNESS_PNG,), id="mskai-thickness-map",
              style="width: 100%")
     v3.VBtn("Export seg.nrrd + report", id="mskai-knee-export", size="small", classes="mt-2",

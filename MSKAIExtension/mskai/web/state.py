@@ -34,6 +34,7 @@ LAST_ACTIONS = "mskai_last_actions"      # what the merge policy did, one line
 CARTILAGE_ROWS = "mskai_cartilage_rows"
 KNEE_SIDE = "mskai_knee_side"            # "", "left" or "right" (needed for unsplit plates)
 THICKNESS_PNG = "mskai_thickness_png"    # data: URL of the thickness-map picture
+KNEE_CHECKS = "mskai_knee_checks"        # the failed anatomical checks in one line, or ""
 # FractureDetect
 CANDIDATES = "mskai_candidates"          # [{"index", "label", "score", "position_ras", ...}]
 DECISIONS = "mskai_decisions"            # {index: "accepted" | "rejected"}
@@ -51,7 +52,8 @@ def initial_state() -> dict:
             POLICY: "replace", METHOD: "classic", TUMOUR_ROWS: [], TUMOUR_VOLUME_ML: None,
             BONE_DISTANCE_MM: None, RECIST_MM: "", MEASURE_COUNT: 0, MEASURE_PENDING: False,
             CLICK_COUNT: 0, APPLY_COUNT: 0,
-            LAST_ACTIONS: "", CARTILAGE_ROWS: [], KNEE_SIDE: "", THICKNESS_PNG: "", CANDIDATES: [],
+            LAST_ACTIONS: "", CARTILAGE_ROWS: [], KNEE_SIDE: "", THICKNESS_PNG: "", KNEE_CHECKS: "",
+            CANDIDATES: [],
             DECISIONS: {}}
 
 
