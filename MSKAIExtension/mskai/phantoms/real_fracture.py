@@ -38,6 +38,7 @@ from mskai.volume import Volume
 
 from .grid import rotation
 from .rough_surface import RoughSurface, random_surface
+from .simulated_fracture import _perpendicular_unit, _points
 
 TOUCHING, IMPACTED, HAIRLINE, STEP_OFF, COMMINUTED, GAP = (
     "touching", "impacted", "hairline", "step_off", "comminuted", "gap")
@@ -126,17 +127,6 @@ def simulate_real_fracture(image: Volume, bone: np.ndarray, kind: str, seed: int
     raise ValueError("no rough cut detached a piece of the bone; give a longer bone")
 
 
-def _points(mask: np.ndarray, volume: Volume) -> np.ndarray:
-    kji = np.argwhere(mask)
-    return volume.index_to_ras(kji[:, ::-1].astype(float)).reshape(-1, 3)
-
-
-def _unit_perpendicular(n: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    v = rng.normal(size=3)
-    v -= (v @ n) * n
-    return v / np.linalg.norm(v)
-
-
 def _draw_surfaces(pts: np.ndarray, rng: np.random.Generator, spec: _Spec, radius: float,
                    max_tilt: float, position: tuple[float, float]) -> list[RoughSurface]:
     """Rough surfaces across the bone's local axis at a random place along its length."""
@@ -154,7 +144,7 @@ def _draw_surfaces(pts: np.ndarray, rng: np.random.Generator, spec: _Spec, radiu
         np.cumsum([0.0] + [rng.uniform(8.0, 16.0)] * (spec.surfaces - 1)))
     out = []
     for off in offsets:
-        n = rotation(tuple(_unit_perpendicular(axis, rng)), float(rng.uniform(0, max_tilt))) @ axis
+        n = rotation(tuple(_perpendicular_unit(axis, rng)), float(rng.uniform(0, max_tilt))) @ axis
         centre = c + off * axis
         disc = pts[(np.abs((pts - centre) @ n) <= 1.5)
                    & (np.linalg.norm(pts - centre, axis=1) <= radius)]
@@ -166,8 +156,8 @@ def _draw_surfaces(pts: np.ndarray, rng: np.random.Generator, spec: _Spec, radiu
 
 def _draw_motion(surface: RoughSurface, rng: np.random.Generator, spec: _Spec) -> Motion:
     n = surface.normal
-    r = rotation(tuple(_unit_perpendicular(n, rng)), float(rng.uniform(*spec.angle_deg)))
-    t = _unit_perpendicular(n, rng) * rng.uniform(*spec.along_mm) + n * rng.uniform(
+    r = rotation(tuple(_perpendicular_unit(n, rng)), float(rng.uniform(*spec.angle_deg)))
+    t = _perpendicular_unit(n, rng) * rng.uniform(*spec.along_mm) + n * rng.uniform(
         *spec.normal_mm)
     return Motion(surface.center, r, t)
 
