@@ -244,17 +244,13 @@ def test_cartilage_quant_in_the_browser(tmp_path):
 
 
 def demo_knee(folder):
-    """``mskai demo``'s synthetic DESS knee (:func:`mskai.demo._knee_ai_demo`'s seed and
-    scaling) written to ``folder``: its file and the volume (mL) of its femoral cartilage
-    label."""
-    from mskai.demo import _sample
+    """``mskai demo``'s synthetic DESS knee (:func:`mskai.demo.synthetic_dess_knee`)
+    written to ``folder``: its file and the volume (mL) of its femoral cartilage label."""
+    from mskai.demo import synthetic_dess_knee
     from mskai.image import write_image
-    from mskai.phantoms.knee_anatomy import LABELS, REFERENCE_NAME, build_anatomy
-    from mskai.phantoms.knee_mr import TEST_SEED, synthesize, to_volume
+    from mskai.phantoms.knee_anatomy import LABELS
 
-    case = synthesize(build_anatomy(_sample("knee", REFERENCE_NAME)), TEST_SEED, "DESS")
-    volume = to_volume(case)
-    volume.array = (volume.array * 1000.0).astype("float32")
+    volume, case = synthetic_dess_knee()
     code = next(k for k, v in LABELS.items() if v == FEMORAL_CARTILAGE)
     truth_ml = float((case.labels == code).sum()) * float(case.spacing) ** 3 / 1000.0
     return write_image(volume, folder / "synthetic_dess_knee.nrrd"), truth_ml

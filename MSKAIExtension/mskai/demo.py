@@ -15,6 +15,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mskai.errors import InputError, ModelError
 from mskai.segments import Result
@@ -98,15 +99,24 @@ def _knee_ai_demo(out: Path) -> tuple[Result, Figures]:
     """A synthetic DESS knee (:mod:`mskai.phantoms.knee_mr`, a seed training never used)
     segmented by the shipped knee model, then measured. Synthetic: it shows the pipeline,
     not real accuracy."""
+    from mskai.tasks.cartilage import run_cartilage
+
+    volume, _ = synthetic_dess_knee()
+    image = _write_input(volume, out, "synthetic_dess_knee.nrrd")
+    return run_cartilage(image, knee_side="right")
+
+
+def synthetic_dess_knee() -> tuple[Volume, Any]:
+    """The AI knee demo's input: a synthetic DESS knee built from the sample knee's label map
+    with a seed training never used, scaled to scanner-like values, and the phantom case
+    (its ``labels`` and ``spacing`` are the truth)."""
     from mskai.phantoms.knee_anatomy import REFERENCE_NAME, build_anatomy
     from mskai.phantoms.knee_mr import TEST_SEED, synthesize, to_volume
-    from mskai.tasks.cartilage import run_cartilage
 
     case = synthesize(build_anatomy(_sample("knee", REFERENCE_NAME)), TEST_SEED, "DESS")
     volume = to_volume(case)
     volume.array = (volume.array * 1000.0).astype("float32")
-    image = _write_input(volume, out, "synthetic_dess_knee.nrrd")
-    return run_cartilage(image, knee_side="right")
+    return volume, case
 
 
 def _fracture_demo(out: Path) -> tuple[Result, Figures]:

@@ -13,6 +13,10 @@ POLICIES = [{"title": "Replace (edited: keep a backup)", "value": "replace"},
             {"title": "Skip edited segments", "value": "skip_edited"}]
 KNEE_SIDES = [{"title": "from the image", "value": ""}, {"title": "left", "value": "left"},
               {"title": "right", "value": "right"}]
+CLICK_MODES = (("Tumour +", "mskai-click-positive", "green", names.CLICK_POSITIVE),
+               ("Background -", "mskai-click-negative", "red", names.CLICK_NEGATIVE),
+               ("RECIST line", "mskai-click-line", "blue", names.CLICK_LINE),
+               ("Box", "mskai-click-box", "amber", names.CLICK_BOX))
 METHODS = [{"title": "Classic (region competition)", "value": "classic"},
            {"title": "Learned refinement", "value": "learned"}]
 
@@ -61,22 +65,20 @@ def _job_bar(html: Any, v3: Any, app: Any) -> None:
     html.Div(show(names.MESSAGE), id="mskai-message", classes="text-caption")
 
 
+def _click_mode_button(v3: Any, flow: Any, label: str, element: str, color: str,
+                       mode: str) -> None:
+    """A toggle for what the next click in a slice view places (flat while active)."""
+    v3.VBtn(label, id=element, size="small", color=color,
+            variant=(f"{names.CLICK_MODE} === '{mode}' ? 'flat' : 'tonal'",),
+            click=lambda: flow.set_click_mode(mode))
+
+
 def _tumour_panel(html: Any, v3: Any, app: Any) -> None:
     flow = app.tumour
     html.Div("Clicks in a slice view", classes="text-overline")
     with html.Div(classes="d-flex flex-wrap ga-1"):
-        v3.VBtn("Tumour +", id="mskai-click-positive", size="small", color="green",
-                variant=(f"{names.CLICK_MODE} === 'positive' ? 'flat' : 'tonal'",),
-                click=lambda: flow.set_click_mode(names.CLICK_POSITIVE))
-        v3.VBtn("Background -", id="mskai-click-negative", size="small", color="red",
-                variant=(f"{names.CLICK_MODE} === 'negative' ? 'flat' : 'tonal'",),
-                click=lambda: flow.set_click_mode(names.CLICK_NEGATIVE))
-        v3.VBtn("RECIST line", id="mskai-click-line", size="small", color="blue",
-                variant=(f"{names.CLICK_MODE} === 'line' ? 'flat' : 'tonal'",),
-                click=lambda: flow.set_click_mode(names.CLICK_LINE))
-        v3.VBtn("Box", id="mskai-click-box", size="small", color="amber",
-                variant=(f"{names.CLICK_MODE} === 'box' ? 'flat' : 'tonal'",),
-                click=lambda: flow.set_click_mode(names.CLICK_BOX))
+        for label, element, color, mode in CLICK_MODES:
+            _click_mode_button(v3, flow, label, element, color, mode)
         v3.VBtn("Stop", id="mskai-click-stop", size="small", variant="tonal",
                 click=lambda: flow.set_click_mode(""))
         v3.VBtn("Clear clicks", id="mskai-click-clear", size="small", variant="tonal",
