@@ -14,6 +14,7 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,7 +31,19 @@ def _setup_paths() -> None:
 
 
 def run_one(suite: str, name: str, which: str, repeats: int) -> dict:
-    """Run one side of one case in this process; returns seconds and peak memory."""
+    """Run one side of one case in this process; returns seconds and peak memory.
+
+    Every temporary file or folder the case makes lands in one scratch folder that is
+    removed afterwards, so benchmarks leave nothing behind in /tmp."""
+    with tempfile.TemporaryDirectory(prefix="mskai-bench-") as scratch:
+        tempfile.tempdir = scratch
+        try:
+            return _time_case(suite, name, which, repeats)
+        finally:
+            tempfile.tempdir = None
+
+
+def _time_case(suite: str, name: str, which: str, repeats: int) -> dict:
     _setup_paths()
     from bench_case import Measured
 
