@@ -16,7 +16,7 @@ from phantoms.long_bone import fractured_long_bone
 
 MR = Path(__file__).resolve().parent / "Data" / "sts_sarcoma" / "STS_002_MR_T1_image.nii.gz"
 TITLE = re.compile(r"<figcaption>([FC]\d+) score (\d\.\d\d)( \(below threshold\))? — "
-                   r"displacement [\d.]+ mm, angulation \d+°</figcaption>")
+                   r"displacement ([\d.]+|n/a) mm, angulation (\d+|n/a)°</figcaption>")
 
 
 

@@ -76,10 +76,27 @@ def _learned_surface(prepared):
     return learned_candidates(volume, segment_bone_ct(volume))
 
 
+def _pipeline_with_valley(prepared):
+    """The pipeline with the opt-in reduced valley candidates (``valley_reducer=True``)."""
+    from mskai.tasks.fracture import run_fracture
+
+    return run_fracture(prepared[0], valley_reducer=True)
+
+
+def _pipeline_default(prepared):
+    """The default pipeline (valley reducer not preferred, so not run)."""
+    from mskai.tasks.fracture import run_fracture
+
+    return run_fracture(prepared[0], valley_reducer=False)
+
+
 CASES = [
     *(Case(f"fracture pipeline, {i}x{j}x{k} CT", partial(_ct, (i, j, k)), _pipeline_ours,
            _threshold_components, "threshold + connected components")
       for i, j, k in ((256, 256, 150), (512, 512, 150), (512, 512, 300))),
+    Case("fracture pipeline + reduced valley candidates, 512x512x300 CT",
+         partial(_ct, (512, 512, 300)), _pipeline_with_valley, _pipeline_default,
+         "the same without them (default)"),
     Case("learned fracture surface + candidates, 512x512x300 CT", partial(_ct, (512, 512, 300)),
          _learned_surface, _threshold_components, "threshold + connected components"),
 ]

@@ -11,7 +11,11 @@ run through three detectors:
   (:mod:`mskai.fracture.surface_candidates`);
 - ``merged``: both pooled, a candidate within 10 mm of a better one dropped;
 - ``valley``: the classic HU-valley candidates on cortex (:mod:`mskai.fracture.valley_candidates`),
-  read at its own operating score for the intact CTs.
+  read at its own operating score for the intact CTs;
+- ``valley_reduced``: the valley regions rescored by the learned false-positive reducer
+  (:mod:`mskai.fracture.valley_reducer`; its score reads 0.5 at the operating threshold
+  chosen on the training patients);
+- ``merged_valley``: components and reduced valley pooled like ``merged``.
 
 Hit criterion: a candidate is a true positive when its position lies within ``HIT_MM``
 (10 mm) of a voxel of the true fracture surface; a fracture counts once (its best hitting
@@ -45,7 +49,8 @@ sys.path.insert(0, str(REPO / "training" / "fracture"))
 HIT_MM = 10.0
 RATES = (0.5, 1.0, 2.0, 4.0, 8.0)
 DEFAULT = 0.5
-DETECTORS = ("components", "learned", "merged", "valley")
+DETECTORS = ("components", "learned", "merged", "valley", "valley_reduced", "merged_valley")
+MERGES = {"merged": ("components", "learned"), "merged_valley": ("components", "valley_reduced")}
 SEED0 = 0
 
 
@@ -55,7 +60,8 @@ def detect(image, detectors: tuple[str, ...], net=None) -> dict[str, list]:
     if "components" in detectors:
         from mskai.tasks.fracture import run_fracture
 
-        comp = run_fracture(image, use_models=True, learned_surface=False)
+        comp = run_fracture(image, use_models=True, learned_surface=False,
+                            valley_reducer=False)
         out["components"] = [[*c["position_ras"], c["score"]]
                              for c in comp.measurements["fracture_candidates"]]
     if "learned" in detectors:
@@ -69,6 +75,11 @@ def detect(image, detectors: tuple[str, ...], net=None) -> dict[str, list]:
 
         out["valley"] = [[*map(float, c.position_ras), c.score]
                          for c in valley_candidates(image)]
+    if "valley_reduced" in detectors:
+        from mskai.fracture.valley_reducer import reduced_valley_candidates
+
+        out["valley_reduced"] = [[*map(float, c.position_ras), c.score]
+                                 for c in reduced_valley_candidates(image)]
     return out
 
 
@@ -81,19 +92,21 @@ def default_of(detector: str) -> float:
     return DEFAULT
 
 
-def merged(cands: dict[str, list]) -> list:
-    """Components and learned pooled, best first, none within DEDUPE_MM of a better one."""
+def merged(cands: dict[str, list], detector: str = "merged") -> list:
+    """The two detectors of ``MERGES[detector]`` pooled, best first, none within DEDUPE_MM
+    of a better one."""
     from mskai.tasks.fracture import DEDUPE_MM
 
     kept: list = []
-    for c in sorted([*cands["components"], *cands["learned"]], key=lambda c: -c[3]):
+    first, second = MERGES[detector]
+    for c in sorted([*cands[first], *cands[second]], key=lambda c: -c[3]):
         if all(np.linalg.norm(np.subtract(c[:3], k[:3])) > DEDUPE_MM for k in kept):
             kept.append(c)
     return kept
 
 
 def candidates_of(cands: dict[str, list], detector: str) -> list[tuple[np.ndarray, float]]:
-    chosen = merged(cands) if detector == "merged" else cands[detector]
+    chosen = merged(cands, detector) if detector in MERGES else cands[detector]
     return [(np.asarray(c[:3]), float(c[3])) for c in chosen]
 
 
@@ -239,7 +252,7 @@ def summarise(data: dict) -> dict:
 
     records = data["records"]
     out = {}
-    for d in [d for d in DETECTORS if all(d in r["cands"] or d == "merged"
+    for d in [d for d in DETECTORS if all(set(MERGES.get(d, (d,))) <= set(r["cands"])
                                           for r in [*records, *data["intact"]])]:
         per = {}
         scored = {id(r): score_case(candidates_of(r["cands"], d), np.asarray(r["surface"]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -82,6 +83,7 @@ def main() -> None:
         print(json.dumps(run_one(suite, name, which, args.repeats)))
         return
     _setup_paths()
+    load_before = os.getloadavg()
     lines = ["| case | ours (s) | baseline | baseline (s) | ratio | peak MB ours / baseline |",
              "|---|---|---|---|---|---|"]
     for suite in args.suite or SUITES:
@@ -90,10 +92,18 @@ def main() -> None:
             base = _spawn(suite, case.name, "baseline", args.repeats)
             lines.append(_row(case, ours, base))
             print(lines[-1], flush=True)
+    lines.append("\n" + load_line(load_before, os.getloadavg()))
     table = "\n".join(lines)
     if not args.suite:  # a partial run does not overwrite the full table
         (HERE / "results.md").write_text(table + "\n", encoding="utf-8")
     print("\n" + table)
+
+
+def load_line(before: tuple[float, ...], after: tuple[float, ...]) -> str:
+    """The machine's load average (1, 5, 15 min) before and after the run: timings on a
+    shared machine are only comparable at similar load."""
+    return ("Load average (1 / 5 / 15 min) before: " + " / ".join(f"{v:.2f}" for v in before)
+            + "; after: " + " / ".join(f"{v:.2f}" for v in after))
 
 
 def _row(case, ours: dict, base: dict) -> str:

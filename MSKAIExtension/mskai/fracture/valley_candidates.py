@@ -24,8 +24,10 @@ fractures of 16 sarcoma patients, seeds from 5001): region threshold 0.5 and ful
 intact CT; 0.17 without the outer-rim requirement); a 1 mm closing, or no sheet
 averaging, made it worse (0.35 and 0.21 at best, without the rim requirement)
 (``training/fracture/tune_valley.py``). ``OPERATING_SCORE`` is above every region on the
-16 intact training CTs; there the training sensitivity is at most 0.03, so this detector is
-NOT a default candidate source (measured in ``Testing/benchmarks/froc_real_fracture.py``).
+16 intact training CTs; there the training sensitivity is at most 0.03, so this detector
+alone is NOT a default candidate source (measured in
+``Testing/benchmarks/froc_real_fracture.py``). Its regions, rescored by the learned
+false-positive reducer (:mod:`mskai.fracture.valley_reducer`), are an opt-in source.
 """
 
 from __future__ import annotations
@@ -67,10 +69,26 @@ def outer_rim(bone: np.ndarray, spacing: tuple[float, float, float],
     """
     from scipy import ndimage
 
-    filled = np.stack([ndimage.binary_fill_holes(s) for s in bone])
+    filled = fill_holes_in_plane(bone)
     steps = max(1, int(round(depth_mm / min(spacing[0], spacing[1]))))
     inner = ndimage.binary_erosion(filled, structure=_in_plane_cross(), iterations=steps)
     return bone & ~inner
+
+
+def fill_holes_in_plane(mask: np.ndarray) -> np.ndarray:
+    """``binary_fill_holes`` of every slice (4-connected background), in one labelling:
+    background not connected in-plane to a slice's border is a hole."""
+    from scipy import ndimage
+
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[1] = _in_plane_cross()[0]
+    labels, _ = ndimage.label(~mask, structure=structure)
+    border = np.concatenate([labels[:, 0, :].ravel(), labels[:, -1, :].ravel(),
+                             labels[:, :, 0].ravel(), labels[:, :, -1].ravel()])
+    outside = np.zeros(int(labels.max()) + 1, dtype=bool)
+    outside[border] = True
+    outside[0] = False
+    return ~outside[labels]
 
 
 def valley_candidates(image: Volume, bone: np.ndarray | None = None,
@@ -92,10 +110,18 @@ def regions_as_candidates(response: np.ndarray, volume: Volume, threshold: float
                           rim: np.ndarray | None = None) -> list[Candidate]:
     """One candidate per connected region of ``response >= threshold`` (module doc, 3-4);
     with ``rim``, only regions that reach it (a line open to the bone's outside)."""
+    out = [region_candidate(box, here, response, volume, full_extent_mm)
+           for box, here in valley_regions(response, threshold, min_voxels, rim)]
+    return sorted(out, key=lambda c: -c.score)
+
+
+def valley_regions(response: np.ndarray, threshold: float, min_voxels: int,
+                   rim: np.ndarray | None = None) -> list[tuple[tuple, np.ndarray]]:
+    """(bounding box, region mask inside it) of each 26-connected region of ``response >=
+    threshold`` with at least ``min_voxels`` voxels (and reaching ``rim`` when given)."""
     from scipy import ndimage
 
-    regions, n = ndimage.label(response >= threshold, structure=np.ones((3, 3, 3)))
-    spacing_kji = np.asarray(tuple(reversed(volume.spacing)), dtype=float)
+    regions, _ = ndimage.label(response >= threshold, structure=np.ones((3, 3, 3)))
     out = []
     for lab, box in enumerate(ndimage.find_objects(regions), start=1):
         if box is None:
@@ -103,12 +129,19 @@ def regions_as_candidates(response: np.ndarray, volume: Volume, threshold: float
         here = regions[box] == lab
         if np.count_nonzero(here) < min_voxels or (rim is not None and not rim[box][here].any()):
             continue
-        kji = np.argwhere(here)
-        w = response[box][here]
-        extent = float(((kji.max(axis=0) - kji.min(axis=0) + 1) * spacing_kji).max())
-        score = float(w.mean()) * min(1.0, extent / full_extent_mm)
-        out.append(_candidate(kji, w, box, volume, score, extent))
-    return sorted(out, key=lambda c: -c.score)
+        out.append((box, here))
+    return out
+
+
+def region_candidate(box: tuple, here: np.ndarray, response: np.ndarray, volume: Volume,
+                     full_extent_mm: float = FULL_EXTENT_MM) -> Candidate:
+    """The candidate of one region: score = mean response x extent (module doc, 4)."""
+    spacing_kji = np.asarray(tuple(reversed(volume.spacing)), dtype=float)
+    kji = np.argwhere(here)
+    w = response[box][here]
+    extent = float(((kji.max(axis=0) - kji.min(axis=0) + 1) * spacing_kji).max())
+    score = float(w.mean()) * min(1.0, extent / full_extent_mm)
+    return _candidate(kji, w, box, volume, score, extent)
 
 
 def _candidate(kji: np.ndarray, w: np.ndarray, box: tuple, volume: Volume, score: float,
