@@ -82,5 +82,9 @@ def test_cross_validation_backs_the_default_method(modality: str) -> None:
     summary = json.loads((TUMOR / "cv_results.json").read_text())["summary"]
     learned, classic = (summary[m][modality]["all"] for m in ("learned", "classic"))
     assert learned["n"] == classic["n"]
-    better = all(learned[c]["dice_mean"] > classic[c]["dice_mean"] for c in ("1", "3"))
+    # learned only where its mean one-click Dice is higher and, after 3 clicks, neither its
+    # mean nor its worst case is lower
+    better = (learned["1"]["dice_mean"] > classic["1"]["dice_mean"]
+              and learned["3"]["dice_mean"] >= classic["3"]["dice_mean"]
+              and learned["3"]["dice_worst"] >= classic["3"]["dice_worst"])
     assert default_method(modality) == ("learned" if better else "classic")

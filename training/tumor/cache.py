@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python training/tumor/cache.py [--out /tmp/tumor_v2/cache.npz]
 
 Each of the 58 volumes (24 CT, 34 T1 MR; STS_001-003 and STS_007-039, see folds.json) is
-resampled to ``GRID_SPACING`` (3 x 2 x 2 mm, slice x row x column) with the same
+resampled to ``GRID_SPACING`` (4 x 3 x 3 mm, slice x row x column) with the same
 anti-aliased sampling the inference uses (:class:`mskai.interactive.learned.Crop`); its
 expert mask likewise (linear, then > 0.5). Intensities stay raw (HU, MR units): the
 normalisation happens per training sample, as at inference.
@@ -76,5 +76,5 @@ def load(path: Path) -> list[dict]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("/tmp/tumor_v2/cache.npz"))
+    parser.add_argument("--out", type=Path, default=Path("/tmp/tumor_v3/cache.npz"))
     build(parser.parse_args().out)

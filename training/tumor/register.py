@@ -1,13 +1,14 @@
-"""Add (or update) the ``tumor_refine_unet`` v2 entry of the packaged model manifest.
+"""Add (or update) the ``tumor_refine_unet`` v3 entry of the packaged model manifest.
 
 Usage::
 
     .venv/bin/python training/tumor/register.py --cv training/tumor/cv_results.json \
-        --regression /tmp/tumor_v2/regression.json
+        --regression /tmp/tumor_v3/regression.json
 
 Computes the weights' sha256 and writes the entry; other models' entries are kept as they
-are (the manifest is re-read right before it is written). The v1 entry (4 input channels,
-synthetic training) is dropped: the v2 code cannot run it and nothing refers to it.
+are (the manifest is re-read right before it is written). Older entries of the same id are
+dropped: v1 (4 input channels) and v2 (a 3 x 2 x 2 mm working grid) do not match the v3
+inference code (4 x 3 x 3 mm grid).
 ``--cv`` is the JSON that ``summarize.py --json`` writes (the cross-validation);
 ``--regression``, optional, the one-click Dice of the shipped weights on STS_001-003.
 """
@@ -22,7 +23,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 MODELS = REPO / "MSKAIExtension" / "mskai" / "models"
-FILE = "weights/tumor_click_unet_v2.pt"
+VERSION = "3"
+FILE = f"weights/tumor_click_unet_v{VERSION}.pt"
 
 
 def entry(sha256: str, accuracy: dict) -> dict:
@@ -37,7 +39,7 @@ def entry(sha256: str, accuracy: dict) -> dict:
     )
 
     return {
-        "id": "tumor_refine_unet", "version": "2", "task": "tumor_refine", "modality": "CT/MR",
+        "id": "tumor_refine_unet", "version": VERSION, "task": "tumor_refine", "modality": "CT/MR",
         "format": "state_dict", "architecture": ARCHITECTURE, "file": FILE, "sha256": sha256,
         "input": {"spacing_mm": list(reversed(GRID_SPACING)), "orientation": "LPS",
                   "intensity": {"type": "none",
@@ -59,7 +61,7 @@ def entry(sha256: str, accuracy: dict) -> dict:
                          "Soft-tissue-Sarcoma, CC BY 3.0), patients STS_001-003 and "
                          "STS_007-039 (36 patients; 24 CT, 34 T1 MR volumes with expert "
                          "masks); STS_004-006 and STS_040-051 never used",
-        "accuracy": accuracy, "card": "cards/tumor_refine_unet_v2.md",
+        "accuracy": accuracy, "card": f"cards/tumor_refine_unet_v{VERSION}.md",
     }
 
 
