@@ -10,9 +10,10 @@ threshold (sensitivity 0.41, README). A hit is a candidate scoring at least 0.5 
 mm of a true surface voxel, the benchmark's criterion. On the intact CTs of STS_035 and
 STS_008 the reducer keeps valley regions (anatomy that reads like a line) and none may
 reach 0.5. Of the 9 intact test CTs one has a candidate at 0.5 (STS_001, 0.503: the 0.11
-false positives per intact test CT of the README), so it is not among them. The pipeline
-with the reducer switched on (``valley_reducer=True``; it is opt-in, not preferred) reports
-the hairline fracture and nothing on the intact STS_035.
+false positives per intact test CT of the README), so it is not among them. The default
+pipeline (components + reduced valley, the reducer's entry marked preferred) reports the
+hairline fracture, found by the valley, and nothing on the intact STS_035; the components
+alone (``valley_reducer=False``) miss it.
 """
 
 from __future__ import annotations
@@ -83,20 +84,23 @@ def test_intact_held_out_ct_has_no_candidate_at_threshold(shared_data, patient):
     assert max(c.score for c in reduced) < REPORT
 
 
-def test_pipeline_with_reducer_reports_the_hairline_and_nothing_on_the_intact_ct(intact,
-                                                                               fractures):
+def test_default_pipeline_reports_the_hairline_and_nothing_on_the_intact_ct(intact,
+                                                                            fractures):
+    from mskai.fracture.candidates import SOURCE_NAME_VALLEY
     from mskai.fracture.valley_reducer import reducer_entry
     from mskai.tasks.fracture import run_fracture
 
-    # opt-in: with the components, 0.33 FP per intact test CT (> 0.2), so not preferred
-    assert reducer_entry(preferred_only=True) is None
+    # the default since the component scorer reports at its own threshold: with the
+    # components, 0.11 FP per intact test CT (<= 0.2), so preferred
+    assert reducer_entry(preferred_only=True) is not None
     sim = fractures["hairline"]
-    found = run_fracture(sim.image, valley_reducer=True).measurements["fractures"]
+    found = run_fracture(sim.image).measurements["fractures"]
     hit = [f for f in found if _best_hit([_Pos(f)], sim) >= REPORT]
     assert hit, f"hairline fracture not reported; fractures: {found}"
-    assert run_fracture(intact, valley_reducer=True).measurements["fractures"] == []
-    assert _best_hit([_Pos(f) for f in run_fracture(sim.image).measurements["fractures"]],
-                     sim) < REPORT  # the default (components) does not see it
+    assert {f["source"] for f in hit} == {SOURCE_NAME_VALLEY}
+    assert run_fracture(intact).measurements["fractures"] == []
+    assert _best_hit([_Pos(f) for f in run_fracture(sim.image, valley_reducer=False)
+                      .measurements["fractures"]], sim) < REPORT  # the components alone miss it
 
 
 def test_recentred_score_reads_half_at_the_threshold():

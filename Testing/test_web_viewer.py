@@ -46,11 +46,11 @@ MIN_PAINTED_ML = 0.05
 NOT_BUSY = "!s('mskai_busy')"
 FRACTURE_NEAR_MM = 10.0       # the best candidate within 10 mm of the phantom's fracture
 FRACTURE_PLANE_MM = 1.0       # after Go, the axial view's plane passes through it
-# knee_unet_v2 on `mskai demo`'s synthetic DESS knee: femoral cartilage volume within 35 %
-# of the phantom's exact label. Measured 2026-12-06: 13.38 mL against 10.64 mL (+26 %); the
-# model card gives femoral cartilage Dice 0.69 (worst 0.65) on held-out synthetic DESS knees
-# and says the plate comes out too thick, so the bound checks the workflow, not accuracy
-FEMORAL_TOLERANCE = 0.35
+# The default knee model on `mskai demo`'s synthetic DESS knee: femoral cartilage volume
+# within 45 % of the phantom's exact label. Measured 2026-12-06 in Python (run_cartilage):
+# knee_unet_v3 14.63 mL against 10.64 mL (+37.5 %; knee_unet_v2 13.38 mL, +26 %); the model
+# cards say the plate comes out too thick, so the bound checks the workflow, not accuracy
+FEMORAL_TOLERANCE = 0.45
 KNEE_VIEWPORT = {"width": 1500, "height": 1400}
 
 

@@ -141,6 +141,7 @@ def candidateRows(node: Any) -> list[dict[str, Any]]:
             "displacement_mm": entry.get("displacement_mm"),
             "angulation_deg": entry.get("angulation_deg"),
             "gap_mm": entry.get("gap_mm"),
+            "source": entry.get("source", ""),
             "position_r": float(point[0]), "position_a": float(point[1]),
             "position_s": float(point[2]),
             "decision": DECISION_TEXT[decision],

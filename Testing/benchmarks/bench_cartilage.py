@@ -27,26 +27,28 @@ DESS_SIGNAL = np.array([0.30, 0.60, 0.60, 0.60, 0.60, 0.15, 0.15, 0.15, 0.15, 0.
 DESS_FLUID, DESS_FLUID_MM, DESS_NOISE = 0.9, 1.0, 0.03
 
 
-def dess_like_knee():
-    """``(image, labels)`` Volumes on the 512x512x80 DESS grid (see the module docstring)."""
+def dess_like_knee(shape_kji: tuple[int, int, int] = DESS_SHAPE_KJI,
+                   spacing: tuple[float, float, float] = DESS_SPACING):
+    """``(image, labels)`` Volumes on the 512x512x80 DESS grid (see the module docstring);
+    ``shape_kji`` / ``spacing`` (i, j, k mm) give a coarser grid of the same kind."""
     import SimpleITK as sitk
     from scipy import ndimage
 
     from mskai.image import sitk_to_volume
 
     ref = sitk.ReadImage(str(KNEE))
-    size_ijk = DESS_SHAPE_KJI[::-1]
+    size_ijk = shape_kji[::-1]
     direction = np.asarray(ref.GetDirection()).reshape(3, 3)
     centre = ref.TransformContinuousIndexToPhysicalPoint(
         [(n - 1) / 2 for n in ref.GetSize()])
-    half = (np.asarray(size_ijk) - 1) / 2 * np.asarray(DESS_SPACING)
+    half = (np.asarray(size_ijk) - 1) / 2 * np.asarray(spacing)
     origin = np.asarray(centre) - direction @ half
     labels = sitk.Resample(ref, size_ijk, sitk.Transform(), sitk.sitkNearestNeighbor,
-                           origin.tolist(), DESS_SPACING, ref.GetDirection(), 0,
+                           origin.tolist(), spacing, ref.GetDirection(), 0,
                            sitk.sitkUInt8)
     label_volume = sitk_to_volume(labels)
     array = label_volume.array
-    sampling = tuple(reversed(DESS_SPACING))
+    sampling = tuple(reversed(spacing))
     near = ndimage.distance_transform_edt(~np.isin(array, [1, 2, 3, 4]), sampling=sampling)
     image = DESS_SIGNAL[array]
     image[(array == 0) & (near <= DESS_FLUID_MM)] = DESS_FLUID

@@ -15,7 +15,10 @@ run through three detectors:
 - ``valley_reduced``: the valley regions rescored by the learned false-positive reducer
   (:mod:`mskai.fracture.valley_reducer`; its score reads 0.5 at the operating threshold
   chosen on the training patients);
-- ``merged_valley``: components and reduced valley pooled like ``merged``.
+- ``merged_valley``: components and reduced valley pooled like ``merged``;
+- ``default``: :func:`mskai.tasks.fracture.run_fracture` as shipped (since 2026-12-06 the
+  components, scored at the scorer's operating threshold, with the reduced valley
+  candidates, none on the line of a better component pair).
 
 Hit criterion: a candidate is a true positive when its position lies within ``HIT_MM``
 (10 mm) of a voxel of the true fracture surface; a fracture counts once (its best hitting
@@ -49,7 +52,8 @@ sys.path.insert(0, str(REPO / "training" / "fracture"))
 HIT_MM = 10.0
 RATES = (0.5, 1.0, 2.0, 4.0, 8.0)
 DEFAULT = 0.5
-DETECTORS = ("components", "learned", "merged", "valley", "valley_reduced", "merged_valley")
+DETECTORS = ("components", "learned", "merged", "valley", "valley_reduced", "merged_valley",
+             "default")
 MERGES = {"merged": ("components", "learned"), "merged_valley": ("components", "valley_reduced")}
 SEED0 = 0
 
@@ -64,6 +68,11 @@ def detect(image, detectors: tuple[str, ...], net=None) -> dict[str, list]:
                             valley_reducer=False)
         out["components"] = [[*c["position_ras"], c["score"]]
                              for c in comp.measurements["fracture_candidates"]]
+    if "default" in detectors:
+        from mskai.tasks.fracture import run_fracture
+
+        out["default"] = [[*c["position_ras"], c["score"]]
+                          for c in run_fracture(image).measurements["fracture_candidates"]]
     if "learned" in detectors:
         from mskai.fracture.surface_candidates import learned_candidates
         from mskai.segmentation.bone_ct import segment_bone_ct

@@ -1,6 +1,7 @@
-"""Held-out Dice of knee_unet_v1 and v2 per label and contrast, incl. contrasts never trained on.
+"""Held-out Dice of the knee models per label and contrast, incl. contrasts never trained on.
 
-    .venv/bin/python training/knee/evaluate_synth.py [--v2-weights FILE] [--json OUT]
+    .venv/bin/python training/knee/evaluate_synth.py [--only knee_unet_v3] [--json OUT]
+    .venv/bin/python training/knee/evaluate_synth.py --candidate FILE   # unregistered weights
 
 Cases: ``--per-sequence`` synthetic knees per fixed contrast table of
 :mod:`mskai.phantoms.knee_mr` (DESS, PD-FS, T2: the tables v1 was trained on; T1, PD: no
@@ -25,7 +26,8 @@ from evaluate import dice, predict
 
 EVAL_BASE = 60000
 CACHE = Path("/tmp/knee_synth_v2/heldout")
-MODELS = ("knee_unet_v1", "knee_unet_v2")
+MODELS = ("knee_unet_v1", "knee_unet_v2", "knee_unet_v3")
+CANDIDATE = "candidate"
 
 
 def eval_seeds(per_sequence: int) -> list[tuple[str, int]]:
@@ -90,13 +92,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", choices=MODELS, help="evaluate one model only")
+    parser.add_argument("--candidate", type=Path,
+                        help="also evaluate these unregistered weights (v1's architecture)")
     args = parser.parse_args(argv)
     setup_paths()
     import torch
 
     torch.set_num_threads(args.threads)
-    names = [args.only] if args.only else list(MODELS)
+    from mskai.models.registry import models_for_task
+
+    registered = {e.id for e in models_for_task("knee_seg", "MR")}
+    names = [args.only] if args.only else [n for n in MODELS if n in registered]
     models = {n: load(n, args.v2_weights if n == MODELS[1] else None) for n in names}
+    if args.candidate is not None:
+        models[CANDIDATE] = load(CANDIDATE, args.candidate)
     paths = ensure_cases(args.cache, eval_seeds(args.per_sequence))
     result = score(models, paths)
     print(table(result))

@@ -140,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=["knee_unet_v2", "knee_unet_v1"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--v2-weights", type=Path, help="unregistered v2 state dict to try")
+    parser.add_argument("--candidate", type=Path,
+                        help="also segment with these unregistered weights ('candidate')")
     args = parser.parse_args(argv)
     setup_paths()
     import torch
@@ -148,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     volume = first_echo(args.series)
     results = {m: segment(volume, m, args.v2_weights if m == "knee_unet_v2" else None)
                for m in args.models}
+    if args.candidate is not None:
+        results = {"candidate": segment(volume, "candidate", args.candidate), **results}
     summary = {m: measure(masks, volume) for m, masks in results.items()}
     for m, masks in results.items():
         summary[m]["bone_volume_ml"] = {

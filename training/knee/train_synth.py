@@ -1,7 +1,12 @@
-"""Train ``knee_unet_v2``: the SynthSeg-style knee model (label maps only, random contrast).
+"""Train ``knee_unet_v2`` / ``v3``: the SynthSeg-style knee model (label maps, random contrast).
 
     .venv/bin/python training/knee/train_synth.py --out MSKAIExtension/mskai/models/weights/ \
-        [--update-manifest]
+        [--model v3] [--update-manifest]
+
+``--model v3`` (``knee_unet_v3``) starts from the shipped ``knee_unet_v2`` and widens the
+sampling (:data:`mskai.phantoms.synth_knee.V3_RECIPE`: homogeneous bone, featureless
+surroundings, DESS-like anisotropic 0.3 x 0.3 x 1.2-2.0 mm acquisitions along any axis,
+more whole-field-of-view patches); ``--model v2`` (default) is the recipe below.
 
 Starts from the shipped ``knee_unet_v1`` weights (``--init``; a run from random weights
 stayed at the all-background solution for 300 iterations, which is all a CPU budget
@@ -29,11 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cases import load_anatomy, setup_paths
 from train import ARCHITECTURE, cpu_has_bf16, log, write_manifest_entry
 
-MODEL_ID = "knee_unet_v2"
-VERSION = "2.0.0"
+WEIGHTS = Path(__file__).resolve().parents[2] / "MSKAIExtension" / "mskai" / "models" / \
+    "weights"
+# --model: (model id, version, default initial weights, recipe name in synth_knee)
+PRESETS = {"v2": ("knee_unet_v2", "2.0.0", WEIGHTS / "knee_unet_v1.pt", "V2_RECIPE"),
+           "v3": ("knee_unet_v3", "3.0.0", WEIGHTS / "knee_unet_v2.pt", "V3_RECIPE"),
+           "v3b": ("knee_unet_v3", "3.1.0", WEIGHTS / "knee_unet_v3.pt", "V3B_RECIPE")}
 DEFAULT_CACHE = Path("/tmp/knee_synth_v2")  # only the anatomy is cached
-INIT = Path(__file__).resolve().parents[2] / "MSKAIExtension" / "mskai" / "models" / \
-    "weights" / "knee_unet_v1.pt"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -45,24 +52,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="random contrasts per geometry (= batch size)")
     parser.add_argument("--patch", type=int, default=80)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--init", type=Path, default=INIT,
-                        help="state dict to start from (default: the shipped knee_unet_v1; "
+    parser.add_argument("--model", choices=sorted(PRESETS), default="v2",
+                        help="which model (id, initial weights, sampling recipe)")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="state dict to start from (default: v1 for v2, v2 for v3; "
                              "'none' starts from random weights)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CACHE / "checkpoint.pt")
     parser.add_argument("--update-manifest", action="store_true")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.model_id, args.version, default_init, args.recipe = PRESETS[args.model]
+    args.init = default_init if args.init is None else args.init
+    return args
 
 
 def batch_of(bank, rng: np.random.Generator, args: argparse.Namespace):
     """(images [B, 1, P, P, P], labels [B, 1, P, P, P]) of one geometry, B contrasts."""
     import torch
 
-    from mskai.phantoms.synth_knee import render, sample_geometry
+    from mskai.phantoms import synth_knee
 
-    geometry = sample_geometry(bank, rng, args.patch)
-    samples = [render(geometry, rng) for _ in range(args.contrasts)]
+    recipe = getattr(synth_knee, args.recipe)
+    geometry = synth_knee.sample_geometry(bank, rng, args.patch, recipe=recipe)
+    samples = [synth_knee.render(geometry, rng, recipe) for _ in range(args.contrasts)]
     x = torch.from_numpy(np.stack([s[0] for s in samples]))[:, None]
     y = torch.from_numpy(np.stack([s[1] for s in samples]).astype(np.int64))[:, None]
     return x, y
@@ -119,15 +132,17 @@ def save(model, path: Path) -> None:
                path)
 
 
-def manifest_entry(sha: str, minutes: float, accuracy: dict | None = None) -> dict:
+def manifest_entry(sha: str, minutes: float, accuracy: dict | None = None,
+                   model_id: str = PRESETS["v2"][0], version: str = PRESETS["v2"][1],
+                   recipe: str = PRESETS["v2"][3]) -> dict:
     from mskai.phantoms.knee_anatomy import LABELS
     from mskai.phantoms.knee_mr import INTENSITY_SPEC
     from mskai.phantoms.synth_knee import SPACING
 
     return {
-        "id": MODEL_ID, "version": VERSION, "task": "knee_seg", "modality": "MR",
+        "id": model_id, "version": version, "task": "knee_seg", "modality": "MR",
         "format": "state_dict", "architecture": ARCHITECTURE,
-        "file": f"weights/{MODEL_ID}.pt", "sha256": sha,
+        "file": f"weights/{model_id}.pt", "sha256": sha,
         "input": {"spacing_mm": [SPACING] * 3, "orientation": "RAS",
                   "intensity": INTENSITY_SPEC, "channels": 1, "patch_size": [96, 96, 96],
                   "overlap": 0.25},
@@ -137,14 +152,15 @@ def manifest_entry(sha: str, minutes: float, accuracy: dict | None = None) -> di
         "training_data": "SYNTHETIC ONLY, SynthSeg-style: random-contrast images rendered "
                          "from ONE real knee label map (pymskt SAG_3D_DESS_RIGHT_bones_cart_"
                          "men_fib-label.nrrd, MIT) plus procedurally generated tissues; no "
-                         "MR image and no sequence table used. See the model card.",
+                         "MR image and no sequence table used; sampling "
+                         f"mskai.phantoms.synth_knee.{recipe}. See the model card.",
         "accuracy": {"heldout_synthetic_dice": accuracy or {},
                      "note": "mean Dice on held-out synthetic cases rendered with fixed "
                              "sequence tables never used in training (training/knee/"
                              "evaluate_synth.py); same single anatomy; not a measure of "
                              "accuracy on real MRI",
                      "training_minutes_cpu_1_thread": round(minutes, 1)},
-        "card": f"cards/{MODEL_ID}.md",
+        "card": f"cards/{model_id}.md",
     }
 
 
@@ -160,10 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     begin = time.time()
     bank = make_bank(load_anatomy(args.cache), seed=args.seed)
     model, seconds = train(args, bank)
-    weights = args.out / f"{MODEL_ID}.pt"
+    weights = args.out / f"{args.model_id}.pt"
     save(model, weights)
     log(f"saved {weights} ({weights.stat().st_size / 1e6:.2f} MB) after {seconds:.0f} s")
-    entry = manifest_entry(sha256_path(weights), (time.time() - begin) / 60)
+    entry = manifest_entry(sha256_path(weights), (time.time() - begin) / 60,
+                           model_id=args.model_id, version=args.version,
+                           recipe=args.recipe)
     print(json.dumps(entry, indent=1))
     if args.update_manifest:
         write_manifest_entry(entry)

@@ -38,6 +38,12 @@ from mskai.volume import Volume
 
 SITE_LINK_VOXELS = 1.5
 MAX_SITES_PER_PAIR = 4
+SOURCE_SURFACE = -1  # Candidate.source of learned-surface candidates (no fragment map)
+SOURCE_VALLEY = -2  # Candidate.source of HU-valley candidates (no fragment map)
+# what measurements.json and the candidate table say about where a candidate comes from
+SOURCE_NAME_COMPONENTS = "components"  # a pair of fragments across a gap (source >= 0)
+SOURCE_NAME_VALLEY = "valley"
+SOURCE_NAME_SURFACE = "learned_surface"
 
 
 @dataclass
@@ -54,6 +60,16 @@ class Candidate:
     fragments: list[str] = field(default_factory=list)
     source: int = 0  # which fragment label map ``labels`` refer to (tasks/fracture.py)
 
+    @property
+    def source_name(self) -> str:
+        """:data:`SOURCE_NAME_COMPONENTS`, :data:`SOURCE_NAME_VALLEY` or
+        :data:`SOURCE_NAME_SURFACE`: the detector that found the candidate."""
+        if self.source == SOURCE_VALLEY:
+            return SOURCE_NAME_VALLEY
+        if self.source == SOURCE_SURFACE:
+            return SOURCE_NAME_SURFACE
+        return SOURCE_NAME_COMPONENTS
+
     def as_contract(self) -> dict[str, Any]:
         """The ``fractures`` entry of measurements.json (CONTRACT.md) plus explanations."""
         al = self.alignment
@@ -65,6 +81,7 @@ class Candidate:
             "displacement_mm": float(al.displacement_mm) if al else float("nan"),
             "angulation_deg": float(al.angulation_deg) if al else float("nan"),
             "gap_mm": float(self.gap_width_mm),
+            "source": self.source_name,
             "score_terms": {k: float(v) for k, v in self.terms.items()},
         }
 

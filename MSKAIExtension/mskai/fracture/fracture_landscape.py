@@ -68,8 +68,10 @@ def dense_bone(image: Volume, bone: np.ndarray, closing_mm: float = CLOSING_MM,
     box = _bone_box(bone, closing_mm, image.spacing)
     spacing_kji = np.asarray(tuple(reversed(image.spacing)), dtype=float)
     size = tuple(int(2 * max(1, round(closing_mm / s)) + 1) for s in spacing_kji)
-    closed = ndimage.grey_closing(np.asarray(image.array[box], dtype=np.float32), size=size)
-    out[box] = bone[box] & (closed >= dense_hu)
+    # the closing commutes with the threshold (flat box, max and min filters), so the
+    # closing of the thresholded uint8 image gives the same voxels, faster
+    above = (np.asarray(image.array[box]) >= dense_hu).astype(np.uint8)
+    out[box] = bone[box] & (ndimage.grey_closing(above, size=size) > 0)
     return out
 
 

@@ -102,6 +102,21 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 30
     return {"mean": mean, "scale": scale, "weight": w, "bias": np.array([b])}
 
 
+def recentred(probability: float, threshold: float) -> float:
+    """``sigmoid(logit(p) - logit(threshold))``: monotone in p, 0.5 at the threshold."""
+    eps = 1e-12
+    p = min(max(probability, eps), 1 - eps)
+    t = min(max(threshold, eps), 1 - eps)
+    z = np.log(p / (1 - p)) - np.log(t / (1 - t))
+    return float(1.0 / (1.0 + np.exp(-np.clip(z, -50, 50))))
+
+
+def operating_threshold(entry: Any) -> float:
+    """The entry's ``output.operating_threshold`` (a probability chosen on training patients
+    only), 0.5 if absent: the probability that :func:`recentred` maps to score 0.5."""
+    return float((entry.output or {}).get("operating_threshold", 0.5))
+
+
 def scorer_entry(user_dir: str | None = None):
     """The first verified ``fracture_score`` CT entry, or None (then the heuristic is kept)."""
     from mskai.errors import ModelError

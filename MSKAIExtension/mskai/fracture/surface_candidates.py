@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from mskai.fracture.candidates import Candidate
+from mskai.fracture.candidates import SOURCE_SURFACE, Candidate
 from mskai.terminology import BONE
 from mskai.volume import Volume
 
 EXTRACT_THRESHOLD = 0.2
 MIN_VOXELS = 3
-SOURCE_SURFACE = -1  # Candidate.source of learned candidates (no fragment map)
 
 
 def surface_candidates(prob: np.ndarray, volume: Volume,

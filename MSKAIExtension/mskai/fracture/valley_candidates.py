@@ -27,14 +27,14 @@ averaging, made it worse (0.35 and 0.21 at best, without the rim requirement)
 16 intact training CTs; there the training sensitivity is at most 0.03, so this detector
 alone is NOT a default candidate source (measured in
 ``Testing/benchmarks/froc_real_fracture.py``). Its regions, rescored by the learned
-false-positive reducer (:mod:`mskai.fracture.valley_reducer`), are an opt-in source.
+false-positive reducer (:mod:`mskai.fracture.valley_reducer`), are a default source.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from mskai.fracture.candidates import Candidate
+from mskai.fracture.candidates import SOURCE_VALLEY, Candidate
 from mskai.fracture.fracture_landscape import CLOSING_MM, SHEET_MM
 from mskai.terminology import BONE
 from mskai.volume import Volume
@@ -44,7 +44,6 @@ MIN_VOXELS = 4
 FULL_EXTENT_MM = 10.0
 OPERATING_SCORE = 0.85  # training intact CTs: 0 regions at or above (16 scans)
 RIM_MM = 2.0  # a region must reach bone within this of the bone's outside (crosses cortex)
-SOURCE_VALLEY = -2  # Candidate.source of valley candidates (no fragment map)
 
 
 def valley_response(image: Volume, bone: np.ndarray, closing_mm: float = CLOSING_MM,

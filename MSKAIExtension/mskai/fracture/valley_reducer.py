@@ -25,8 +25,9 @@ on simulated fractures (:mod:`mskai.phantoms.real_fracture`) of the TRAINING pat
 its entry's ``output.operating_threshold`` was chosen on those patients (out-of-fold) for
 at most 0.2 false positives per intact CT, and ``output.preferred_over_components`` says
 whether the held-out measurement made it part of the default pipeline
-(:func:`mskai.tasks.fracture.run_fracture`; v1: no, it is opt-in with
-``valley_reducer=True``). Card: ``models/cards/fracture_valley_logreg.md``.
+(:func:`mskai.tasks.fracture.run_fracture`; v1: yes, once the component scorer reports at
+its own training-chosen threshold the merge gives 0.11 false positives per intact test CT;
+``valley_reducer=False`` turns it off). Card: ``models/cards/fracture_valley_logreg.md``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from mskai.fracture.candidates import Candidate
+from mskai.fracture.scorer import operating_threshold, recentred
 from mskai.volume import Volume
 
 TASK = "fracture_valley_fp"
@@ -273,15 +275,6 @@ def reduced_valley_candidates(image: Volume, bone: np.ndarray | None = None,
     return sorted(candidates, key=lambda c: -c.score)
 
 
-def recentred(probability: float, threshold: float) -> float:
-    """``sigmoid(logit(p) - logit(threshold))``: monotone in p, 0.5 at the threshold."""
-    eps = 1e-12
-    p = min(max(probability, eps), 1 - eps)
-    t = min(max(threshold, eps), 1 - eps)
-    z = np.log(p / (1 - p)) - np.log(t / (1 - t))
-    return float(1.0 / (1.0 + np.exp(-np.clip(z, -50, 50))))
-
-
 def reducer_entry(user_dir: str | None = None, preferred_only: bool = False):
     """The last :data:`TASK` CT entry whose weights verify, or None; with ``preferred_only``
     only one whose ``output.preferred_over_components`` is true."""
@@ -295,11 +288,6 @@ def reducer_entry(user_dir: str | None = None, preferred_only: bool = False):
     ok = [e for e in entries if check(e) is None
           and (not preferred_only or bool(e.output.get("preferred_over_components")))]
     return ok[-1] if ok else None
-
-
-def operating_threshold(entry: Any) -> float:
-    """The entry's default score threshold (chosen on training patients), 0.5 if absent."""
-    return float((entry.output or {}).get("operating_threshold", 0.5))
 
 
 def load_reducer(entry: Any):

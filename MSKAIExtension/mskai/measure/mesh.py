@@ -27,6 +27,7 @@ Mesh = tuple[np.ndarray, np.ndarray]
 # result ask for the same smoothed surfaces (a 512x512x80 knee: seconds each). Keyed by the
 # mask's content and the grid, so an edited mask or another image never hits.
 MESH_CACHE_BYTES = 256 * 2**20
+MAX_UPSAMPLING = 3  # thick-slice upsampling factor cap of the smoothed surfaces
 _mesh_cache: OrderedDict[tuple, Mesh] = OrderedDict()
 
 
@@ -65,9 +66,11 @@ def taubin_smooth(verts: np.ndarray, faces: np.ndarray, iterations: int = 20,
 
 
 def _upsampling(volume: Volume) -> np.ndarray:
-    """Integer factors per array axis that bring thick slices near the finest spacing."""
+    """Integer factors per array axis that bring thick slices near the finest spacing, at
+    most :data:`MAX_UPSAMPLING` (a 0.31 x 0.31 x 1.5 mm knee: 3, not 5; surface areas move
+    by 0.5 %, the meshing time drops by a quarter)."""
     spacing_kji = np.asarray(volume.spacing[::-1])
-    factors = np.round(spacing_kji / spacing_kji.min()).astype(int)
+    factors = np.minimum(np.round(spacing_kji / spacing_kji.min()).astype(int), MAX_UPSAMPLING)
     return np.where(spacing_kji / spacing_kji.min() >= 2.0, factors, 1)
 
 
@@ -160,6 +163,26 @@ def _mesh(mask: np.ndarray, box: tuple[slice, ...], volume: Volume, smooth: bool
     if signed_volume_mm3(verts_ras, faces) < 0:
         faces = faces[:, ::-1].copy()
     return verts_ras, faces
+
+
+def coarsen_mesh(verts: np.ndarray, faces: np.ndarray, cell_mm: float) -> Mesh:
+    """Vertex clustering: vertices in one ``cell_mm`` cube merge into their mean, and faces
+    that collapse are dropped. For drawing only (a 512x512x80 femur: 550k -> 60k faces);
+    measurements use the full mesh."""
+    key = np.floor(verts / cell_mm).astype(np.int64)
+    key -= key.min(axis=0)
+    span = key.max(axis=0) + 1
+    flat = (key[:, 0] * span[1] + key[:, 1]) * span[2] + key[:, 2]
+    _, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    merged = np.zeros((len(counts), 3))
+    for axis in range(3):
+        merged[:, axis] = np.bincount(inverse, weights=verts[:, axis], minlength=len(counts))
+    merged /= counts[:, None]
+    new_faces = inverse[faces]
+    keep = ((new_faces[:, 0] != new_faces[:, 1]) & (new_faces[:, 1] != new_faces[:, 2])
+            & (new_faces[:, 0] != new_faces[:, 2]))
+    return merged, new_faces[keep]
 
 
 def signed_volume_mm3(verts: np.ndarray, faces: np.ndarray) -> float:

@@ -35,6 +35,7 @@ from mskai.phantoms.synth_knee_labels import (
     elaborate,
     random_fields,
 )
+from mskai.terminology import FEMUR, FIBULA, PATELLA, TIBIA
 
 SPACING = 1.0            # mm, the network grid
 N_CLASSES = int(GEN_TO_LABEL.max()) + 1
@@ -42,6 +43,40 @@ CLASS_CENTRED = 0.85     # share of patches centred near a voxel of a uniformly 
 MAX_CENTRES = 20000      # voxel positions kept per class for drawing centres
 DARK = ("femur_cortex", "tibia_cortex", "patella_cortex", "fibula_cortex", "meniscus",
         "ligament")      # dark on nearly every MR sequence: usually drawn dark
+BONES = (FEMUR, TIBIA, PATELLA, FIBULA)
+SURROUNDINGS = ("subcutaneous_fat", "muscle", "periarticular_fat", "fluid_far", "skin",
+                "muscle_2", "muscle_3", "muscle_4", "fascia", "fat_b", "ligament", "vessel")
+FOV_MARGIN_MM = 25.0     # wide-field patches may be centred this far outside the anatomy
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Probabilities of the sampling options added after ``knee_unet_v2`` (all 0 for v2).
+
+    ``homogeneous_bone``: cortex and marrow of each bone share one mean (bone as one dark or
+    bright tissue, as on fat-suppressed or water-excitation sequences at low resolution);
+    ``uniform_surroundings``: every soft tissue around the joint (fat, muscle, skin, capsule,
+    ligaments, vessels) shares one mean, sometimes air too (a featureless background);
+    ``anisotropic``: a DESS-like acquisition, 0.3 mm in-plane and 1.2-2.0 mm slices
+    along a random axis (any axis order), with full-resolution noise;
+    ``class_centred``: share of class-centred patches (the rest anywhere in a field of
+    view widened by ``FOV_MARGIN_MM``: whole-knee scans hold much background).
+    """
+
+    homogeneous_bone: float = 0.0
+    uniform_surroundings: float = 0.0
+    anisotropic: float = 0.0
+    class_centred: float = CLASS_CENTRED
+    fov_margin_mm: float = 0.0
+
+
+V2_RECIPE = Recipe()
+V3_RECIPE = Recipe(homogeneous_bone=0.3, uniform_surroundings=0.3, anisotropic=0.35,
+                   class_centred=0.7, fov_margin_mm=FOV_MARGIN_MM)
+# Trial continuation of v3 (train_synth.py --model v3b): fewer homogeneous bones, no
+# patches beyond the label map (edge labels replicated there).
+V3B_RECIPE = Recipe(homogeneous_bone=0.2, uniform_surroundings=0.3, anisotropic=0.35,
+                    class_centred=0.75, fov_margin_mm=0.0)
 
 
 @dataclass(frozen=True)
@@ -68,9 +103,10 @@ def make_bank(anatomy: Anatomy, seed: int = 0) -> LabelBank:
 
 
 def sample_patch(bank: LabelBank, rng: np.random.Generator, patch: int = 80,
-                 spacing: float = SPACING) -> tuple[np.ndarray, np.ndarray, dict]:
+                 spacing: float = SPACING, recipe: Recipe = V2_RECIPE
+                 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """One training patch: (image float32 [P, P, P] in [0, 1], labels uint8, info)."""
-    return render(sample_geometry(bank, rng, patch, spacing), rng)
+    return render(sample_geometry(bank, rng, patch, spacing, recipe), rng, recipe)
 
 
 @dataclass(frozen=True)
@@ -85,11 +121,11 @@ class Geometry:
 
 
 def sample_geometry(bank: LabelBank, rng: np.random.Generator, patch: int = 80,
-                    spacing: float = SPACING) -> Geometry:
+                    spacing: float = SPACING, recipe: Recipe = V2_RECIPE) -> Geometry:
     """The spatial part of a sample (the costly one; several contrasts can share it)."""
     info: dict = {}
     shape = (patch,) * 3
-    coords, matrix = _source_points(bank, shape, spacing, rng, info)
+    coords, matrix = _source_points(bank, shape, spacing, rng, info, recipe)
     fields = random_fields(shape, spacing, rng)
     half = spacing / 4.0
     offsets = np.array(np.meshgrid(*[[-half, half]] * 3, indexing="ij")).reshape(3, -1).T
@@ -99,11 +135,12 @@ def sample_geometry(bank: LabelBank, rng: np.random.Generator, patch: int = 80,
     return Geometry(sub, labels, spacing, bank.lr_axis, info)
 
 
-def render(geometry: Geometry, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray,
-                                                                  dict]:
+def render(geometry: Geometry, rng: np.random.Generator, recipe: Recipe = V2_RECIPE
+           ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Random contrast, acquisition, normalisation and flip of one geometry."""
     info = dict(geometry.info)
     mean, sd = _gaussian_mixture(rng, info)
+    mean = _share_means(mean, rng, recipe, info)
     shape = geometry.labels.shape
     image = np.zeros(shape, np.float32)
     spread = np.zeros(shape, np.float32)
@@ -112,7 +149,10 @@ def render(geometry: Geometry, rng: np.random.Generator) -> tuple[np.ndarray, np
         spread += sd[gen]
     n = len(geometry.sub_labels)
     image = (image + spread * rng.standard_normal(shape, dtype=np.float32)) / n
-    image = acquire(image, geometry.spacing, rng, info)
+    if recipe.anisotropic > 0 and rng.random() < recipe.anisotropic:
+        image = acquire_anisotropic(image, geometry.spacing, rng, info)
+    else:
+        image = acquire(image, geometry.spacing, rng, info)
     image, labels = _truncate_fov(image, geometry.labels, rng, info)
     image = _normalise(image, rng)
     if rng.random() < 0.5:  # a mirrored right knee is a left knee: labels unchanged
@@ -123,15 +163,16 @@ def render(geometry: Geometry, rng: np.random.Generator) -> tuple[np.ndarray, np
 
 
 def _source_points(bank: LabelBank, shape: tuple[int, ...], spacing: float,
-                   rng: np.random.Generator, info: dict):
+                   rng: np.random.Generator, info: dict, recipe: Recipe = V2_RECIPE):
     """Anatomy mm positions of the patch voxel centres, and the linear part of the map."""
     from scipy.spatial.transform import Rotation
 
-    if rng.random() < CLASS_CENTRED:
+    if rng.random() < recipe.class_centred:
         options = bank.centres[int(rng.integers(len(bank.centres)))]
         centre = options[rng.integers(len(options))] + rng.uniform(-16, 16, 3)
     else:
-        centre = rng.uniform(0, 1, 3) * (np.asarray(bank.gen.shape) - 1) * bank.spacing
+        extent = (np.asarray(bank.gen.shape) - 1) * bank.spacing + 2 * recipe.fov_margin_mm
+        centre = rng.uniform(0, 1, 3) * extent - recipe.fov_margin_mm
     grid = np.stack(np.meshgrid(*[(np.arange(n, dtype=np.float32) - (n - 1) / 2) * spacing
                                   for n in shape], indexing="ij"))
     angles = rng.uniform(-15, 15, 3)
@@ -172,6 +213,63 @@ def _gaussian_mixture(rng: np.random.Generator, info: dict) -> tuple[np.ndarray,
     sd = rng.uniform(0.0, 0.08, N_GEN) * rng.uniform(0.3, 1.0)
     info["gmm_mean"] = np.round(mean, 3).tolist()
     return mean.astype(np.float32), sd.astype(np.float32)
+
+
+def _share_means(mean: np.ndarray, rng: np.random.Generator, recipe: Recipe,
+                 info: dict) -> np.ndarray:
+    """Recipe options that give groups of generation labels one mean (see :class:`Recipe`)."""
+    if recipe.homogeneous_bone > 0 and rng.random() < recipe.homogeneous_bone:
+        for bone in BONES:
+            parts = [GEN[f"{bone}_cortex"], GEN[f"{bone}_marrow"]]
+            mean[parts] = mean[GEN[f"{bone}_marrow"]]
+        mean[GEN["marrow_b"]] = mean[GEN["femur_marrow"]]
+        info["homogeneous_bone"] = True
+    if recipe.uniform_surroundings > 0 and rng.random() < recipe.uniform_surroundings:
+        names = SURROUNDINGS + (("air",) if rng.random() < 0.5 else ())
+        mean[[GEN[name] for name in names]] = rng.uniform(0.0, 1.0)
+        info["uniform_surroundings"] = True
+    return mean
+
+
+def acquire_anisotropic(image: np.ndarray, spacing: float, rng: np.random.Generator,
+                        info: dict) -> np.ndarray:
+    """A DESS-like 3D acquisition: fine in-plane, 1.2-2.0 mm slices along a random axis,
+    linear interpolation back to the network grid, bias field and Rician noise at the
+    network grid (full-resolution noise is not averaged by the linear resampling)."""
+    from scipy import ndimage
+
+    axis = int(rng.integers(3))
+    thickness = rng.uniform(1.2, 2.0)
+    image = ndimage.gaussian_filter(image, rng.uniform(0.0, 0.4))
+    image = resample_slices(image, thickness / spacing, axis, rng.uniform(0.0, 1.0))
+    if rng.random() < 0.8:
+        image = image * _bias(image.shape, rng)
+    noise = rng.uniform(0.0, 0.06)
+    real = image + rng.normal(0.0, noise, image.shape)
+    imag = rng.normal(0.0, noise, image.shape)
+    info.update(slice_axis=axis, slice_mm=round(float(thickness), 2), noise_sd=round(noise, 3),
+                anisotropic=True)
+    return np.sqrt(real * real + imag * imag).astype(np.float32)
+
+
+def resample_slices(image: np.ndarray, step: float, axis: int, phase: float) -> np.ndarray:
+    """Slices ``step`` voxels thick and apart along ``axis`` (box profile approximated by a
+    Gaussian of the same variance), then linear interpolation back to every voxel."""
+    from scipy import ndimage
+
+    image = ndimage.gaussian_filter1d(image, step / np.sqrt(12.0), axis=axis)
+    length = image.shape[axis]
+    taken = np.arange(phase * step, length - 1 + 1e-6, step)
+    index = np.arange(length, dtype=np.float64)
+    image = np.moveaxis(image, axis, 0)
+    low = np.clip(np.floor(taken).astype(int), 0, length - 2)
+    frac = (taken - low).astype(np.float32)[:, None, None]
+    slices = image[low] * (1 - frac) + image[low + 1] * frac
+    position = np.clip(np.interp(index, taken, np.arange(len(taken))), 0, len(taken) - 1)
+    lo = np.minimum(np.floor(position).astype(int), max(len(taken) - 2, 0))
+    hi = np.minimum(lo + 1, len(taken) - 1)
+    weight = (position - lo).astype(np.float32)[:, None, None]
+    return np.moveaxis(slices[lo] * (1 - weight) + slices[hi] * weight, 0, axis)
 
 
 def acquire(image: np.ndarray, spacing: float, rng: np.random.Generator,

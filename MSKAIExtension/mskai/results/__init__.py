@@ -28,7 +28,7 @@ def write_results(result: Result, out_dir: str | Path, figures: list[Figure] | t
     """
     from mskai.results.report import render_report
     from mskai.results.segnrrd import write_seg_nrrd
-    from mskai.results.snapshots import key_slices, snapshot_3d
+    from mskai.results.snapshots import key_slices, start_snapshot_3d
     from mskai.results.tables import (
         UNITS_CSV,
         measurements_document,
@@ -45,8 +45,13 @@ def write_results(result: Result, out_dir: str | Path, figures: list[Figure] | t
              "csv": write_csv(document, out / "measurements.csv"),
              "units_csv": write_units_csv(document, out / UNITS_CSV)}
     colors = {s.id: tuple(s.color) for s in result.segments}
-    page = render_report(document, colors, result.provenance.time, key_slices(result),
-                         snapshot_3d(result, use_vtk=render_3d), list(figures))
+    finish_3d = start_snapshot_3d(result, use_vtk=render_3d)  # renders while slices draw
+    try:
+        slices = key_slices(result)
+    finally:
+        view_3d = finish_3d()
+    page = render_report(document, colors, result.provenance.time, slices, view_3d,
+                         list(figures))
     paths["report"] = out / "report.html"
     paths["report"].write_text(page, encoding="utf-8")
     return paths

@@ -11,6 +11,7 @@ import io
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,9 @@ PLANES = ("Sagittal", "Coronal", "Axial")  # named by the nearest LPS axis: L, P
 SCREEN = {"Axial": ((1, 0, 0), (0, 1, 0)),      # (screen right, screen down) in LPS
           "Coronal": ((1, 0, 0), (0, 0, -1)),
           "Sagittal": ((0, 1, 0), (0, 0, -1))}
+# The 3D view draws surfaces with more faces than this coarsened to this cell size.
+VIEW_MAX_FACES = 200_000
+VIEW_CELL_MM = 0.8
 
 
 def _png(fig) -> bytes:
@@ -66,11 +70,12 @@ def _slice_view(volume: Volume, array_axis: int, index: int) -> dict:
             "row_mm": volume.spacing[rows], "col_mm": volume.spacing[cols]}
 
 
-def _draw_slice(result: Result, array_axis: int, index: int) -> Figure:
+def _draw_slice(result: Result, array_axis: int, index: int,
+                window: tuple[float, float]) -> Figure:
     from matplotlib.figure import Figure as MplFigure
 
     image = result.image
-    low, high = np.percentile(image.array, [1, 99.5]) if image.array.size else (0, 1)
+    low, high = window
     fig = MplFigure(figsize=(4.2, 4.2), dpi=100)
     ax = fig.add_axes((0, 0, 1, 0.93))
     plane = _draw_on(ax, image, result.segments, array_axis, index, (low, high))
@@ -161,14 +166,16 @@ def _overlay(ax, mask2d: np.ndarray, seg: Segment, aspect: float) -> None:
 def key_slices(result: Result) -> list[Figure]:
     """Axial, coronal and sagittal image slices through the largest segment's centroid."""
     focus = _focus_index(result)
-    views = [_draw_slice(result, axis, int(focus[axis])) for axis in range(3)]
+    sample = result.image.array[::2, ::2, ::2]  # display window: a subsample is enough
+    window = tuple(np.percentile(sample, [1, 99.5])) if sample.size else (0, 1)
+    views = [_draw_slice(result, axis, int(focus[axis]), window) for axis in range(3)]
     order = {"Axial": 0, "Coronal": 1, "Sagittal": 2}
     return sorted(views, key=lambda v: order.get(v[0].split()[0], 3))
 
 
 def _meshes(result: Result) -> list[dict]:
     """Smoothed surface, colour and opacity (containers see-through) of each segment."""
-    from mskai.measure.mesh import mask_to_mesh
+    from mskai.measure.mesh import coarsen_mesh, mask_to_mesh
 
     filled = [s for s in result.segments if s.mask.any()]
     counts = {id(s): int(np.count_nonzero(s.mask)) for s in filled}
@@ -178,6 +185,8 @@ def _meshes(result: Result) -> list[dict]:
                              and _overlap(o.mask, seg.mask) >= 0.9 * counts[id(o)]
                              for o in filled)
         verts, faces = mask_to_mesh(seg.mask, result.image, smooth=True)
+        if len(faces) > VIEW_MAX_FACES:  # drawing only; the renderer's time grows with faces
+            verts, faces = coarsen_mesh(verts, faces, VIEW_CELL_MM)
         meshes.append({"verts": verts, "faces": faces, "color": np.asarray(seg.color),
                        "opacity": 0.3 if contains_other else 1.0})
     return meshes
@@ -193,19 +202,43 @@ def _overlap(inner: np.ndarray, outer: np.ndarray) -> int:
 
 def _render_vtk(meshes: list[dict], timeout_s: float = 120.0) -> bytes | None:
     """PNG from VTK in a child process, or ``None`` when off-screen rendering fails."""
-    with tempfile.TemporaryDirectory(prefix="mskai-3d-") as tmp:
-        arrays = {f"{key}_{n}": m[key] for n, m in enumerate(meshes)
-                  for key in ("verts", "faces", "color", "opacity")}
-        np.savez(Path(tmp) / "meshes.npz", **arrays)
-        png = Path(tmp) / "snapshot.png"
-        script = Path(__file__).with_name("render3d.py")
+    return _start_vtk(meshes, timeout_s)()
+
+
+def _start_vtk(meshes: list[dict], timeout_s: float = 120.0) -> Callable[[], bytes | None]:
+    """Start the VTK child process now; the returned call waits for its PNG (``None`` when
+    off-screen rendering fails) and removes the temporary files. Other work (the key
+    slices) can run while the child imports VTK and renders."""
+    import shutil
+
+    tmp = Path(tempfile.mkdtemp(prefix="mskai-3d-"))
+    arrays = {f"{key}_{n}": m[key] for n, m in enumerate(meshes)
+              for key in ("verts", "faces", "color", "opacity")}
+    np.savez(tmp / "meshes.npz", **arrays)
+    png = tmp / "snapshot.png"
+    script = Path(__file__).with_name("render3d.py")
+    try:
+        child = subprocess.Popen([sys.executable, str(script), str(tmp / "meshes.npz"),
+                                  str(png)], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+    except OSError:
+        child = None
+
+    def finish() -> bytes | None:
         try:
-            done = subprocess.run([sys.executable, str(script), str(Path(tmp) / "meshes.npz"),
-                                   str(png)], capture_output=True, timeout=timeout_s,
-                                  check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return png.read_bytes() if done.returncode == 0 and png.is_file() else None
+            if child is None:
+                return None
+            try:
+                code = child.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+                return None
+            return png.read_bytes() if code == 0 and png.is_file() else None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    return finish
 
 
 def _render_matplotlib(meshes: list[dict], max_faces: int = 20000) -> bytes:
@@ -237,10 +270,21 @@ def _render_matplotlib(meshes: list[dict], max_faces: int = 20000) -> bytes:
 
 def snapshot_3d(result: Result, use_vtk: bool = True) -> Figure | None:
     """3D view of all segment surfaces (``None`` when every segment is empty)."""
+    return start_snapshot_3d(result, use_vtk)()
+
+
+def start_snapshot_3d(result: Result, use_vtk: bool = True) -> Callable[[], Figure | None]:
+    """:func:`snapshot_3d` in two steps: the meshes are made and the VTK child is started
+    now; the returned call waits for it (or draws with matplotlib when VTK fails)."""
     meshes = _meshes(result)
     if not meshes:
-        return None
-    png = _render_vtk(meshes) if use_vtk else None
-    if png is not None:
-        return "3D surfaces (VTK, anterior view)", png
-    return "3D surfaces (matplotlib, anterior view)", _render_matplotlib(meshes)
+        return lambda: None
+    pending = _start_vtk(meshes) if use_vtk else (lambda: None)
+
+    def finish() -> Figure | None:
+        png = pending()
+        if png is not None:
+            return "3D surfaces (VTK, anterior view)", png
+        return "3D surfaces (matplotlib, anterior view)", _render_matplotlib(meshes)
+
+    return finish

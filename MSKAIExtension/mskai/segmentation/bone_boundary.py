@@ -80,4 +80,6 @@ def trim_partial_volume(mask: np.ndarray, values: np.ndarray,
     threshold = tissue + fraction * (bone - tissue)
     surface = mask & ~interior & ndimage.binary_dilation(soft)
     faint = surface & (has_bone > 0) & (has_tissue > 0) & (values < threshold)
-    return ndimage.binary_fill_holes(mask & ~faint)
+    from mskai.segmentation.bone_ct import fill_holes_along
+
+    return fill_holes_along(mask & ~faint, None)  # = binary_fill_holes, by one labelling

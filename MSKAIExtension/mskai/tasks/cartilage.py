@@ -53,6 +53,20 @@ MAX_KNEE_FRACTION = 0.9  # of the image labelled as knee structures (real knee M
 NO_MODEL = ("no knee segmentation model is installed yet; measure an existing segmentation "
             "with --labels FILE --label-names femur=5,femoral_cartilage=1,...")
 
+SURFACE_CLI, SURFACE_SLICER, SURFACE_WEB = "cli", "slicer", "web"
+# How a failed structure is fixed, per surface the message is shown on (check_failure).
+FIX_HINTS = {
+    SURFACE_CLI: ("The structures that passed are in segmentation.seg.nrrd; correct the rest "
+                  "with --refine-ras {structure}=R,A,S (a point inside it), with seeded "
+                  "refinement in CartilageQuant, or in Segment Editor, then measure with "
+                  "--labels"),
+    SURFACE_SLICER: ("The structures that passed are in the output segmentation; correct "
+                     "{structure} with seeded refinement in CartilageQuant (points inside it) "
+                     "or fix it in Segment Editor, then press Re-measure now"),
+    SURFACE_WEB: ("The structures that passed are shown; correct {structure} with the "
+                  "page's segment editing tools (paint, erase), then press Re-measure edits"),
+}
+
 Figures = list[tuple[str, bytes]]
 Progress = Callable[[float, str], None]
 
@@ -160,10 +174,12 @@ def _add_segments(result: Result, masks: dict[str, np.ndarray], status: str) -> 
             result.segments.append(Segment(name, masks[name], label, status=status))
 
 
-def check_failure(result: Result) -> str | None:
+def check_failure(result: Result, surface: str = SURFACE_CLI) -> str | None:
     """One line on the model's structures that failed the anatomical checks, or None.
 
     Only model output fails this way (given labels turn failed checks into warnings).
+    ``surface`` (:data:`FIX_HINTS`) picks how the fix is worded: CLI options for the
+    command line, the module's own tools in Slicer and in the web page.
     """
     if result.provenance.model_id is None:
         return None
@@ -176,10 +192,8 @@ def check_failure(result: Result) -> str | None:
             f"({', '.join(names[1:])}; see 'checks' in measurements.json)"
             if len(names) > 1 else "")
     return (f"the knee model's {first['structure']} failed the anatomical checks: "
-            f"{first['problem']}{more}. The structures that passed are in "
-            "segmentation.seg.nrrd; correct the rest with --refine-ras "
-            f"{first['structure']}=R,A,S (a point inside it), with seeded refinement in "
-            "CartilageQuant, or in Segment Editor, then measure with --labels")
+            f"{first['problem']}{more}. "
+            + FIX_HINTS[surface].format(structure=first["structure"]))
 
 
 def _check_cancel(cancel: threading.Event | None) -> None:
@@ -202,10 +216,12 @@ def _knee_masks(image: Volume, labels: dict[str, np.ndarray] | None, report: Pro
     if not entries:
         raise InputError(NO_MODEL)
     from mskai.inference.pipeline import run_segmentation
+    from mskai.inference.threads import free_cpu_threads, torch_threads
 
     entry = entries[-1]
-    by_value = run_segmentation(image, entry, progress=lambda f, m: report(0.5 * f, m),
-                                cancel=cancel)
+    with torch_threads(free_cpu_threads()):  # no oversubscribed cores on a shared machine
+        by_value = run_segmentation(image, entry, progress=lambda f, m: report(0.5 * f, m),
+                                    cancel=cancel)
     masks = {entry.labels[v]: m for v, m in by_value.items() if v in entry.labels}
     provenance = Provenance(method="AI segmentation", model_id=entry.id,
                             model_version=entry.version, model_sha256=entry.sha256)

@@ -172,7 +172,7 @@ def measure_cartilage(image: str, out: str, labels: str | None = None,
                       cancel: threading.Event) -> dict[str, Any]:
     """Segment (without ``labels``) or take the knee masks, measure, write ``out``."""
     from mskai.image import read_image
-    from mskai.tasks.cartilage import check_failure, run_cartilage
+    from mskai.tasks.cartilage import SURFACE_SLICER, check_failure, run_cartilage
 
     volume = read_image(image)
     masks = load_masks(labels) if labels else None
@@ -181,7 +181,7 @@ def measure_cartilage(image: str, out: str, labels: str | None = None,
     result, _figures = run_cartilage(volume, masks, method,
                                      progress=lambda f, m="": progress(0.85 * f, m),
                                      cancel=cancel, knee_side=knee_side)
-    failure = check_failure(result)
+    failure = check_failure(result, SURFACE_SLICER)
     if failure:  # the module shows warnings; the structures that passed are written
         result.warnings.insert(0, failure)
     progress(0.86, "thickness maps")

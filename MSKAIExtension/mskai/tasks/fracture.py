@@ -9,10 +9,13 @@ is marked preferred over HU, see :mod:`mskai.segmentation.bone_model`, else
 scored by the learned ``fracture_score`` model of :mod:`mskai.fracture.scorer` when it
 verifies and the fragments were not given by the user, else by the documented heuristic)
 -> merged with the HU-valley candidates rescored by the learned false-positive reducer
-(:mod:`mskai.fracture.valley_reducer`) when asked (``valley_reducer=True``), or by default
-once its entry is marked preferred by the held-out measurement. v1 is not: it finds 0.41
-of the held-out simulated fractures that the components miss entirely, but with them it
-gives 0.33 false positives per intact test CT, above the 0.2 target
+(:mod:`mskai.fracture.valley_reducer`) on an automatically segmented CT, by default: its
+entry is marked preferred (``output.preferred_over_components``). On 49 held-out simulated
+fractures the merge finds 0.41 at score 0.5 (the components alone 0.00) with 0.11 false
+positives per intact test CT (components 0.00), once the component scorer reports at its
+own operating threshold (0.943, chosen on the intact TRAINING CTs; see :func:`rescore`).
+Each candidate says which detector found it (``source`` in measurements.json:
+:data:`mskai.fracture.candidates.SOURCE_NAME_COMPONENTS`, ``SOURCE_NAME_VALLEY``, ...)
 -> the contract's ``fractures`` list
 (candidates scoring >= ``min_score``) with displacement and angulation, all candidates
 under ``fracture_candidates``, and shape measurements on every segment.
@@ -63,6 +66,7 @@ MAX_SEARCH_VOXELS = 12_000_000
 MIN_FRAGMENT_ML = 0.5
 FRAGMENT_HU = (150.0, 250.0)  # (low, high) hysteresis thresholds of the stricter mask
 DEDUPE_MM = 10.0
+SAME_FRACTURE_MM = 5.0  # a valley this close to both fragments of a better pair is its line
 MAX_BONE_FRACTION = 0.9  # of the image's voxels
 MAX_BONE_CUT = 0.5  # of the bone's surface on the image border, with >= half the image bone
 
@@ -82,7 +86,8 @@ def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
     manifest entry verifies and is marked preferred by the held-out measurement.
     ``valley_reducer`` adds the HU-valley candidates rescored by the learned false-positive
     reducer (:mod:`mskai.fracture.valley_reducer`) on an automatically segmented CT, with
-    the same rule (None = when its entry verifies and is marked preferred).
+    the same rule (None = when its entry verifies and is marked preferred, as v1 is; False
+    = the component candidates alone).
     ``fragment_seeds`` (clicks, one per fragment) split the bone into those fragments
     (:mod:`mskai.tasks.fracture_fragments`) instead of finding fragments automatically.
     """
@@ -96,7 +101,8 @@ def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
     warnings: list[str] = []
     step(0.05, BONE)
     bone_entry = _entry(BONE, use_models and labels is None)
-    bone, fragments, method = _bone_and_fragments(image, labels, warnings, bone_entry)
+    shared: dict = {}  # bone_ct steps common to the HU masks of this image
+    bone, fragments, method = _bone_and_fragments(image, labels, warnings, bone_entry, shared)
     require_surroundings(bone, given=labels is not None)
     step(0.4, "fragments")
     if fragment_seeds is not None:
@@ -105,7 +111,9 @@ def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
         fragments = clicked_fragments(image, bone, fragment_seeds)
     given_fragments = fragments is not None
     maps = [fragments] if given_fragments else _fragment_maps(
-        image, bone, labels, split_touching, learned_bone=bone_entry is not None)
+        image, bone, labels, split_touching, learned_bone=bone_entry is not None,
+        shared=shared)
+    shared.clear()  # frees the smoothed CT and body mask before the valley step
     step(0.6, "fracture candidates")
     candidates = _pooled_candidates(maps, image, warnings,
                                     _entry("score", use_models and not given_fragments))
@@ -114,7 +122,7 @@ def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
         preferred_only=learned_surface is None)
     candidates = _with_valley(candidates, image, bone, use_models and labels is None and (
         valley_reducer is not False) and fragment_seeds is None,
-        preferred_only=valley_reducer is None)
+        preferred_only=valley_reducer is None, maps=maps)
     _touching_alignment(candidates, maps, image, split_touching or fragment_seeds is not None)
     model = bone_entry
     provenance = Provenance(method=method, model_id=model.id if model else None,
@@ -185,7 +193,8 @@ def measure_fracture_result(result: Result) -> None:
 
 
 def _fragment_maps(image: Volume, bone: np.ndarray, labels: dict[str, np.ndarray] | None,
-                   split_touching: bool, learned_bone: bool = False) -> list[np.ndarray]:
+                   split_touching: bool, learned_bone: bool = False,
+                   shared: dict | None = None) -> list[np.ndarray]:
     """Fragment label maps: given bone alone, else the stricter HU mask and the bone mask.
 
     The HU bone mask is taken without its surface trimming here: trimming at 3 mm parts
@@ -197,8 +206,8 @@ def _fragment_maps(image: Volume, bone: np.ndarray, labels: dict[str, np.ndarray
     from mskai.segmentation.bone_ct import segment_bone_ct
 
     low, high = FRAGMENT_HU
-    strict = segment_bone_ct(image, low_hu=low, high_hu=high, refine=False)
-    connected = bone if learned_bone else segment_bone_ct(image, refine=False)
+    strict = segment_bone_ct(image, low_hu=low, high_hu=high, refine=False, shared=shared)
+    connected = bone if learned_bone else segment_bone_ct(image, refine=False, shared=shared)
     return [_components(strict, image, split_touching),
             _components(connected, image, split_touching),
             *_valley_split(image, connected, split_touching)]
@@ -251,8 +260,10 @@ def _with_learned_surface(candidates: list, image: Volume, bone: np.ndarray, wan
 
 
 def _with_valley(candidates: list, image: Volume, bone: np.ndarray, wanted: bool,
-                 preferred_only: bool) -> list:
-    """Candidates merged with the reduced HU-valley candidates (when the reducer verifies)."""
+                 preferred_only: bool, maps: list[np.ndarray] | None = None) -> list:
+    """Candidates merged with the reduced HU-valley candidates (when the reducer verifies),
+    without valley candidates on the line of a better component candidate
+    (:func:`off_component_lines`)."""
     if not wanted:
         return candidates
     from mskai.fracture.surface_candidates import merge
@@ -261,7 +272,42 @@ def _with_valley(candidates: list, image: Volume, bone: np.ndarray, wanted: bool
     entry = reducer_entry(preferred_only=preferred_only)
     if entry is None:
         return candidates
-    return merge(candidates, reduced_valley_candidates(image, bone, entry), DEDUPE_MM)
+    valley = reduced_valley_candidates(image, bone, entry)
+    if maps:
+        valley = off_component_lines(valley, candidates, maps, image)
+    return merge(candidates, valley, DEDUPE_MM)
+
+
+def off_component_lines(valley: list, components: list, maps: list[np.ndarray],
+                        image: Volume, radius_mm: float = SAME_FRACTURE_MM) -> list:
+    """Valley candidates that do not lie on the fracture of a better-scoring component
+    candidate: one with both of that pair's fragments within ``radius_mm`` is the same
+    fracture line. A wide gap across a long bone gave both a component candidate at its
+    narrowest point and a valley region 11.5 mm away on the same gap (more than
+    ``DEDUPE_MM``): two fractures reported for one.
+    """
+    kept = []
+    for v in valley:
+        near = _labels_near(v.position_ras, maps, image, radius_mm)
+        if not any(c.score >= v.score and 0 <= c.source < len(near)
+                   and set(map(int, c.labels)) <= near[c.source] for c in components):
+            kept.append(v)
+    return kept
+
+
+def _labels_near(position_ras: np.ndarray, maps: list[np.ndarray], image: Volume,
+                 radius_mm: float) -> list[set[int]]:
+    """Per fragment map, the labels within ``radius_mm`` of a point."""
+    ijk = np.asarray(image.ras_to_index(np.asarray(position_ras, dtype=float)), dtype=float)
+    half = np.ceil(radius_mm / np.asarray(image.spacing)).astype(int)
+    shape_ijk = np.asarray(maps[0].shape[::-1])
+    lo = np.clip(np.round(ijk).astype(int) - half, 0, shape_ijk)
+    hi = np.clip(np.round(ijk).astype(int) + half + 1, 0, shape_ijk)
+    box = (slice(lo[2], hi[2]), slice(lo[1], hi[1]), slice(lo[0], hi[0]))
+    k, j, i = np.ogrid[box]
+    offset = np.stack(np.broadcast_arrays(i - ijk[0], j - ijk[1], k - ijk[2]), axis=-1)
+    ball = np.linalg.norm(offset * np.asarray(image.spacing), axis=-1) <= radius_mm
+    return [set(np.unique(m[box][ball]).tolist()) - {0} for m in maps]
 
 
 def dedupe(candidates: list, radius_mm: float = DEDUPE_MM) -> list:
@@ -287,7 +333,8 @@ def _entry(kind: str, wanted: bool):
 
 
 def _bone_and_fragments(image: Volume, labels: dict[str, np.ndarray] | None,
-                        warnings: list[str], bone_entry=None) -> tuple[
+                        warnings: list[str], bone_entry=None,
+                        shared: dict | None = None) -> tuple[
                             np.ndarray, np.ndarray | None, str]:
     """Bone mask, fragment label map when the user gave fragments, and the method."""
     if labels is not None:
@@ -302,7 +349,7 @@ def _bone_and_fragments(image: Volume, labels: dict[str, np.ndarray] | None,
         method = (f"learned bone segmentation ({bone_entry.id} {bone_entry.version}, "
                   f"combined with HU threshold: {mode}) + fragment analysis")
     else:
-        bone = segment_bone_ct(image, warnings=warnings)
+        bone = segment_bone_ct(image, warnings=warnings, shared=shared)
         method = "HU hysteresis threshold bone segmentation + fragment analysis"
     if not bone.any():
         raise InputError("no bone found in the image (nothing above 300 HU connected to "
@@ -403,14 +450,27 @@ def candidate_features_of(image: Volume, bone_entry=None) -> tuple[list, np.ndar
 
 def rescore(candidates: list, fragments: np.ndarray, grid: Volume, image: Volume,
             entry) -> None:
-    """Replace each heuristic score by the learned one (kept as ``heuristic_score``)."""
-    from mskai.fracture.scorer import candidate_features, load_scorer
+    """Replace each heuristic score by the learned one (kept as ``heuristic_score``).
+
+    The score is the scorer's probability re-centred so that the entry's
+    ``output.operating_threshold`` reads 0.5 (:func:`mskai.fracture.scorer.recentred`; the
+    probability is kept as ``scorer_probability``). v1's threshold 0.943 was chosen on the
+    17 intact TRAINING CTs only (``training/fracture/component_threshold.py``).
+    """
+    from mskai.fracture.scorer import (
+        candidate_features,
+        load_scorer,
+        operating_threshold,
+        recentred,
+    )
 
     scorer = load_scorer(entry)
+    threshold = operating_threshold(entry)
     features = np.stack([candidate_features(c, fragments, grid, image) for c in candidates])
     for c, p in zip(candidates, scorer(features), strict=True):
         c.terms["heuristic_score"] = float(c.score)
-        c.score = float(p)
+        c.terms["scorer_probability"] = float(p)
+        c.score = recentred(float(p), threshold)
     candidates.sort(key=lambda c: -c.score)
 
 

@@ -179,7 +179,7 @@ def measure_knee(image: str, out: str, method: str = "nearest", modality: str | 
     model's structures that failed the anatomical checks (the CLI's exit 2), or ""."""
     from mskai.errors import InputError
     from mskai.results.job_files import write_job_files
-    from mskai.tasks.cartilage import check_failure, run_cartilage
+    from mskai.tasks.cartilage import SURFACE_WEB, check_failure, run_cartilage
 
     volume = cached_image(image, modality)
     labels = None
@@ -197,7 +197,7 @@ def measure_knee(image: str, out: str, method: str = "nearest", modality: str | 
         path.write_bytes(png)
         pictures.append([title, str(path)])
     outputs["figures"] = pictures
-    outputs["checks"] = check_failure(result) or ""   # the CLI's exit-2 message
+    outputs["checks"] = check_failure(result, SURFACE_WEB) or ""   # what failed, how to fix
     return outputs
 
 
