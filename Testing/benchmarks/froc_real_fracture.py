@@ -31,7 +31,8 @@ scan's candidates would also "hit" at the same threshold (chance level of the cr
 
 Run: ``nice -n 10 .venv/bin/python Testing/benchmarks/froc_real_fracture.py [--json FILE]
 [--max-bones N] [--records FILE] [--detectors components,learned]`` (about 15 minutes on one
-shared core; ``--records`` keeps the candidates so detectors can be run one at a time).
+shared core; ``--records`` keeps the candidates so detectors can be run one at a time;
+``--records FILE --summary-only`` only reads FILE and prints the tables).
 """
 
 from __future__ import annotations
@@ -329,10 +330,14 @@ def main() -> None:
     torch.set_num_threads(1)
     previous = (json.loads(args.records.read_text()) if args.records and args.records.is_file()
                 else None)
-    data = previous if args.summary_only else run(
-        args.max_bones, tuple(d for d in args.detectors.split(",") if d), previous)
-    if args.records:
-        args.records.write_text(json.dumps(data))
+    if args.summary_only and previous is None:
+        parser.error("--summary-only needs --records FILE of an earlier run")
+    if args.summary_only:
+        data = previous  # read only: the records file is left as it is
+    else:
+        data = run(args.max_bones, tuple(d for d in args.detectors.split(",") if d), previous)
+        if args.records:
+            args.records.write_text(json.dumps(data))
     if not all(set(("components", "learned")) <= set(r["cands"]) for r in data["records"]):
         print("records hold only", sorted(data["records"][0]["cands"]) if data["records"]
               else "nothing", "- run the other detectors with --records to summarise")
