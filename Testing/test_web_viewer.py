@@ -47,10 +47,11 @@ NOT_BUSY = "!s('mskai_busy')"
 FRACTURE_NEAR_MM = 10.0       # the best candidate within 10 mm of the phantom's fracture
 FRACTURE_PLANE_MM = 1.0       # after Go, the axial view's plane passes through it
 # The default knee model on `mskai demo`'s synthetic DESS knee: femoral cartilage volume
-# within 45 % of the phantom's exact label. Measured 2026-12-06 in Python (run_cartilage):
-# knee_unet_v3 14.63 mL against 10.64 mL (+37.5 %; knee_unet_v2 13.38 mL, +26 %); the model
+# within 30 % of the phantom's exact label. Measured 2026-12-06 in Python (run_segmentation):
+# knee_unet_v3 12.60 mL against 10.64 mL (+18.4 %) with its femoral cartilage logit bias,
+# 14.63 mL (+37.5 %) without it (knee_unet_v2 13.38 mL, +26 %); the model
 # cards say the plate comes out too thick, so the bound checks the workflow, not accuracy
-FEMORAL_TOLERANCE = 0.45
+FEMORAL_TOLERANCE = 0.30
 KNEE_VIEWPORT = {"width": 1500, "height": 1400}
 
 
