@@ -160,7 +160,7 @@ def _prompt_args(case, kind: str) -> list[str]:
             "labels": ["--labels", str(CT_MASK), "--label-names", "tumor=1"]}[kind]
 
 
-@pytest.mark.parametrize("method", ["classic", "learned"])
+@pytest.mark.parametrize("method", ["classic", "learned", "auto"])
 @pytest.mark.parametrize("kind", ["clicks", "background", "box", "line", "labels"])
 def test_cli_every_method_and_prompt(capsys, tmp_path, case, method, kind):
     from mskai.labels import read_labels
@@ -174,10 +174,14 @@ def test_cli_every_method_and_prompt(capsys, tmp_path, case, method, kind):
     tumour = read_labels(out / "segmentation.seg.nrrd", case["image"])["tumor"]
     # the network alone from the first click is weaker than classic on this case (v2: 0.34
     # from one click, 0.43 with the box; classic 0.91); learned is not the default
-    floors = {"classic": {"labels": 0.99, "box": 0.6}, "learned": {"labels": 0.99, "box": 0.4}}
+    provenance = doc["provenance"]
+    if method == "auto" and kind != "labels":   # names its choice, then as that method
+        assert provenance["method"].startswith(("auto (classic): ", "auto (learned): "))
+        method = "learned" if provenance["method"].startswith("auto (learned)") else "classic"
+    floors = {"classic": {"labels": 0.99, "box": 0.6}, "learned": {"labels": 0.99, "box": 0.4},
+              "auto": {"labels": 0.99}}
     floor = floors[method].get(kind, 0.7 if method == "classic" else 0.3)
     assert dice(tumour, case["truth"]) > floor, kind
-    provenance = doc["provenance"]
     if kind == "labels":       # the given mask, whatever --method says: no model ran
         assert provenance["method"] == "given segmentation"
         assert provenance.get("model") is None

@@ -150,7 +150,8 @@ def test_method_choices_match_the_core_and_the_ui():
     widgets = {w.get("name"): w for w in ET.parse(
         REPO / "TumorSeg/Resources/UI/TumorSeg.ui").getroot().iter("widget")}
     items = [i.findtext("property/string") for i in widgets["methodComboBox"].iter("item")]
-    assert items == [m.label() for m in TumorMethod] == ["Classic", "Learned refinement"]
+    assert items == [m.label() for m in TumorMethod] == ["Classic", "Learned refinement",
+                                                          "Auto (by tumour size)"]
 
 
 def test_learned_method_records_the_model_on_the_segments(mrml, logic, phantom):
@@ -406,13 +407,14 @@ def test_the_job_gets_the_method(mrml, logic, phantom):
     from TumorSegLib.job_bridge import tumourJob
     from TumorSegLib.logic import TumorMethod
 
+    from mskai.click_methods import DEFAULT_METHOD
     from mskai.interactive import Prompts
     from mskai.runner.base import resolve_task
 
     image, truth = phantom.image, phantom.truth
     volume_node = add_volume(mrml, image)
     points = clicks(mrml, truth.centroid_ras)
-    for method, expected in ((None, "classic"), ("learned", "learned"),
+    for method, expected in ((None, DEFAULT_METHOD), ("learned", "learned"),
                              (TumorMethod.LEARNED, "learned"), ("classic", "classic")):
         runner = FakeRunner(phantom.mask)
         kw = {} if method is None else {"method": method}
@@ -426,7 +428,7 @@ def test_the_job_gets_the_method(mrml, logic, phantom):
                     "learned")
     task = resolve_task(job["task"])
     assert set(job["args"]) <= set(inspect.signature(task).parameters)
-    assert inspect.signature(task).parameters["method"].default == "classic"
+    assert inspect.signature(task).parameters["method"].default == DEFAULT_METHOD
 
 
 def test_learned_job_brings_the_model_back_to_the_segment(mrml, logic, phantom):

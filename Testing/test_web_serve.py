@@ -53,6 +53,7 @@ def _run_job(task: str, **args) -> dict:
 def test_web_jobs_match_the_command(tmp_path):
     """The click job's mask is ``segment_prompts``' (the command's), and the measuring job's
     numbers are ``run_tumor(labels=...)``'s, on STS_002's expert mask."""
+    from mskai.click_methods import CLASSIC, DEFAULT_METHOD
     from mskai.image import read_image, write_image
     from mskai.interactive import Prompts
     from mskai.interactive.clicks import deepest_voxel
@@ -65,7 +66,8 @@ def test_web_jobs_match_the_command(tmp_path):
                        positive_ras=[list(seed)])
     mask = read_image(outputs["mask"]).array > 0
     assert np.array_equal(mask, segment_prompts(image, Prompts([tuple(seed)])))
-    assert outputs["provenance"]["method"].startswith("interactive")
+    # the default method gates this 53 mL tumour to the classic method, and says so
+    assert outputs["provenance"]["method"].startswith(f"{DEFAULT_METHOD} ({CLASSIC}): interactive")
 
     # a RECIST line prompt (the page's "RECIST line"): the command's --recist-line-ras path
     k, j, _ = np.argwhere(truth).mean(0).round().astype(int)

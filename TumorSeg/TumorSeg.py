@@ -29,7 +29,8 @@ class TumorSeg(ScriptedLoadableModule):
 Segments a bone or soft-tissue tumour in CT or MRI from clicks inside (positive) and
 outside (negative) the tumour, adds a safety margin, and measures volume, RECIST diameters
 and the distance to bone. Method: Classic (non-learned) or Learned refinement (the
-tumor_refine_unet model; its id and version are stored on the segments). Each click
+tumor_refine_unet model; its id and version are stored on the segments) or Auto (Classic
+for a small tumour, the network for a large one; the segments record which ran). Each click
 refines the current tumour segment, hand edits included; results go into the selected
 segmentation using the chosen merge policy, and the measurements update after every
 Segment Editor edit.

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mskai import __version__
 from mskai.cli_args import labelled_ras_point, positive_mm, ras_box, ras_line, ras_point
+from mskai.click_methods import DEFAULT_METHOD, METHODS
 from mskai.errors import CancelledError, InputError, ModelError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
@@ -119,8 +120,10 @@ def _add_tumor(sub: argparse._SubParsersAction) -> None:
                         "points R1,A1,S1,R2,A2,S2 (mm); becomes seeds, background clicks and "
                         "a box, and its length is checked against the result")
     p.add_argument("--margin-mm", type=positive_mm, default=10.0, help="safety margin (mm)")
-    p.add_argument("--method", choices=("classic", "learned"), default="classic",
-                   help="click segmentation: classic (default) or learned (the refinement "
+    p.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD,
+                   help="click segmentation: auto (default: the network's first mask when "
+                        "the classic one-click tumour is 100 mL or more, else classic; "
+                        "classic refinement after), classic, or learned (the refinement "
                         "network, from the first click)")
     _add_labels_options(p)
     _add_dicom_out(p)

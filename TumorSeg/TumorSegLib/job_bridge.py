@@ -21,6 +21,7 @@ from MSKAILib.job_bridge import (
     runPending,
 )
 
+from mskai.click_methods import DEFAULT_METHOD
 from mskai.errors import InputError
 from mskai.interactive import Prompts
 from mskai.segments import Result
@@ -33,9 +34,9 @@ WHAT = "tumour segmentation"
 
 def tumourJob(imagePath: str, outDir: str, prompts: Prompts, marginMm: float,
               currentMaskPath: str | None, modality: str | None,
-              method: str = "classic") -> dict[str, Any]:
+              method: str = DEFAULT_METHOD) -> dict[str, Any]:
     """The job dict (plain JSON) for one segmentation; ``method`` is ``run_tumor``'s
-    (``classic`` or ``learned``)."""
+    (``classic``, ``learned`` or ``auto``)."""
     return {"task": TASK, "args": {
         "image": imagePath, "out": outDir,
         "positive_ras": [list(p) for p in prompts.positive_ras],

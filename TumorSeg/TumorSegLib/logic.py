@@ -17,6 +17,7 @@ import numpy as np
 import vtk
 from MSKAILib.module_logic import CancelCallback, MergePolicy, MSKAIModuleLogic, ProgressCallback
 
+from mskai import click_methods
 from mskai.errors import InputError
 from mskai.terminology import TUMOR
 
@@ -28,12 +29,14 @@ class TumorMethod(str, enum.Enum):
     """Click segmentation methods; the values are ``mskai.interactive.METHODS`` (the
     ``method`` of :func:`mskai.tasks.tumor.run_tumor` and ``mskai tumor --method``)."""
 
-    CLASSIC = "classic"
-    LEARNED = "learned"
+    CLASSIC = click_methods.CLASSIC
+    LEARNED = click_methods.LEARNED
+    AUTO = click_methods.AUTO
 
     def label(self) -> str:
         """Text shown in the module's combo box (used by the parameter node GUI binding)."""
-        return {"classic": "Classic", "learned": "Learned refinement"}[self.value]
+        return {click_methods.CLASSIC: "Classic", click_methods.LEARNED: "Learned refinement",
+                click_methods.AUTO: "Auto (by tumour size)"}[self.value]
 
 
 class TumorSegLogic(MSKAIModuleLogic):
@@ -154,7 +157,8 @@ class TumorSegLogic(MSKAIModuleLogic):
             roiNode: Any = None, runner: Any = None,
             progress: ProgressCallback | None = None, cancel: CancelCallback | None = None,
             negativePromptsNode: Any = None, mergePolicy: MergePolicy | str | None = None,
-            method: TumorMethod | str = TumorMethod.CLASSIC, lineNode: Any = None) -> Any:
+            method: TumorMethod | str = click_methods.DEFAULT_METHOD,
+            lineNode: Any = None) -> Any:
         """Segment (or refine) the tumour and return the output segmentation node.
 
         Prompts: tumour clicks (``promptsNode``), background clicks, a box (``roiNode``, a
@@ -162,9 +166,11 @@ class TumorSegLogic(MSKAIModuleLogic):
         a vtkMRMLMarkupsLineNode across the longest axis on one slice, see
         :mod:`mskai.interactive.recist_line`); any of clicks, box or line is enough.
 
-        ``method``: ``classic`` (non-learned region competition) or ``learned`` (the
+        ``method``: ``classic`` (non-learned region competition), ``learned`` (the
         ``tumor_refine_unet`` click refinement model, named with its version in the
-        provenance tags of the written segments). ``runner``: None runs in this process; a
+        provenance tags of the written segments) or ``auto`` (classic for a small tumour,
+        the network for a large one, :mod:`mskai.interactive.auto_method`; the provenance
+        names the one that ran). ``runner``: None runs in this process; a
         :class:`mskai.runner.base.ProcessRunner` (or a factory returning one, since runners
         run one job each) runs the job ``mskai.tasks.tumor_jobs:segment_tumor`` through it.
         Nothing is written to the scene before the result is known, so bad input (an
@@ -183,7 +189,8 @@ class TumorSegLogic(MSKAIModuleLogic):
                    marginMm: float = 10.0, policy: MergePolicy | str = MergePolicy.REPLACE,
                    roiNode: Any = None, negativePromptsNode: Any = None,
                    mergePolicy: MergePolicy | str | None = None,
-                   method: TumorMethod | str = TumorMethod.CLASSIC, lineNode: Any = None) -> Any:
+                   method: TumorMethod | str = click_methods.DEFAULT_METHOD,
+                   lineNode: Any = None) -> Any:
         """:meth:`run`'s job with its inputs written, for a caller that runs it without
         waiting (the widget): a :class:`MSKAILib.job_bridge.PendingJob` whose
         ``complete(outputs)`` writes the nodes and returns the segmentation node."""

@@ -25,8 +25,9 @@ class TumorSegParameterNode:
     so the widget keeps ``positiveClicks``/``negativeClicks`` in sync itself. The default
     policy is ``replace``: a run refines the current (possibly edited) tumour, and an
     edited segment is first copied to "<name> (manual backup)", so nothing is lost.
-    ``method`` picks the click segmentation: ``classic`` (default, non-learned) or
-    ``learned`` (the ``tumor_refine_unet`` refinement network, from the first click).
+    ``method`` picks the click segmentation: ``auto`` (default: the network's first mask
+    for a large tumour, classic otherwise), ``classic`` (non-learned) or ``learned`` (the
+    ``tumor_refine_unet`` network, from the first click).
     ``roi`` (a box) and ``recistLine`` (a line across the longest axis) are prompts too:
     either alone is enough to segment.
     """
@@ -39,7 +40,7 @@ class TumorSegParameterNode:
     recistLine: vtkMRMLMarkupsLineNode
     resultsTable: vtkMRMLTableNode
     marginMm: Annotated[float, WithinRange(0.0, MAX_MARGIN_MM)] = 10.0
-    method: TumorMethod = TumorMethod.CLASSIC
+    method: TumorMethod = TumorMethod.AUTO   # the cross-validated best (mskai tumor's default)
     mergePolicy: MergePolicy = MergePolicy.REPLACE
     refineOnClick: bool = True
     baselineVolume: vtkMRMLScalarVolumeNode

@@ -76,12 +76,35 @@ def protocol(volume, truth, segment, clicks: int = 5) -> list[dict]:
     return steps
 
 
+def auto_segmenter(weights: Path | None):
+    """``segment_auto`` with the given weights (the fold's model); None: the shipped ones."""
+    from mskai.interactive.auto_method import segment_auto
+
+    model = None
+    if weights is not None:
+        import torch
+
+        from mskai.interactive.learned import ARCHITECTURE
+        from mskai.models.loaders import build_network
+
+        model = build_network(ARCHITECTURE)
+        model.load_state_dict(torch.load(weights, weights_only=True))
+        model.eval()
+    return lambda v, p, c: segment_auto(v, p, current_mask=c, model=model)[0]
+
+
 def segmenter(method: str, weights: Path | None):
     from mskai.interactive.learned import segment_learned
     from mskai.interactive.segment import segment_from_prompts
 
     if method == "classic":
         return lambda v, p, c: segment_from_prompts(v, p, current_mask=c)
+    if method == "auto":   # mskai's size-gated method (AUTO_THRESHOLD_ML), this fold's model
+        return auto_segmenter(weights)
+    if method == "learned_then_classic":   # the network's first mask, classic refinement
+        net = segmenter("learned", weights)
+        return lambda v, p, c: net(v, p, c) if c is None else segment_from_prompts(
+            v, p, current_mask=c)
     model = None
     if weights is not None:
         import torch
@@ -98,6 +121,18 @@ def segmenter(method: str, weights: Path | None):
                                            first_guess=first, local=local)
 
 
+def classic_one_click_ml(volume, truth) -> float:
+    """The classic method's tumour volume (mL) from the protocol's first click (auto's gate)."""
+    from mskai.interactive.auto_method import auto_choice
+    from mskai.interactive.clicks import deepest_voxel
+    from mskai.interactive.prompts import Prompts
+
+    kji = deepest_voxel(truth, tuple(reversed(volume.spacing)))
+    seed = tuple(float(v) for v in volume.index_to_ras(np.asarray(kji, float)[::-1]))
+    _, mask = auto_choice(volume, Prompts(positive_ras=[seed]))
+    return round(float(mask.sum() * np.prod(volume.spacing)) / 1000, 1)
+
+
 def main() -> None:
     sys.path.insert(0, str(REPO / "MSKAIExtension"))
     import torch
@@ -108,7 +143,10 @@ def main() -> None:
                         help="classic, learned (network rewrites the crop), learned_local "
                              "(only changes connected to the clicks) or learned_classic_first "
                              "(the classic method's first guess, network corrections), "
-                             "learned_classic_first_local")
+                             "learned_classic_first_local, learned_then_classic (the "
+                             "network's first mask, classic refinement for later clicks), auto "
+                             "(mskai's size-gated method); classic_volume: only the classic "
+                             "one-click volume per volume (auto_threshold.py --volumes)")
     parser.add_argument("--weights", type=Path, default=None)
     parser.add_argument("--fold", type=int, default=None)
     parser.add_argument("--cases", default="", help="comma-separated patients instead")
@@ -125,8 +163,13 @@ def main() -> None:
     else:
         cases = sorted(c for f in folds for c in f)
     fold_of = {c: n for n, f in enumerate(folds) for c in f}
-    segment = segmenter(args.method, args.weights)
+    segment = None if args.method == "classic_volume" else segmenter(args.method, args.weights)
     for case, modality, volume, truth in real_volumes(cases):
+        if segment is None:    # auto_threshold.py's --volumes
+            with args.out.open("a") as f:
+                f.write(json.dumps({"case": case, "modality": modality,
+                                    "classic_ml": classic_one_click_ml(volume, truth)}) + "\n")
+            continue
         steps = protocol(volume, truth, segment, args.clicks)
         row = {"method": args.method, "case": case, "modality": modality,
                "fold": fold_of.get(case), "tumour_ml": round(

@@ -28,6 +28,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mskai.click_methods import AUTO, CLASSIC, DEFAULT_METHOD, LEARNED, METHODS
 from mskai.errors import CancelledError, InputError
 from mskai.interactive.prompts import Prompts
 from mskai.volume import Volume
@@ -319,39 +320,28 @@ def segment_learned(volume: Volume, prompts: Prompts, current_mask: np.ndarray |
     return out
 
 
-METHODS = ("classic", "learned")
-# The default per modality: "learned" only where it beats the classic method in the
-# patient-level 5-fold cross-validation on 36 STS patients (mean one-click Dice higher, and
-# after 3 clicks neither mean nor worst case lower; training/tumor/cv_results.json, the
-# model card). v3 does not on CT or MR. Testing/test_tumor_cv.py checks that this table
-# follows the results file.
-DEFAULT_METHODS = {"CT": "classic", "MR": "classic"}
-
-
-def default_method(modality: str) -> str:
-    """The measured-better method (``"classic"`` or ``"learned"``) for ``"CT"`` or ``"MR"``."""
-    return DEFAULT_METHODS.get(modality.upper(), "classic")
-
-
 def segment_with_method(volume: Volume, prompts: Prompts, current_mask: np.ndarray | None = None,
-                        method: str = "auto", modality: str | None = None,
+                        method: str | None = None, modality: str | None = None,
                         progress: Callable[[float, str], None] | None = None,
                         cancel: Callable[[], bool] | None = None) -> np.ndarray:
-    """Dispatch to the non-learned method (``"classic"``) or the learned model (``"learned"``).
+    """Dispatch to the non-learned method (``"classic"``), the learned model (``"learned"``)
+    or the size-gated choice between them (``"auto"``, :mod:`mskai.interactive.auto_method`).
 
-    ``"auto"`` (the default) picks :func:`default_method` for the image's modality.
+    ``None`` (the default) is :data:`mskai.click_methods.DEFAULT_METHOD`.
     """
-    if method == "auto":
-        from mskai.interactive.segment import resolve_modality
+    if method is None:
+        method = DEFAULT_METHOD
+    if method == AUTO:
+        from mskai.interactive.auto_method import segment_auto
 
-        method = default_method(resolve_modality(volume, modality))
-    if method == "classic":
+        return segment_auto(volume, prompts, current_mask=current_mask, modality=modality,
+                            progress=progress, cancel=cancel)[0]
+    if method == CLASSIC:
         from mskai.interactive.segment import segment_from_prompts
 
         return segment_from_prompts(volume, prompts, current_mask=current_mask,
                                     modality=modality, progress=progress, cancel=cancel)
-    if method == "learned":
+    if method == LEARNED:
         return segment_learned(volume, prompts, current_mask=current_mask, modality=modality,
                                progress=progress, cancel=cancel)
-    raise InputError(f"unknown interactive method {method!r}; choose one of "
-                     f"{('auto', *METHODS)}")
+    raise InputError(f"unknown interactive method {method!r}; choose one of {METHODS}")

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mskai.click_methods import AUTO, CLASSIC, DEFAULT_METHOD, LEARNED
 from mskai.errors import InputError
 from mskai.segments import STATUS_AI, STATUS_EDITED, Provenance, Result, Segment
 from mskai.terminology import BONE, SAFETY_MARGIN, TUMOR
@@ -25,7 +26,7 @@ def run_tumor(
     current_mask: np.ndarray | None = None,
     progress: Callable[[float, str], None] | None = None,
     cancel=None,
-    method: str = "classic",
+    method: str = DEFAULT_METHOD,
 ) -> Result:
     """Segment (or take) the tumour, grow the safety margin, find bone and measure it all.
 
@@ -99,9 +100,20 @@ def measure_tumor_result(result: Result, margin_mm: float, bone: np.ndarray | No
 
 
 METHOD_DESCRIPTIONS = {
-    "classic": "interactive geodesic region competition from clicks",
-    "learned": "learned click refinement (tumor_refine_unet network, from the first click)",
+    CLASSIC: "interactive geodesic region competition from clicks",
+    LEARNED: "learned click refinement (tumor_refine_unet network, from the first click)",
 }
+
+
+def method_description(method: str, used: str) -> str:
+    """Provenance text of the method that produced the mask; ``"auto"`` names its choice,
+    e.g. ``"auto (classic): interactive geodesic ..."``."""
+    if method != AUTO:
+        return METHOD_DESCRIPTIONS[used]
+    text = f"{AUTO} ({used}): {METHOD_DESCRIPTIONS[used]}"
+    if used == LEARNED:
+        text += "; a large tumour (any further prompts refine it with the classic method)"
+    return text
 
 
 def _tumor_mask(image, prompts, labels, current_mask, progress, cancel,
@@ -115,9 +127,10 @@ def _tumor_mask(image, prompts, labels, current_mask, progress, cancel,
         mask = labels[TUMOR]
         description = "given segmentation"
     else:
-        mask = segment_prompts(image, prompts, current_mask, progress, cancel, method)
-        ran_model = method == "learned"
-        description = METHOD_DESCRIPTIONS[method]
+        mask, used = segment_prompts_used(image, prompts, current_mask, progress, cancel,
+                                          method)
+        ran_model = used == LEARNED
+        description = method_description(method, used)
         if prompts.recist_line_ras is not None:
             description += ("; prompts from a RECIST line (seeds on its middle, background "
                             "beyond its ends, a box from its length)")
@@ -130,24 +143,38 @@ def _tumor_mask(image, prompts, labels, current_mask, progress, cancel,
 
 
 def segment_prompts(image: Volume, prompts, current_mask: np.ndarray | None = None,
-                    progress=None, cancel=None, method: str = "classic") -> np.ndarray:
+                    progress=None, cancel=None, method: str = DEFAULT_METHOD) -> np.ndarray:
     """The click method's mask from clicks, a box and/or a RECIST line (the same path as
     ``mskai tumor``); ``learned`` runs the network even for the first click."""
-    from mskai.interactive import METHODS, segment_learned, segment_with_method
+    return segment_prompts_used(image, prompts, current_mask, progress, cancel, method)[0]
+
+
+def segment_prompts_used(image: Volume, prompts, current_mask: np.ndarray | None = None,
+                         progress=None, cancel=None, method: str = DEFAULT_METHOD
+                         ) -> tuple[np.ndarray, str]:
+    """:func:`segment_prompts`' mask and the method that produced it (``"classic"`` or
+    ``"learned"``; ``"auto"`` resolves to one of them by the tumour's size)."""
+    from mskai.interactive import METHODS, segment_learned
+    from mskai.interactive.auto_method import segment_auto
     from mskai.interactive.prompts import Prompts
     from mskai.interactive.recist_line import expand_recist_line
+    from mskai.interactive.segment import segment_from_prompts
 
     if method not in METHODS:
         raise InputError(f"unknown interactive method {method!r}; choose one of {METHODS}")
     prompts = expand_recist_line(prompts if prompts is not None else Prompts(), image)
     prompts = prompts.with_box_centre_seed()
-    if method == "learned":
+    used = method
+    if method == LEARNED:
         mask = segment_learned(image, prompts, current_mask=current_mask,
                                modality=image.modality, first_guess="network",
                                progress=progress, cancel=cancel)
+    elif method == AUTO:
+        mask, used = segment_auto(image, prompts, current_mask=current_mask,
+                                  modality=image.modality, progress=progress, cancel=cancel)
     else:
-        mask = segment_with_method(image, prompts, current_mask=current_mask, method=method,
-                                   modality=image.modality, progress=progress, cancel=cancel)
+        mask = segment_from_prompts(image, prompts, current_mask=current_mask,
+                                    modality=image.modality, progress=progress, cancel=cancel)
     box = prompts.roi_box(image)
     if box is not None:   # the network takes no box: nothing of its mask outside it
         lo, hi = box
@@ -155,7 +182,7 @@ def segment_prompts(image: Volume, prompts, current_mask: np.ndarray | None = No
         inside[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = True
         mask = mask & (inside | (current_mask.astype(bool) if current_mask is not None
                                  else False))
-    return mask
+    return mask, used
 
 
 def _provenance(description: str, learned: bool) -> Provenance:

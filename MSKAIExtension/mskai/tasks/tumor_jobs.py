@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from mskai.click_methods import DEFAULT_METHOD
 from mskai.results.job_files import write_job_files
 from mskai.runner.base import job
 
@@ -25,7 +26,7 @@ def segment_tumor(image: str, out: str, positive_ras: Sequence[Sequence[float]],
                   negative_ras: Sequence[Sequence[float]] = (),
                   roi_ras: Sequence[float] | None = None, margin_mm: float = 10.0,
                   current_mask: str | None = None, modality: str | None = None,
-                  method: str = "classic",
+                  method: str = DEFAULT_METHOD,
                   recist_line_ras: Sequence[float] | None = None, *,
                   progress: Callable[[float, str], None],
                   cancel: threading.Event) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from mskai.click_methods import DEFAULT_METHOD, LEARNED
 from mskai.runner.base import job
 from mskai.volume import Volume
 
@@ -60,7 +61,7 @@ def read_mask(path: str | None) -> np.ndarray | None:
 def tumour_mask(image: str, out: str, positive_ras: Sequence[Sequence[float]],
                 negative_ras: Sequence[Sequence[float]] = (),
                 current_mask: str | None = None, modality: str | None = None,
-                method: str = "classic", recist_line_ras: Sequence[float] | None = None,
+                method: str = DEFAULT_METHOD, recist_line_ras: Sequence[float] | None = None,
                 roi_ras: Sequence[float] | None = None, *,
                 progress: Callable[[float, str], None],
                 cancel: threading.Event) -> dict[str, Any]:
@@ -70,10 +71,10 @@ def tumour_mask(image: str, out: str, positive_ras: Sequence[Sequence[float]],
     from mskai.image import write_image
     from mskai.interactive import Prompts
     from mskai.tasks.tumor import (
-        METHOD_DESCRIPTIONS,
         _provenance,
+        method_description,
         require_click_size,
-        segment_prompts,
+        segment_prompts_used,
     )
 
     volume = cached_image(image, modality)
@@ -81,12 +82,12 @@ def tumour_mask(image: str, out: str, positive_ras: Sequence[Sequence[float]],
     prompts = Prompts([tuple(p) for p in positive_ras], [tuple(p) for p in negative_ras],
                       tuple(roi_ras) if roi_ras is not None else None,
                       tuple(recist_line_ras) if recist_line_ras is not None else None)
-    mask = segment_prompts(volume, prompts, read_mask(current_mask), progress, cancel.is_set,
-                           method)
+    mask, used = segment_prompts_used(volume, prompts, read_mask(current_mask), progress,
+                                      cancel.is_set, method)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     written = write_image(volume.with_array(mask.astype(np.uint8)), folder / MASK_FILE)
-    provenance = _provenance(METHOD_DESCRIPTIONS[method], learned=method == "learned")
+    provenance = _provenance(method_description(method, used), learned=used == LEARNED)
     return {"mask": str(written), "provenance": provenance.to_json()}
 
 

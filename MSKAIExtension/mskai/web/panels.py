@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mskai.click_methods import AUTO, CLASSIC, LEARNED
 from mskai.web import state as names
 
 POLICIES = [{"title": "Replace (edited: keep a backup)", "value": "replace"},
@@ -17,8 +18,9 @@ CLICK_MODES = (("Tumour +", "mskai-click-positive", "green", names.CLICK_POSITIV
                ("Background -", "mskai-click-negative", "red", names.CLICK_NEGATIVE),
                ("RECIST line", "mskai-click-line", "blue", names.CLICK_LINE),
                ("Box", "mskai-click-box", "amber", names.CLICK_BOX))
-METHODS = [{"title": "Classic (region competition)", "value": "classic"},
-           {"title": "Learned refinement", "value": "learned"}]
+METHODS = [{"title": "Classic (region competition)", "value": CLASSIC},
+           {"title": "Learned refinement", "value": LEARNED},
+           {"title": "Auto (by tumour size)", "value": AUTO}]
 
 
 def show(expression: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from mskai.click_methods import DEFAULT_METHOD
+
 # one long job at a time (job_slot.JobSlot)
 BUSY = "mskai_busy"
 PROGRESS = "mskai_progress"
@@ -49,7 +51,7 @@ def initial_state() -> dict:
     return {BUSY: False, PROGRESS: 0.0, MESSAGE: "", MODULE: TUMOR_SEG, VIEWS: {},
             IMAGE_NAME: "", OPEN_PATH: "", EXPORTED: "", DICOM_SOURCE: False, CLICK_MODE: "",
             MARGIN_MM: 10.0,
-            POLICY: "replace", METHOD: "classic", TUMOUR_ROWS: [], TUMOUR_VOLUME_ML: None,
+            POLICY: "replace", METHOD: DEFAULT_METHOD, TUMOUR_ROWS: [], TUMOUR_VOLUME_ML: None,
             BONE_DISTANCE_MM: None, RECIST_MM: "", MEASURE_COUNT: 0, MEASURE_PENDING: False,
             CLICK_COUNT: 0, APPLY_COUNT: 0,
             LAST_ACTIONS: "", CARTILAGE_ROWS: [], KNEE_SIDE: "", THICKNESS_PNG: "", KNEE_CHECKS: "",
