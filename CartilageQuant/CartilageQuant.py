@@ -24,6 +24,8 @@ Segments femur, tibia, patella and their cartilage in knee MRI and measures cart
 thickness (nearest-neighbour or surface-normal) per subregion, with joint space width.
 Results go into the selected segmentation using the chosen merge policy, so hand edits
 are never overwritten silently; measurements recompute after manual corrections.
+A structure that fails the anatomical checks is fixed in "Correct a structure": points
+inside it (and optionally outside), then Refine and re-measure.
 See <a href="https://github.com/mskai/SlicerMSKAI#cartilagequant">the documentation</a>.
 """
         self.parent.acknowledgementText = """
@@ -54,6 +56,7 @@ class CartilageQuantWidget(MSKAIModuleWidget):
         self.ui.profileButton.connect("clicked(bool)", self.onProfileButton)
         self.ui.keepBaselineButton.connect("clicked(bool)", self.onKeepBaseline)
         self.ui.changeButton.connect("clicked(bool)", self.onChangeButton)
+        self.ui.refineButton.connect("clicked(bool)", self.onRefine)
 
     def onSceneStartClose(self, caller, event) -> None:
         MSKAIModuleWidget.onSceneStartClose(self, caller, event)
@@ -68,12 +71,14 @@ class CartilageQuantWidget(MSKAIModuleWidget):
                                        if ready else "Select an input volume")
         self.ui.resultsTableView.setMRMLTableNode(p.resultsTable)
         self.ui.subregionsTableView.setMRMLTableNode(p.subregionsTable)
+        self._fillRefineStructures(p.outputSegmentation)
 
     def actionConditions(self):
         """Every control that touches the measured nodes (disabled while a job runs)."""
         return {**MSKAIModuleWidget.actionConditions(self),
                 "profileButton": self._measured, "keepBaselineButton": self._measured,
                 "changeButton": lambda: self._measured() and self._baseline is not None,
+                "refineButton": self._canRefine,
                 "showThicknessModelsCheckBox": always}
 
     # --- apply and re-measure ---------------------------------------------------------------
@@ -122,6 +127,54 @@ class CartilageQuantWidget(MSKAIModuleWidget):
     def _measured(self) -> bool:
         outputs = self.logic.lastOutputs
         return bool(outputs is not None and outputs.surfaces)
+
+    # --- seeded refinement -------------------------------------------------------------
+
+    def _fillRefineStructures(self, segmentationNode) -> None:
+        """The output's segments, then the knee structures it lacks (refinement adds a
+        missing one); the current choice is kept."""
+        from mskai.terminology import KNEE_SEGMENTS
+
+        present = []
+        if segmentationNode is not None:
+            segmentation = segmentationNode.GetSegmentation()
+            present = [segmentation.GetNthSegmentID(i)
+                       for i in range(segmentation.GetNumberOfSegments())]
+        names = present + [s for s in KNEE_SEGMENTS if s not in present]
+        combo = self.ui.refineSegmentComboBox
+        if [combo.itemText(i) for i in range(combo.count)] == names:
+            return
+        current = combo.currentText
+        combo.clear()
+        for name in names:
+            combo.addItem(name)
+        if current in names:
+            combo.setCurrentText(current)
+
+    def _canRefine(self) -> bool:
+        p = self._parameterNode
+        return bool(self.canRemeasure() and (p.refineInsidePoints or p.refineOutsidePoints))
+
+    def onRefine(self) -> None:
+        """Seeded refinement of the chosen structure from the point lists (the fix the
+        anatomical checks suggest), then a re-measure. Every other segment edited by hand is
+        locked, so none of its voxels is taken."""
+        p = self._parameterNode
+        if not p or self.jobs.running:
+            return
+        from mskai.segments import STATUS_EDITED
+        from mskai.slicer_io.merge import segment_statuses
+
+        target = self.ui.refineSegmentComboBox.currentText
+        with self.writingSegments(), slicer.util.tryWithErrorDisplay(
+                "Could not refine the structure.", waitCursor=True):
+            locked = [segmentId for segmentId, status
+                      in segment_statuses(p.outputSegmentation).items()
+                      if status == STATUS_EDITED and segmentId != target]
+            self.logic.refineSegment(p.inputVolume, p.outputSegmentation, target,
+                                     p.refineInsidePoints, p.refineOutsidePoints,
+                                     lockedSegmentIds=locked)
+        self.onRemeasure()
 
     # --- models, profile, change ------------------------------------------------------
 

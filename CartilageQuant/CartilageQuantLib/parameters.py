@@ -4,7 +4,12 @@ application, so ``CartilageQuant.py`` imports this module lazily, inside the wid
 import enum
 
 from MSKAILib.module_logic import MergePolicy
-from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
+from slicer import (
+    vtkMRMLMarkupsFiducialNode,
+    vtkMRMLScalarVolumeNode,
+    vtkMRMLSegmentationNode,
+    vtkMRMLTableNode,
+)
 from slicer.parameterNodeWrapper import parameterNodeWrapper
 
 from CartilageQuantLib.logic import ThicknessMethod
@@ -34,3 +39,5 @@ class CartilageQuantParameterNode:
     showThicknessModels: bool = True
     autoRemeasure: bool = True
     profileAxis: ProfileAxis = ProfileAxis.AP
+    refineInsidePoints: vtkMRMLMarkupsFiducialNode   # seeded refinement: points inside
+    refineOutsidePoints: vtkMRMLMarkupsFiducialNode  # and points wrongly in the structure
