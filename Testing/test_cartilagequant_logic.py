@@ -494,6 +494,13 @@ def test_ui_binds_every_new_control_to_the_parameter_node():
     assert bound["autoRemeasureCheckBox"] == "autoRemeasure"
     assert bound["showThicknessModelsCheckBox"] == "showThicknessModels"
     assert bound["profileAxisComboBox"] == "profileAxis"
+    assert bound["refineInsideSelector"] == "refineInsidePoints"
+    assert bound["refineOutsideSelector"] == "refineOutsidePoints"
+    # every bound name is a field of the parameter node
+    params = ast.parse((REPO / "CartilageQuant/CartilageQuantLib/parameters.py").read_text())
+    fields = {node.target.id for node in ast.walk(params)
+              if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)}
+    assert set(bound.values()) <= fields, sorted(set(bound.values()) - fields)
     assert widgets["subregionsTableView"].get("class") == "qMRMLTableView"
     axis_items = [i.findtext("property/string")
                   for i in widgets["profileAxisComboBox"].iter("item")]
