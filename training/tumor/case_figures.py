@@ -76,13 +76,16 @@ def draw_panel(ax, volume, truth, step: dict, k: int, title: str) -> None:
     ax.set_axis_off()
 
 
-def method_label(method: str, series: list) -> str:
-    """``method``, with what ``"auto"`` resolved to for these series."""
-    from mskai.interactive.learned import default_method
+def resolved_method(method: str, volume, first_click_kji) -> str:
+    """``method``, or for ``"auto"`` what the size gate chose from the first click."""
+    from mskai.click_methods import AUTO
+    from mskai.interactive import Prompts
+    from mskai.interactive.auto_method import auto_choice
 
-    if method != "auto":
+    if method != AUTO:
         return method
-    return "auto = " + "/".join(sorted({default_method(s[1]) for s in series}))
+    ras = tuple(float(v) for v in volume.index_to_ras(np.asarray(first_click_kji, float)[::-1]))
+    return f"{AUTO} = {auto_choice(volume, Prompts(positive_ras=[ras]))[0]}"
 
 
 def case_figure(case: str, method: str, out: Path) -> list[str]:
@@ -99,16 +102,18 @@ def case_figure(case: str, method: str, out: Path) -> list[str]:
     lines = []
     for row, (_, modality, volume, truth) in enumerate(series):
         steps = click_sequence(volume, truth, method, max(SHOWN_CLICKS))
-        k = int(steps[0]["clicks"][0][0][0])
+        first = steps[0]["clicks"][0][0]
+        k = int(first[0])
+        used = resolved_method(method, volume, first)
         for col, n in enumerate(SHOWN_CLICKS):
             step = steps[n - 1]
             label = "1 click" if n == 1 else f"{n} clicks"
             draw_panel(axes[row, col], volume, truth, step, k,
-                       f"{case} {modality}, {label}: Dice {step['dice']:.3f}")
-        lines.append(f"{case} {modality}: " + ", ".join(
+                       f"{case} {modality} ({used}), {label}: Dice {step['dice']:.3f}")
+        lines.append(f"{case} {modality} ({used}): " + ", ".join(
             f"{n} click(s) Dice {steps[n - 1]['dice']:.3f}" for n in SHOWN_CLICKS))
     legend = [Line2D([], [], color=EXPERT, label="expert"),
-              Line2D([], [], color=PREDICTED, label=f"predicted ({method_label(method, series)})"),
+              Line2D([], [], color=PREDICTED, label=f"predicted ({method})"),
               Line2D([], [], color=POSITIVE, marker="+", ls="", ms=9, mew=2, label="tumour click"),
               Line2D([], [], color=NEGATIVE, marker="x", ls="", ms=8, mew=2,
                      label="background click")]
@@ -122,9 +127,11 @@ def case_figure(case: str, method: str, out: Path) -> list[str]:
 
 def main() -> None:
     sys.path.insert(0, str(REPO / "MSKAIExtension"))
+    from mskai.click_methods import DEFAULT_METHOD, METHODS
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default="STS_001,STS_002,STS_003")
-    parser.add_argument("--method", default="auto", help="auto (the default), classic, learned")
+    parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "images")
     args = parser.parse_args()
     for case in args.cases.split(","):
