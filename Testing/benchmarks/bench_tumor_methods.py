@@ -50,6 +50,19 @@ def _first_click_classic(prepared):
     return segment_with_method(volume, prompts, method="classic")
 
 
+def _first_click_auto(prepared):
+    """What the default (``auto``) runs for a first click on this 113 mL lesion: the
+    classic one-click gate, then the network (the gate's volume is over 100 mL)."""
+    from mskai.click_methods import LEARNED
+    from mskai.interactive.auto_method import segment_auto
+
+    volume, prompts, model = prepared
+    mask, used = segment_auto(volume, prompts, model=model)
+    if used != LEARNED:
+        raise AssertionError(f"the gate chose {used}; this case times the network path")
+    return mask
+
+
 def _refine_prepared():
     """The crop, the classic first-click mask, a background click at its edge, the model."""
     from mskai.interactive import segment_from_prompts
@@ -119,6 +132,8 @@ def _cold_classic(_):
 CASES = [
     Case("first click, learned network, 256x256x60, 2 threads", _first_click_prepared,
          _first_click_learned, _first_click_classic, "first click, classic"),
+    Case("first click, auto (gate + network), 256x256x60, 2 threads", _first_click_prepared,
+         _first_click_auto, _first_click_classic, "first click, classic"),
     Case("refinement click, learned, 256x256x60, 2 threads", _refine_prepared,
          _refine_learned, _refine_classic, "refinement click, classic"),
     Case("load tumor_refine_unet, torch already imported", _load_prepared, _load_model,
