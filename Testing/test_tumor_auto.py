@@ -64,3 +64,15 @@ def test_auto_refines_a_current_mask_with_the_classic_method() -> None:
     refined, used = segment_auto(phantom.image, more, current_mask=first)
     assert used == "classic"
     assert np.array_equal(refined, segment_from_prompts(phantom.image, more, current_mask=first))
+
+
+def test_the_gate_measures_the_tumour_inside_the_box() -> None:
+    """A box around part of a large tumour: the gate's classic region stays inside the box
+    (at most 64 mL here), so the classic method is chosen."""
+    phantom, prompts = _phantom(LARGE_MM)
+    seed = np.asarray(prompts.positive_ras[0])
+    boxed = Prompts(positive_ras=prompts.positive_ras,
+                    roi_ras=(*(seed - 20.0), *(seed + 20.0)))
+    choice, one_click = auto_choice(phantom.image, boxed)
+    assert one_click.sum() * np.prod(phantom.image.spacing) / 1000.0 <= 64.0 + 1e-6
+    assert choice == "classic"

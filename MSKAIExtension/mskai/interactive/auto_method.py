@@ -31,10 +31,11 @@ AUTO_THRESHOLD_ML = 100.0
 
 
 def first_click_prompts(prompts: Prompts) -> Prompts:
-    """Only the first positive click (the gate's input), or the prompts unchanged without one."""
+    """The first positive click and the box, if any (the gate's input; a region the user
+    boxed in never counts beyond the box), or the prompts unchanged without a click."""
     if not prompts.positive_ras:
         return prompts
-    return Prompts(positive_ras=[prompts.positive_ras[0]])
+    return Prompts(positive_ras=[prompts.positive_ras[0]], roi_ras=prompts.roi_ras)
 
 
 def auto_choice(volume: Volume, prompts: Prompts, modality: str | None = None,
