@@ -206,6 +206,7 @@ def train(x: np.ndarray, y: np.ndarray, minutes: float, steps: int, batch: int =
 def register(net, info: dict, froc: dict | None) -> None:
     import torch
 
+    from mskai.fracture.candidates import PREFERRED_FLAG
     from mskai.fracture.surface_net import ARCHITECTURE, MODEL_ID, OVERLAP, TASK, WORK_MM
     from mskai.fracture.surface_net import PATCH as RUN_PATCH
     from mskai.models.manifest import sha256_path
@@ -223,7 +224,7 @@ def register(net, info: dict, froc: dict | None) -> None:
                                    "centre": 300.0, "scale": 500.0},
                      "channels": 2, "channel_names": ["ct_window", "bone_mask"],
                      "patch_size": [RUN_PATCH] * 3, "overlap": OVERLAP / RUN_PATCH},
-           "output": {"activation": "sigmoid", "preferred_over_components": preferred},
+           "output": {"activation": "sigmoid", PREFERRED_FLAG: preferred},
            "labels": {"1": "fracture_surface"}, "licence": "Apache-2.0",
            "training_data": "realistic simulated fractures (mskai/phantoms/real_fracture.py) "
                             "of real bones of the TRAIN patients of "

@@ -169,6 +169,7 @@ def register(params: dict, info: dict, preferred: bool) -> None:
     """Save the weights, then replace this model's entry in the manifest (others untouched)."""
     import torch
 
+    from mskai.fracture.candidates import PREFERRED_FLAG
     from mskai.fracture.valley_reducer import ARCHITECTURE, MODEL_ID, TASK
     from mskai.models.manifest import sha256_path
 
@@ -182,7 +183,7 @@ def register(params: dict, info: dict, preferred: bool) -> None:
                                    "image; see mskai.fracture.valley_reducer.FEATURES"}},
            "output": {"activation": "sigmoid",
                       "operating_threshold": round(info["operating_point"]["threshold"], 4),
-                      "preferred_over_components": preferred},
+                      PREFERRED_FLAG: preferred},
            "labels": {"1": "fracture"}, "licence": "Apache-2.0",
            "training_data": "realistic simulated fractures (mskai/phantoms/real_fracture.py) of "
                             "the up to 3 largest bones of the TRAIN patients of "

@@ -44,6 +44,8 @@ SOURCE_VALLEY = -2  # Candidate.source of HU-valley candidates (no fragment map)
 SOURCE_NAME_COMPONENTS = "components"  # a pair of fragments across a gap (source >= 0)
 SOURCE_NAME_VALLEY = "valley"
 SOURCE_NAME_SURFACE = "learned_surface"
+# manifest output key: a learned candidate model beat the component candidates held out
+PREFERRED_FLAG = "preferred_over_components"
 
 
 @dataclass

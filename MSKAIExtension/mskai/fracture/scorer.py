@@ -131,14 +131,20 @@ def scorer_entry(user_dir: str | None = None):
 
 def load_scorer(entry) -> LogisticScorer:
     """Verify the entry's sha256, then read its tensors without unpickling objects."""
+    return load_logistic(entry, FEATURES, "fracture scorer")
+
+
+def load_logistic(entry, features: tuple[str, ...], what: str) -> LogisticScorer:
+    """A logistic-regression entry (this scorer or the valley reducer): sha256 verified, its
+    feature order checked against ``features``, tensors read without unpickling objects."""
     from mskai.errors import ModelError
     from mskai.models.loaders import read_state_dict
     from mskai.models.manifest import verify
 
     verify(entry)
     names = list((entry.architecture or {}).get("kwargs", {}).get("features", []))
-    if names != list(FEATURES):
-        raise ModelError(f"fracture scorer {entry.id} expects features {names}, this version "
-                         f"computes {list(FEATURES)}; retrain or update mskai.")
+    if names != list(features):
+        raise ModelError(f"{what} {entry.id} expects features {names}, this version "
+                         f"computes {list(features)}; retrain or update mskai.")
     tensors = read_state_dict(entry.path)
     return LogisticScorer({k: v.double().numpy() for k, v in tensors.items()})

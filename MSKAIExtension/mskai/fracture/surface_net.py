@@ -167,16 +167,11 @@ def surface_model_entry(user_dir: str | None = None, preferred_only: bool = Fals
     counts (set by the training script only when the learned candidates beat the component
     candidates on the held-out FROC).
     """
-    from mskai.errors import ModelError
-    from mskai.models.registry import check, models_for_task
+    from mskai.fracture.candidates import PREFERRED_FLAG
+    from mskai.models.registry import latest_verified
 
-    try:
-        entries = models_for_task(TASK, "CT", user_dir)
-    except ModelError:
-        return None
-    ok = [e for e in entries if check(e) is None
-          and (not preferred_only or bool(e.output.get("preferred_over_components")))]
-    return ok[-1] if ok else None
+    return latest_verified(TASK, "CT", user_dir,
+                           PREFERRED_FLAG if preferred_only else None)
 
 
 def load_surface_net(entry: Any = None) -> Any:

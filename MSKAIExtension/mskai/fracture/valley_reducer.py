@@ -278,29 +278,15 @@ def reduced_valley_candidates(image: Volume, bone: np.ndarray | None = None,
 def reducer_entry(user_dir: str | None = None, preferred_only: bool = False):
     """The last :data:`TASK` CT entry whose weights verify, or None; with ``preferred_only``
     only one whose ``output.preferred_over_components`` is true."""
-    from mskai.errors import ModelError
-    from mskai.models.registry import check, models_for_task
+    from mskai.fracture.candidates import PREFERRED_FLAG
+    from mskai.models.registry import latest_verified
 
-    try:
-        entries = models_for_task(TASK, "CT", user_dir)
-    except ModelError:
-        return None
-    ok = [e for e in entries if check(e) is None
-          and (not preferred_only or bool(e.output.get("preferred_over_components")))]
-    return ok[-1] if ok else None
+    return latest_verified(TASK, "CT", user_dir,
+                           PREFERRED_FLAG if preferred_only else None)
 
 
 def load_reducer(entry: Any):
     """Verify the entry's sha256, then read its tensors (no objects unpickled)."""
-    from mskai.errors import ModelError
-    from mskai.fracture.scorer import LogisticScorer
-    from mskai.models.loaders import read_state_dict
-    from mskai.models.manifest import verify
+    from mskai.fracture.scorer import load_logistic
 
-    verify(entry)
-    names = list((entry.architecture or {}).get("kwargs", {}).get("features", []))
-    if names != list(FEATURES):
-        raise ModelError(f"valley reducer {entry.id} expects features {names}, this version "
-                         f"computes {list(FEATURES)}; retrain or update mskai.")
-    tensors = read_state_dict(entry.path)
-    return LogisticScorer({k: v.double().numpy() for k, v in tensors.items()})
+    return load_logistic(entry, FEATURES, "valley reducer")

@@ -66,6 +66,20 @@ def models_for_task(task: str, modality: str | None = None,
             and (modality is None or e.modality.upper() == modality.upper())]
 
 
+def latest_verified(task: str, modality: str, user_dir: str | Path | None = None,
+                    required_flag: str | None = None) -> ModelEntry | None:
+    """The last entry for ``task`` and ``modality`` whose weights verify, or None (also
+    when the manifests cannot be read); with ``required_flag`` only one whose
+    ``output[required_flag]`` is true."""
+    try:
+        entries = models_for_task(task, modality, user_dir)
+    except ModelError:
+        return None
+    ok = [e for e in entries if check(e) is None
+          and (required_flag is None or bool(e.output.get(required_flag)))]
+    return ok[-1] if ok else None
+
+
 def check(entry: ModelEntry) -> str | None:
     """None when the model verifies, else the reason it does not."""
     try:
