@@ -64,7 +64,8 @@ def test_the_true_knee_passes_every_check(knee):
     image, masks = knee
     checks = check_knee_anatomy(masks, image, MODEL_LABELS)
     assert all(c.passed for c in checks), [c for c in checks if not c.passed]
-    assert {c.check for c in checks} == {"size", "order", "touches_bone", "faces_joint"}
+    assert {c.check for c in checks} == {"size", "one_piece", "order", "touches_bone",
+                                         "faces_joint"}
 
 
 def test_swapped_femur_and_tibia(knee):
@@ -105,6 +106,35 @@ def test_surrounding_tissue_labelled_as_femur(knee):
     failures = _failures(dict(masks, femur=thigh), image)
     assert "too large for a femur" in failures[("femur", "size")]
     assert "surrounding tissue is labelled as bone" in failures[("femur", "size")]
+
+
+def test_calf_muscle_slab_bridged_onto_the_tibia(knee):
+    """As knee_unet_v3 did on a real T2 knee: a muscle slab behind the tibia, joined by a
+    3 mm bridge. Only ``one_piece`` fails (the tibia stays within the size limits), and
+    the bone cleanup gives the true tibia back."""
+    from mskai.segmentation.knee_bone_cleanup import remove_bone_leaks
+
+    image, masks = knee
+    tibia = masks["tibia"]
+    kji = np.indices(tibia.shape).reshape(3, -1)
+    r, a, s = image.index_to_ras(kji[::-1].T.astype(float)).T.reshape(3, *tibia.shape)
+    centre = [float(c[tibia].mean()) for c in (r, a, s)]
+    back = float(a[tibia].min())
+    slab = ((np.abs(r - centre[0]) <= 8) & (s >= centre[2] - 35) & (s <= centre[2] - 10)
+            & (a >= back - 22) & (a <= back - 8))
+    bridge = ((np.abs(r - centre[0]) <= 1.5) & (np.abs(s - centre[2] + 20) <= 1.5)
+              & (a >= back - 9) & (a <= centre[1]))
+    others = np.any([m for n, m in masks.items() if n != "tibia"], axis=0)
+    leak = (slab | bridge) & ~tibia & ~others
+    assert np.count_nonzero(slab & leak) * image.voxel_volume_mm3 > 4000.0   # over 4 mL
+    broken = dict(masks, tibia=tibia | leak)
+    failures = _failures(broken, image, MODEL_LABELS)
+    assert set(failures) == {("tibia", "one_piece")}, failures
+    assert "labelled as bone" in failures[("tibia", "one_piece")]
+    kept = remove_bone_leaks(broken, image)["tibia"]
+    dice = 2 * np.count_nonzero(kept & tibia) / (np.count_nonzero(kept) + tibia.sum())
+    assert dice > 0.99
+    assert not _failures(dict(masks, tibia=kept), image, MODEL_LABELS)
 
 
 def test_given_labels_messages_name_only_the_options_given():

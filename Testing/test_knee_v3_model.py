@@ -51,10 +51,12 @@ def masks(entry, dess):
     import torch
 
     from mskai.inference.pipeline import run_segmentation
+    from mskai.segmentation.knee_bone_cleanup import remove_bone_leaks
 
     torch.set_num_threads(1)
     by_value = run_segmentation(dess[0], entry, "cpu")
-    return {entry.labels[v]: m for v, m in by_value.items()}
+    # as mskai cartilage does: bone-leak removal after the model, before the checks
+    return remove_bone_leaks({entry.labels[v]: m for v, m in by_value.items()}, dess[0])
 
 
 def test_v3_is_the_default_and_verifies(entry):

@@ -7,7 +7,10 @@ anatomical checks CartilageQuant runs before measuring.
 The volume is ``Testing/benchmarks/bench_cartilage.py``'s: the real pymskt label map on a
 512x512x80 grid of 0.31x0.31x1.5 mm (sagittal) with DESS-like signal and noise. It is
 made from the same single label map the knee models were trained on, so it tests the
-acquisition (grid, axis order, contrast), not a new anatomy. Prints JSON.
+acquisition (grid, axis order, contrast), not a new anatomy. Each model is scored with
+and without the bone-leak removal ``mskai cartilage`` applies after the model
+(:mod:`mskai.segmentation.knee_bone_cleanup`; keys ending in ``without bone cleanup``).
+Prints JSON.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +28,8 @@ from cases import REPO, setup_paths
 
 # Network label -> pymskt label values of the DESS-like volume's truth.
 TRUTH_VALUES = {1: (5,), 2: (6,), 3: (7,), 4: (1,), 5: (2, 3), 6: (4,)}
+# Summary key suffix of a model's masks before the bone-leak removal CartilageQuant applies.
+RAW = " without bone cleanup"
 
 
 def dess_volume():
@@ -34,15 +40,14 @@ def dess_volume():
     return dess_like_knee()
 
 
-def check(image, truth, model_id: str, weights: Path | None) -> tuple[dict, np.ndarray]:
-    """Dice per structure, failed checks, and the label map (network values)."""
+def check(image, truth, masks: dict[str, np.ndarray]) -> tuple[dict, np.ndarray]:
+    """Dice per structure, failed checks, and the label map (network values) of one
+    model's masks."""
     from evaluate import dice
-    from real_knee import segment
 
     from mskai.measure.knee_anatomy_checks import check_knee_anatomy
     from mskai.phantoms.knee_anatomy import LABELS
 
-    masks = segment(image, model_id, weights)
     labels = np.zeros(image.array.shape, np.uint8)
     for value, name in LABELS.items():
         labels[masks[name]] = value
@@ -91,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_paths()
     import torch
+    from real_knee import segment
+
+    from mskai.segmentation.knee_bone_cleanup import remove_bone_leaks
 
     torch.set_num_threads(args.threads)
     image, truth = dess_volume()
@@ -99,7 +107,13 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(("candidate", args.candidate))
     summary, maps = {}, {}
     for name, weights in runs:
-        summary[name], maps[name] = check(image, truth, name, weights)
+        masks = segment(image, name, weights, cleanup=False)
+        summary[name + RAW], _ = check(image, truth, masks)
+        start = time.perf_counter()
+        masks = remove_bone_leaks(masks, image)
+        seconds = time.perf_counter() - start
+        summary[name], maps[name] = check(image, truth, masks)
+        summary[name]["bone_cleanup_s"] = round(seconds, 2)
     if args.png is not None:
         true = np.zeros(image.array.shape, np.uint8)
         for value, sources in TRUTH_VALUES.items():

@@ -8,7 +8,9 @@ Cases: ``--per-sequence`` synthetic knees per fixed contrast table of
 model saw them; v2 saw none of the five), seeds ``EVAL_BASE + 1000 * s + i`` (used by no
 training run), with the simulator's random deformation, slice thickness (1-3.5 mm), bias
 and noise. Inference as the pipeline runs it on the 1 mm network grid (sliding window 96^3,
-overlap 0.25, largest component per label). Prints mean and worst Dice per cell.
+overlap 0.25, largest component per label). Prints mean and worst Dice per cell;
+``--bone-cleanup`` also scores the same predictions after the bone-leak removal
+``mskai cartilage`` applies (:mod:`mskai.segmentation.knee_bone_cleanup`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ EVAL_BASE = 60000
 CACHE = Path("/tmp/knee_synth_v2/heldout")
 MODELS = ("knee_unet_v1", "knee_unet_v2", "knee_unet_v3")
 CANDIDATE = "candidate"
+CLEANED = " + bone cleanup"
 
 
 def eval_seeds(per_sequence: int) -> list[tuple[str, int]]:
@@ -52,22 +55,43 @@ def load(model_id: str, weights: Path | None):
     return model.eval(), entry
 
 
-def score(models: dict, paths: list[Path]) -> dict:
-    """``{model: {sequence: {label: [Dice per case]}}}``."""
+def score(models: dict, paths: list[Path], bone_cleanup: bool = False) -> dict:
+    """``{model: {sequence: {label: [Dice per case]}}}``; with ``bone_cleanup`` also
+    ``{model + CLEANED: ...}``: the same prediction after CartilageQuant's bone-leak removal."""
     import torch
 
-    out: dict = {name: {} for name in models}
+    runs = [*models, *(n + CLEANED for n in models if bone_cleanup)]
+    out: dict = {name: {} for name in runs}
     with torch.no_grad():
         for path in paths:
             image, truth = load_case(path)
             sequence = path.name.split("_")[0]
             for name, (model, entry) in models.items():
                 pred = predict(model, image, keep_largest=True)
-                cell = out[name].setdefault(sequence, {})
-                for value, label in entry.labels.items():
-                    cell.setdefault(label, []).append(round(dice(pred, truth, value), 4))
+                preds = {name: pred}
+                if bone_cleanup:
+                    preds[name + CLEANED] = clean_bones(pred, entry.labels)
+                for run, labels in preds.items():
+                    cell = out[run].setdefault(sequence, {})
+                    for value, label in entry.labels.items():
+                        cell.setdefault(label, []).append(round(dice(labels, truth, value), 4))
             print(path.name, {n: {k: v[-1] for k, v in out[n][sequence].items()}
-                              for n in models}, flush=True)
+                              for n in runs}, flush=True)
+    return out
+
+
+def clean_bones(pred: np.ndarray, labels: dict[int, str]) -> np.ndarray:
+    """``pred`` (``[X, Y, Z]``, 1 mm, RAS) after
+    :func:`mskai.segmentation.knee_bone_cleanup.bone_core` on each bone; removed voxels
+    become background."""
+    from mskai.segmentation.knee_bone_cleanup import KNEE_BONES, SHAFT_SIGN, bone_core
+
+    out = pred.copy()
+    for value, name in labels.items():
+        if name in KNEE_BONES and (pred == value).any():
+            mask = pred == value
+            shaft = np.array([0.0, 0.0, SHAFT_SIGN[name]]) if name in SHAFT_SIGN else None
+            out[mask & ~bone_core(mask, np.ones(3), shaft)] = 0
     return out
 
 
@@ -94,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=MODELS, help="evaluate one model only")
     parser.add_argument("--candidate", type=Path,
                         help="also evaluate these unregistered weights (v1's architecture)")
+    parser.add_argument("--bone-cleanup", action="store_true",
+                        help="also score each model after CartilageQuant's bone-leak removal")
     args = parser.parse_args(argv)
     setup_paths()
     import torch
@@ -107,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.candidate is not None:
         models[CANDIDATE] = load(CANDIDATE, args.candidate)
     paths = ensure_cases(args.cache, eval_seeds(args.per_sequence))
-    result = score(models, paths)
+    result = score(models, paths, args.bone_cleanup)
     print(table(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")

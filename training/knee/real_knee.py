@@ -4,9 +4,12 @@
 
 Reads the echoes with :func:`mskai.measure.t2_io.read_multi_echo` and keeps the shortest
 echo (TE 6.3 ms: proton-density-like spin echo; sagittal, 0.625x0.625 mm, 3 mm slices every
-4 mm). Segments it with each model as the pipeline does, measures cartilage volume and mean
-thickness (``nearest`` method) per plate, and draws sagittal slices with each model's
-outlines. Prints a JSON summary. There is no ground truth: the picture must be looked at.
+4 mm). Segments it with each model as ``mskai cartilage`` does (the bone-leak removal of
+:mod:`mskai.segmentation.knee_bone_cleanup` included, unless ``--no-bone-cleanup``),
+measures cartilage volume and mean thickness (``nearest`` method) per plate, and draws
+sagittal slices with each model's outlines (second row: the first model without the
+cleanup). Bone volumes are printed with and without the cleanup. Prints a JSON summary.
+There is no ground truth: the picture must be looked at.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from cases import REPO, setup_paths
 SERIES = REPO.parent / "shared" / "data" / "pymskt_knee" / "MESE_T2_dicom_anon"
 PLATES = {"femoral_cartilage": "femur", "tibial_cartilage": "tibia",
           "patellar_cartilage": "patella"}
+RAW = " without bone cleanup"
 COLOURS = {"femur": "#1f77b4", "tibia": "#d62728", "patella": "#8c564b",
            "femoral_cartilage": "#ffd700", "tibial_cartilage": "#2ca02c",
            "patellar_cartilage": "#ff69b4"}
@@ -41,8 +45,12 @@ def first_echo(folder: Path):
                   metadata={"echo_time_ms": float(times[index])})
 
 
-def segment(volume, model_id: str, weights: Path | None = None) -> dict[str, np.ndarray]:
-    """Masks by segment id; ``weights`` (a state dict) replaces the registered file."""
+def segment(volume, model_id: str, weights: Path | None = None,
+            cleanup: bool = True) -> dict[str, np.ndarray]:
+    """Masks by segment id; ``weights`` (a state dict) replaces the registered file.
+    ``cleanup`` applies CartilageQuant's bone-leak removal
+    (:func:`mskai.segmentation.knee_bone_cleanup.remove_bone_leaks`), as ``mskai cartilage``
+    does after the model."""
     import torch
 
     from mskai.inference.pipeline import run_segmentation
@@ -56,7 +64,18 @@ def segment(volume, model_id: str, weights: Path | None = None) -> dict[str, np.
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         model.eval()
     by_value = run_segmentation(volume, entry, "cpu", model=model)
-    return {entry.labels[v]: m for v, m in by_value.items()}
+    masks = {entry.labels[v]: m for v, m in by_value.items()}
+    if cleanup:
+        from mskai.segmentation.knee_bone_cleanup import remove_bone_leaks
+
+        masks = remove_bone_leaks(masks, volume)
+    return masks
+
+
+def bone_volumes(masks: dict[str, np.ndarray], volume) -> dict[str, float]:
+    """Femur, tibia and patella volumes (mL, one decimal)."""
+    return {b: round(float(masks[b].sum()) * volume.voxel_volume_mm3 / 1000.0, 1)
+            for b in ("femur", "tibia", "patella") if b in masks}
 
 
 def measure(masks: dict[str, np.ndarray], volume) -> dict[str, dict]:
@@ -142,22 +161,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--v2-weights", type=Path, help="unregistered v2 state dict to try")
     parser.add_argument("--candidate", type=Path,
                         help="also segment with these unregistered weights ('candidate')")
+    parser.add_argument("--no-bone-cleanup", action="store_true",
+                        help="keep the model's bones as they are (no bone-leak removal)")
     args = parser.parse_args(argv)
     setup_paths()
     import torch
 
     torch.set_num_threads(args.threads)
     volume = first_echo(args.series)
-    results = {m: segment(volume, m, args.v2_weights if m == "knee_unet_v2" else None)
-               for m in args.models}
+    raw = {m: segment(volume, m, args.v2_weights if m == "knee_unet_v2" else None, False)
+           for m in args.models}
     if args.candidate is not None:
-        results = {"candidate": segment(volume, "candidate", args.candidate), **results}
+        raw = {"candidate": segment(volume, "candidate", args.candidate, False), **raw}
+    results = raw
+    if not args.no_bone_cleanup:
+        from mskai.segmentation.knee_bone_cleanup import remove_bone_leaks
+
+        results = {m: remove_bone_leaks(masks, volume) for m, masks in raw.items()}
     summary = {m: measure(masks, volume) for m, masks in results.items()}
     for m, masks in results.items():
-        summary[m]["bone_volume_ml"] = {
-            b: round(float(masks[b].sum()) * volume.voxel_volume_mm3 / 1000.0, 1)
-            for b in ("femur", "tibia", "patella") if b in masks}
-    overlay_png(volume, results, args.png)
+        summary[m]["bone_volume_ml"] = bone_volumes(masks, volume)
+        summary[m]["bone_volume_ml_without_cleanup"] = bone_volumes(raw[m], volume)
+    rows = dict(results)
+    if not args.no_bone_cleanup:  # second row: the first model before the cleanup
+        first = next(iter(raw))
+        rows = {first: results[first], first + RAW: raw[first],
+                **{m: r for m, r in results.items() if m != first}}
+    overlay_png(volume, rows, args.png)
     print(json.dumps(summary, indent=1))
     return 0
 

@@ -17,6 +17,12 @@ These checks catch such output, each naming one structure and what is wrong with
 - ``size`` (patella): 3-30 mL, at most 65 mm wide and 35 mm deep (adult patellae are about
   7-18 mL, 38-50 mm wide, 20-25 mm thick); the lower volume bound is skipped when the
   patella touches the image border (cropped by the field of view).
+- ``one_piece`` (femur, tibia, patella): at most ``MAX_DETACHED_ML`` of the bone lies in
+  parts joined to it by a neck thinner than 10 mm (a ball of 5 mm radius cannot pass) or
+  not at all. On a real knee T2 series ``knee_unet_v3`` glued 10 mL of calf muscle and the
+  fibular head (6.8 mL) onto the tibia through contacts of about 9 mm; CartilageQuant
+  removes such parts after the model (:mod:`mskai.segmentation.knee_bone_cleanup`), so
+  this catches given labels and edits.
 - ``order``: the femur lies above the tibia along the patient's superior axis, within 60
   degrees of it (knees are scanned near extension); the patella lies in front of the femur
   (patient anterior, across the limb axis) and within 20 mm of it.
@@ -71,6 +77,7 @@ MAX_WIDTH_MM = {FEMUR: 115.0, TIBIA: 105.0, PATELLA: 65.0}   # left-right
 MAX_DEPTH_MM = {FEMUR: 100.0, TIBIA: 90.0, PATELLA: 35.0}    # antero-posterior
 PATELLA_ML = (3.0, 30.0)
 MIN_EXTENT_MM = 10.0
+MAX_DETACHED_ML = 1.0
 MAX_LIMB_ANGLE_DEG = 60.0
 MAX_PATELLA_GAP_MM = 20.0
 TOUCH_VOXELS = 1.5
@@ -161,6 +168,8 @@ def check_knee_anatomy(masks: Mapping[str, np.ndarray], volume: Volume,
             checks.append(_long_bone_size(bone, masks[bone], coarse))
     if PATELLA in coarse.masks:
         checks.append(_patella_size(masks[PATELLA], coarse))
+    checks += [_one_piece(bone, np.asarray(masks[bone], dtype=bool), volume)
+               for bone in (FEMUR, TIBIA, PATELLA) if bone in coarse.masks]
     checks += _order(coarse)
     for plate in CARTILAGE_BONE:
         if plate in coarse.masks:
@@ -229,6 +238,23 @@ def _patella_size(mask: np.ndarray, coarse: _Coarse) -> AnatomyCheck:
                             f"it is too small for a patella ({ml:.1f} mL, at least "
                             f"{lo:.0f} mL expected)")
     return AnatomyCheck(PATELLA, "size", True)
+
+
+def _one_piece(bone: str, mask: np.ndarray, volume: Volume) -> AnatomyCheck:
+    """A bone is one compact piece: less than ``MAX_DETACHED_ML`` of it in parts joined to
+    it by a neck thinner than the bone cleanup's opening ball, or not at all (calf muscle
+    or the fibular head labelled as tibia; :mod:`mskai.segmentation.knee_bone_cleanup`,
+    on the full-resolution mask so that it agrees with the cleanup)."""
+    from mskai.segmentation.knee_bone_cleanup import OPENING_RADIUS_MM, remove_bone_leaks
+
+    kept = remove_bone_leaks({bone: mask}, volume, (bone,))[bone]
+    ml = float(np.count_nonzero(mask & ~kept)) * volume.voxel_volume_mm3 / 1000.0
+    if ml < MAX_DETACHED_ML:
+        return AnatomyCheck(bone, "one_piece", True)
+    return AnatomyCheck(bone, "one_piece", False,
+                        f"{ml:.1f} mL of it is joined to the rest only by a neck under "
+                        f"{2 * OPENING_RADIUS_MM:.0f} mm thick or not at all, so surrounding "
+                        "tissue (muscle, the fibular head) is labelled as bone")
 
 
 def _centroid(coarse: _Coarse, name: str) -> np.ndarray:

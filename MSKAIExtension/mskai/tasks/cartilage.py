@@ -24,6 +24,7 @@ import numpy as np
 
 from mskai.errors import CancelledError, InputError
 from mskai.measure.knee_axes import KneeAxes
+from mskai.segmentation.knee_bone_cleanup import remove_bone_leaks
 from mskai.segments import STATUS_AI, STATUS_EDITED, Provenance, Result, Segment
 from mskai.terminology import (
     FEMORAL_CARTILAGE,
@@ -223,6 +224,7 @@ def _knee_masks(image: Volume, labels: dict[str, np.ndarray] | None, report: Pro
         by_value = run_segmentation(image, entry, progress=lambda f, m: report(0.5 * f, m),
                                     cancel=cancel)
     masks = {entry.labels[v]: m for v, m in by_value.items() if v in entry.labels}
+    masks = remove_bone_leaks(masks, image)  # soft tissue glued onto a bone by the model
     provenance = Provenance(method="AI segmentation", model_id=entry.id,
                             model_version=entry.version, model_sha256=entry.sha256)
     expected = [name for value, name in entry.labels.items() if value != 0]
