@@ -32,8 +32,13 @@ SHEET_MM = 0.8  # Gaussian averaging of the top-hat: keeps sheets, flattens nois
 
 def hu_valley(image: Volume, bone: np.ndarray, closing_mm: float = CLOSING_MM,
               smoothing_mm: float = SMOOTHING_MM, sheet_mm: float = SHEET_MM) -> np.ndarray:
-    """Black top-hat of the CT inside ``bone``, 0..1 (float32, 0 outside bone)."""
+    """Black top-hat of the CT inside ``bone``, 0..1 (float32, 0 outside bone).
+
+    The closing is :func:`mskai.segmentation.bone_ct_filters.box_closing` (the values of
+    ``ndimage.grey_closing``, twice as fast)."""
     from scipy import ndimage
+
+    from mskai.segmentation.bone_ct_filters import box_closing
 
     out = np.zeros(bone.shape, dtype=np.float32)
     if not bone.any():
@@ -44,7 +49,7 @@ def hu_valley(image: Volume, bone: np.ndarray, closing_mm: float = CLOSING_MM,
     if smoothing_mm > 0:
         hu = ndimage.gaussian_filter(hu, smoothing_mm / spacing_kji, truncate=2.5)
     size = tuple(int(2 * max(1, round(closing_mm / s)) + 1) for s in spacing_kji)
-    closed = ndimage.grey_closing(hu, size=size)
+    closed = box_closing(hu, size)
     contrast = np.clip(closed - SOFT_TISSUE_HU, MIN_CONTRAST_HU, FULL_LINE_HU)
     valley = np.clip((closed - hu) / contrast, 0.0, 1.0)
     if sheet_mm > 0:
@@ -60,7 +65,7 @@ def dense_bone(image: Volume, bone: np.ndarray, closing_mm: float = CLOSING_MM,
     A fracture line shows best where it crosses cortex; trabecular and fatty marrow have a
     texture of their own that a line cannot be told from.
     """
-    from scipy import ndimage
+    from mskai.segmentation.bone_ct_filters import box_closing
 
     out = np.zeros(bone.shape, dtype=bool)
     if not bone.any():
@@ -69,9 +74,9 @@ def dense_bone(image: Volume, bone: np.ndarray, closing_mm: float = CLOSING_MM,
     spacing_kji = np.asarray(tuple(reversed(image.spacing)), dtype=float)
     size = tuple(int(2 * max(1, round(closing_mm / s)) + 1) for s in spacing_kji)
     # the closing commutes with the threshold (flat box, max and min filters), so the
-    # closing of the thresholded uint8 image gives the same voxels, faster
-    above = (np.asarray(image.array[box]) >= dense_hu).astype(np.uint8)
-    out[box] = bone[box] & (ndimage.grey_closing(above, size=size) > 0)
+    # closing of the thresholded image gives the same voxels, faster
+    above = np.asarray(image.array[box]) >= dense_hu
+    out[box] = bone[box] & box_closing(above, size)
     return out
 
 
@@ -119,8 +124,10 @@ def fracture_landscape(image: Volume, bone: np.ndarray,
 def _bone_box(bone: np.ndarray, pad_mm: float,
               spacing: tuple[float, float, float]) -> tuple[slice, slice, slice]:
     """(k, j, i) slices of the bone's bounding box, padded by ``pad_mm`` plus two voxels."""
-    idx = np.argwhere(bone)
+    from mskai.segmentation.bone_ct_filters import mask_bbox
+
+    tight = mask_bbox(bone)
     pad = [int(np.ceil(pad_mm / s)) + 2 for s in reversed(spacing)]
-    lo = np.maximum(idx.min(axis=0) - pad, 0)
-    hi = np.minimum(idx.max(axis=0) + pad + 1, bone.shape)
+    lo = np.maximum(np.array([b.start for b in tight]) - pad, 0)
+    hi = np.minimum(np.array([b.stop for b in tight]) + pad, bone.shape)
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))

@@ -26,18 +26,26 @@ def is_fragment_id(segment_id: str) -> bool:
 
 
 def label_components(mask: np.ndarray, volume: Volume, min_ml: float = 0.5) -> np.ndarray:
-    """26-connected components of ``mask`` larger than ``min_ml``, labelled 1..n by size."""
+    """26-connected components of ``mask`` larger than ``min_ml``, labelled 1..n by size.
+
+    Labelled on the mask's bounding box: the same components, numbered in the same (raster)
+    order, so ties in size keep their order."""
     from scipy import ndimage
 
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3, 3)))
-    if n == 0:
-        return labels.astype(np.int32)
+    from mskai.segmentation.bone_ct_filters import mask_bbox
+
+    out = np.zeros(np.shape(mask), dtype=np.int32)
+    box = mask_bbox(np.asarray(mask))
+    if box is None:
+        return out
+    labels, n = ndimage.label(np.asarray(mask)[box], structure=np.ones((3, 3, 3)))
     sizes = np.bincount(labels.ravel())[1:]
     min_voxels = min_ml * 1000.0 / volume.voxel_volume_mm3
     order = [int(i) for i in np.argsort(-sizes, kind="stable") if sizes[i] >= min_voxels]
     lut = np.zeros(n + 1, dtype=np.int32)
     lut[np.asarray(order, dtype=int) + 1] = np.arange(1, len(order) + 1)
-    return lut[labels]
+    out[box] = lut[labels]
+    return out
 
 
 def split_at_necks(mask: np.ndarray, volume: Volume, min_radius_mm: float = 3.0,

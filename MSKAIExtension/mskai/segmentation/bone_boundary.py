@@ -36,13 +36,14 @@ def drop_weak_regions(mask: np.ndarray, values: np.ndarray,
     """The mask without voxels that have no value >= ``min_hu`` within ``radius_mm``.
 
     Run this before hole filling. Marrow removed here, deep inside a vertebral body, comes
-    back when the holes are filled.
+    back when the holes are filled. The box maximum of the mask's values reaches ``min_hu``
+    exactly where the box holds a mask voxel of ``min_hu``, so the boolean box dilation
+    (:func:`mskai.segmentation.bone_ct_filters.box_max`) gives the same voxels, faster.
     """
-    from scipy import ndimage
+    from mskai.segmentation.bone_ct_filters import box_max
 
-    nearby_max = ndimage.maximum_filter(np.where(mask, values, -np.inf),
-                                        size=window(spacing_kji, radius_mm))
-    return mask & (nearby_max >= min_hu)
+    strong = mask & (np.asarray(values) >= min_hu)
+    return mask & box_max(strong, window(spacing_kji, radius_mm))
 
 
 def _masked_mean(values: np.ndarray, where: np.ndarray,
@@ -66,19 +67,20 @@ def trim_partial_volume(mask: np.ndarray, values: np.ndarray,
     Both are taken over a box of ``radius_mm``. Only surface voxels that touch soft tissue
     are judged. Voxels that face air or the image border are kept, and so are voxels
     without both levels nearby. Bone cut off by a region of interest (set to air outside)
-    therefore keeps its cut face. The result is hole-filled again in 3D.
+    therefore keeps its cut face. The result is hole-filled again in 3D. The erosion and
+    dilations are :mod:`mskai.segmentation.bone_ct_filters`' (scipy's voxels, faster).
     """
-    from scipy import ndimage
+    from mskai.segmentation.bone_ct_filters import dilate_cross, erode_cross
 
     values = np.asarray(values, dtype=np.float32)
     size = window(spacing_kji, radius_mm)
-    interior = ndimage.binary_erosion(mask)
+    interior = erode_cross(mask)
     soft = ~mask & (values > AIR_HU)
-    outside = soft & ~ndimage.binary_dilation(mask)
+    outside = soft & ~dilate_cross(mask)
     bone, has_bone = _masked_mean(values, interior, size)
     tissue, has_tissue = _masked_mean(values, outside, size)
     threshold = tissue + fraction * (bone - tissue)
-    surface = mask & ~interior & ndimage.binary_dilation(soft)
+    surface = mask & ~interior & dilate_cross(soft)
     faint = surface & (has_bone > 0) & (has_tissue > 0) & (values < threshold)
     from mskai.segmentation.bone_ct import fill_holes_along
 

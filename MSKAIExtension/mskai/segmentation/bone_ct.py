@@ -29,6 +29,8 @@ whole fracture pipeline stays within memory and about a minute on two cores.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from mskai.errors import InputError
@@ -78,18 +80,45 @@ def fill_holes_all_planes(mask: np.ndarray) -> np.ndarray:
     The same voxels as ``ndimage.binary_fill_holes`` of the volume and then of every slice
     (face-connected background not reaching the border is a hole), computed by one labelling
     per step (:func:`fill_holes_along`) instead of a dilation per slice: 20x faster on a
-    512x512x300 CT (``Testing/test_bone_ct.py`` checks the equality).
+    512x512x300 CT (``Testing/test_bone_ct.py`` checks the equality). Every step runs on
+    the mask's bounding box (:func:`filled_in_box`).
     """
-    out = fill_holes_along(mask, None)
+    return filled_in_box(mask, _fill_all_planes)
+
+
+def _fill_all_planes(mask: np.ndarray) -> np.ndarray:
+    out = _fill_along(mask, None)
     filled = out.copy()
     for axis in range(3):
-        filled |= fill_holes_along(out, axis)
+        filled |= _fill_along(out, axis)
     return filled
+
+
+def filled_in_box(mask: np.ndarray, fill: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``fill(mask)`` computed on the mask's tight bounding box only.
+
+    The same voxels as on the whole grid: background outside the box reaches the border
+    along a straight line through no mask voxel, and so does background on the box's faces
+    (it looks out of the box), so the box's border may stand for the image's.
+    """
+    from mskai.segmentation.bone_ct_filters import mask_bbox
+
+    box = mask_bbox(mask)
+    out = np.array(mask, dtype=bool, copy=True)
+    if box is not None:
+        out[box] = fill(out[box])
+    return out
 
 
 def fill_holes_along(mask: np.ndarray, axis: int | None) -> np.ndarray:
     """``binary_fill_holes`` of the whole volume (``axis`` None) or of every slice across
-    ``axis``: background face-connected (within the slice) to the border stays background."""
+    ``axis``: background face-connected (within the slice) to the border stays background.
+    Computed on the mask's bounding box (:func:`filled_in_box`)."""
+    return filled_in_box(mask, lambda inside: _fill_along(inside, axis))
+
+
+def _fill_along(mask: np.ndarray, axis: int | None) -> np.ndarray:
+    """:func:`fill_holes_along` on the whole given grid."""
     from scipy import ndimage
 
     structure = ndimage.generate_binary_structure(3, 1)
@@ -120,8 +149,9 @@ def segment_bone_ct(volume: Volume, low_hu: float = 110.0, high_hu: float = 300.
 
     ``refine=False`` skips steps 3 and 6 and gives the plain threshold mask. ``shared``, an
     initially empty dict passed to several calls on the SAME volume (other thresholds),
-    keeps the steps that do not depend on them (coarsened grid, smoothing, body mask), so
-    they are computed once; the masks are the same as without it.
+    keeps the steps that do not depend on them (coarsened grid, smoothing, body mask) and
+    the hysteresis of thresholds already used (with and without ``refine``), so they are
+    computed once; the masks are the same as without it.
 
     Raises :class:`InputError` when the image is not a CT; an image without bone gives an
     empty mask (callers decide whether that is an error).
@@ -144,7 +174,8 @@ def segment_bone_ct(volume: Volume, low_hu: float = 110.0, high_hu: float = 300.
 
 def _segment(volume: Volume, low_hu: float, high_hu: float, min_component_ml: float,
              smoothing_mm: float, refine: bool, steps: dict) -> np.ndarray:
-    """The method on ``volume`` (already coarsened); ``steps`` caches threshold-free steps."""
+    """The method on ``volume`` (already coarsened); ``steps`` caches the steps that other
+    calls on the same volume repeat (smoothing, body mask, hysteresis of the same thresholds)."""
     from mskai.crop import padded_bbox
     from mskai.segmentation.bone_boundary import drop_weak_regions, trim_partial_volume
 
@@ -158,8 +189,10 @@ def _segment(volume: Volume, low_hu: float, high_hu: float, min_component_ml: fl
     key = ("smooth", tuple((b.start, b.stop) for b in box), smoothing_mm)
     if key not in steps:
         steps[key] = _smoothed(values[box], smoothing_mm, spacing_kji)
-    smooth = steps[key]
-    bone = hysteresis(smooth, low_hu, high_hu)
+    hyst_key = (*key, low_hu, high_hu)  # the refined and plain masks share thresholds
+    if hyst_key not in steps:
+        steps[hyst_key] = hysteresis(steps[key], low_hu, high_hu)
+    bone = steps[hyst_key]
     if refine:
         bone = drop_weak_regions(bone, values[box], spacing_kji)
     bone = remove_small_components(fill_holes_all_planes(bone), sub, min_component_ml)
@@ -255,14 +288,20 @@ def upsample_mask(mask: np.ndarray, factors: np.ndarray, shape: tuple[int, ...])
 
 
 def remove_small_components(mask: np.ndarray, volume: Volume, min_ml: float) -> np.ndarray:
-    """The mask without 26-connected components smaller than ``min_ml`` millilitres."""
+    """The mask without 26-connected components smaller than ``min_ml`` millilitres
+    (labelled on the mask's bounding box: the same components)."""
     from scipy import ndimage
 
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3, 3)))
-    if n == 0:
+    from mskai.segmentation.bone_ct_filters import mask_bbox
+
+    box = mask_bbox(mask)
+    if box is None:
         return mask
+    labels, n = ndimage.label(mask[box], structure=np.ones((3, 3, 3)))
     sizes = np.bincount(labels.ravel())
     min_voxels = min_ml * 1000.0 / volume.voxel_volume_mm3
     keep = sizes >= min_voxels
     keep[0] = False
-    return keep[labels]
+    out = np.zeros(mask.shape, dtype=bool)
+    out[box] = keep[labels]
+    return out
