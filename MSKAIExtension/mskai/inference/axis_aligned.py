@@ -66,53 +66,79 @@ def argmax_onto(probs: np.ndarray, amap: AxisMap, shape_kji: tuple[int, int, int
         low = np.minimum(np.floor(c).astype(np.int64), max(n - 2, 0))
         cells.append(low)
         weights.append((c - low).astype(np.float32))
-    cell_label = _cell_labels(probs)
-    looked_up = cell_label[np.ix_(*cells)]                       # model axes order
-    valid = inside[0][:, None, None] & inside[1][None, :, None] & inside[2][None, None, :]
     order = [0, 0, 0]  # model axis a holds reference axis source[a]; want (k, j, i)
     for a, r in enumerate(amap.source):
         order[2 - r] = a
-    looked_up = np.transpose(looked_up, order)
-    valid = np.transpose(valid, order)
+    looked_up = _lookup(np.transpose(_cell_labels(probs), order), [cells[a] for a in order])
+    for axis, a in enumerate(order):  # outside the model grid: background
+        index = [slice(None)] * 3
+        index[axis] = ~inside[a]
+        looked_up[tuple(index)] = 0
+    mixed = np.nonzero(looked_up == MIXED)
     labels = looked_up.astype(np.uint16)
-    labels[~valid] = 0
-    mixed = np.nonzero((looked_up == MIXED) & valid)
     if mixed[0].size:
         labels[mixed] = _interpolated_argmax(probs, amap, mixed, cells, weights)
     return labels
 
 
+def _lookup(table: np.ndarray, index: list[np.ndarray]) -> np.ndarray:
+    """``table[np.ix_(*index)]`` as one ``take`` per axis (a contiguous result, no
+    broadcast index arrays)."""
+    out = table
+    for axis, positions in enumerate(index):
+        out = np.take(out, positions, axis=axis)
+    return np.ascontiguousarray(out)
+
+
 def _cell_labels(probs: np.ndarray) -> np.ndarray:
     """Per model cell (between voxels x..x+1, ...): the class shared by its 8 corners'
-    arg-max, or :data:`MIXED`. A grid axis of one voxel makes cells of that one voxel."""
-    best = np.argmax(probs, axis=0).astype(np.uint8)
+    arg-max, or :data:`MIXED`. A grid axis of one voxel makes cells of that one voxel.
+
+    The corners are views into the arg-max padded by one edge voxel per axis (the last
+    voxel repeated, as an index clipped to the grid gives), so no index arrays are built."""
+    best = _first_argmax(probs)
     cell = best.copy()
     mixed = np.zeros(best.shape, dtype=bool)
-    for shift in [(dx, dy, dz) for dx in (0, 1) for dy in (0, 1) for dz in (0, 1)][1:]:
-        index = tuple(np.minimum(np.arange(n) + d, n - 1) for n, d in
-                      zip(best.shape, shift, strict=True))
-        mixed |= best[np.ix_(*index)] != best
+    padded = np.pad(best, [(0, 1)] * 3, mode="edge")
+    nx, ny, nz = best.shape
+    for dx, dy, dz in [(dx, dy, dz) for dx in (0, 1) for dy in (0, 1) for dz in (0, 1)][1:]:
+        mixed |= padded[dx:dx + nx, dy:dy + ny, dz:dz + nz] != best
     cell[mixed] = MIXED
     return cell
 
 
+def _first_argmax(probs: np.ndarray) -> np.ndarray:
+    """uint8 ``np.argmax(probs, axis=0)`` (the first of equal maxima) by one comparison per
+    class over contiguous arrays, not a strided search per voxel."""
+    best = np.zeros(probs.shape[1:], dtype=np.uint8)
+    top = probs[0].copy()
+    for channel in range(1, probs.shape[0]):
+        better = probs[channel] > top
+        best[better] = channel
+        np.maximum(top, probs[channel], out=top)
+    return best
+
+
 def _interpolated_argmax(probs: np.ndarray, amap: AxisMap, mixed: tuple[np.ndarray, ...],
                          cells: list[np.ndarray], weights: list[np.ndarray]) -> np.ndarray:
-    """Arg-max of the trilinearly interpolated probabilities at the listed voxels."""
+    """Arg-max of the trilinearly interpolated probabilities at the listed voxels.
+
+    The classes of one model voxel are gathered together (a channel-last copy of
+    ``probs``): one contiguous row per corner instead of one scattered read per class."""
     n_classes, sx, sy, sz = probs.shape
     index_ijk = (mixed[2], mixed[1], mixed[0])
     low = [cells[a][index_ijk[r]] for a, r in enumerate(amap.source)]
     frac = [weights[a][index_ijk[r]] for a, r in enumerate(amap.source)]
-    flat = probs.reshape(n_classes, -1)
-    total = np.zeros((n_classes, len(low[0])), dtype=np.float32)
+    rows = np.ascontiguousarray(probs.reshape(n_classes, -1).T)
+    total = np.zeros((len(low[0]), n_classes), dtype=np.float32)
     steps = [(1 if n > 1 else 0) for n in (sx, sy, sz)]
+    base = (low[0] * sy + low[1]) * sz + low[2]
     for dx in (0, 1):
         wx = frac[0] if dx else 1 - frac[0]
         for dy in (0, 1):
             wy = frac[1] if dy else 1 - frac[1]
             for dz in (0, 1):
                 wz = frac[2] if dz else 1 - frac[2]
-                at = ((low[0] + dx * steps[0]) * sy + low[1] + dy * steps[1]) * sz \
-                    + low[2] + dz * steps[2]
-                total += flat[:, at] * (wx * wy * wz)[None, :]
-    return np.argmax(total, axis=0).astype(np.uint16)
+                shift = (dx * steps[0] * sy + dy * steps[1]) * sz + dz * steps[2]
+                total += rows[base + shift] * (wx * wy * wz)[:, None]
+    return np.argmax(total, axis=1).astype(np.uint16)

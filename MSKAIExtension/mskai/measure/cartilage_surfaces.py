@@ -41,8 +41,10 @@ class CartilageSurfaces:
         return self.faces[~self.is_interface[self.faces].any(axis=1)]
 
 
-def check_cartilage_and_bone(cartilage: np.ndarray, bone: np.ndarray, volume: Volume) -> None:
-    """Raise InputError unless both masks are on the grid, non-empty and touching."""
+def check_cartilage_and_bone(cartilage: np.ndarray, bone: np.ndarray, volume: Volume
+                             ) -> tuple[slice, ...]:
+    """Raise InputError unless both masks are on the grid, non-empty and touching; returns
+    the cartilage's bounding box grown by one voxel."""
     from scipy.ndimage import binary_dilation
 
     shape = volume.array.shape[:3]
@@ -57,6 +59,13 @@ def check_cartilage_and_bone(cartilage: np.ndarray, bone: np.ndarray, volume: Vo
     box = bounding_box(cartilage, shape, margin=1)
     if not (binary_dilation(cartilage[box]) & bone[box]).any():
         raise InputError("cartilage does not touch the bone: check the label names")
+    return box
+
+
+def grow_box(box: tuple[slice, ...], shape: tuple[int, ...], margin: int) -> tuple[slice, ...]:
+    """``box`` grown by ``margin`` voxels on every side, inside ``shape``."""
+    return tuple(slice(max(s.start - margin, 0), min(s.stop + margin, n))
+                 for s, n in zip(box, shape, strict=True))
 
 
 def bounding_box(mask: np.ndarray, shape: tuple[int, ...], margin: int) -> tuple[slice, ...]:
@@ -110,16 +119,17 @@ def cartilage_surfaces(cartilage: np.ndarray, bone: np.ndarray, volume: Volume,
     from scipy.ndimage import gaussian_filter
     from skimage.measure import marching_cubes
 
-    check_cartilage_and_bone(cartilage, bone, volume)
-    box = bounding_box(cartilage, cartilage.shape, MARGIN_VOXELS)
+    box = grow_box(check_cartilage_and_bone(cartilage, bone, volume), cartilage.shape,
+                   MARGIN_VOXELS - 1)
     pad = 1  # an empty layer so surfaces at the image border still close
-    field = np.pad(cartilage[box], pad).astype(np.float32)
+    cartilage_crop = np.pad(cartilage[box], pad)
+    field = cartilage_crop.astype(np.float32)
     bone_crop = np.pad(bone[box], pad)
     if sigma_voxels > 0:
         field = gaussian_filter(field, sigma_voxels, mode="constant")
     verts, faces, normals, _ = marching_cubes(field, level=0.5, allow_degenerate=False)
     outside = _outside_voxels(verts, field)
-    is_interface = _faces_bone(outside, bone_crop, np.pad(cartilage[box], pad))
+    is_interface = _faces_bone(outside, bone_crop, cartilage_crop)
 
     offset = np.array([s.start for s in box], dtype=float) - pad
     verts_ras = volume.index_to_ras((verts + offset)[:, ::-1])

@@ -94,7 +94,9 @@ def _joint_region(femur: np.ndarray, tibia: np.ndarray, volume: Volume,
 
 def joint_axis_ras(femur: np.ndarray, tibia: np.ndarray, volume: Volume) -> np.ndarray:
     """Unit RAS vector from the tibia's centroid to the femur's (as KneeAxes.superior)."""
-    kji = np.argwhere(femur).mean(axis=0) - np.argwhere(tibia).mean(axis=0)
+    from mskai.measure.shape import centroid_kji
+
+    kji = centroid_kji(femur) - centroid_kji(tibia)
     axis = volume.ijk_to_ras()[:3, :3] @ kji[::-1]
     return axis / max(np.linalg.norm(axis), 1e-12)
 
@@ -116,20 +118,14 @@ def _surface(mask: np.ndarray, volume: Volume, region: tuple[slice, ...],
 
     Vertices within two blur widths of the region's cut faces are flagged False.
     """
-    from scipy.ndimage import gaussian_filter
-
     from mskai.measure.mesh import binary_surface
+    from mskai.measure.sharpened_blur import sharpened_blur
 
     crop = mask[region].astype(np.float32)
     if not crop.any():
         raise InputError("a bone has no voxels near the joint: check the label names")
     sigma_vox = sigma_mm / np.asarray(volume.spacing[::-1], dtype=float)
-    field = gaussian_filter(crop, sigma_vox, mode="nearest")
-    for axis in range(3):  # minus tr(S Hess): cancels the blur's curvature shrinkage
-        order = [0, 0, 0]
-        order[axis] = 2
-        field -= sigma_vox[axis] ** 2 * gaussian_filter(crop, sigma_vox, order=order,
-                                                        mode="nearest")
+    field = sharpened_blur(crop, sigma_vox)  # minus tr(S Hess): no curvature shrinkage
     verts, faces = binary_surface(field)
     edge = np.ceil(2 * sigma_vox)
     keep = np.all((verts > edge) & (verts < np.asarray(field.shape) - 1 - edge), axis=1)

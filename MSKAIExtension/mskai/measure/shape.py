@@ -47,10 +47,18 @@ def max_diameter_mm(verts_ras: np.ndarray) -> float:
 
 def centroid_kji(mask: np.ndarray) -> np.ndarray:
     """Mean voxel index ``[k, j, i]`` of a non-empty mask, from its three projections (no
-    list of voxel indices: a 512x512x80 bone takes a third of the time)."""
+    list of voxel indices: a 512x512x80 bone takes a third of the time).
+
+    Two passes over the voxels, both summing bytes into narrow integers: row counts along
+    ``i`` (then ``k`` and ``j`` from them) and the column counts of the ``(k j, i)`` view
+    (a third of the time of three ``sum`` calls, with the same integer counts)."""
+    voxels = np.asarray(mask, dtype=bool).view(np.uint8)
+    row_type = np.uint16 if voxels.shape[2] < 2**16 else np.uint64
+    rows = np.add.reduce(voxels, axis=2, dtype=row_type)
+    columns = np.add.reduce(voxels.reshape(-1, voxels.shape[2]), axis=0, dtype=np.uint64)
     out = []
-    for axis in range(3):
-        counts = mask.sum(axis=tuple(a for a in range(3) if a != axis))
+    for counts in (rows.sum(axis=1, dtype=np.int64), rows.sum(axis=0, dtype=np.int64),
+                   columns.astype(np.int64)):
         out.append(float((np.arange(len(counts)) * counts).sum()) / float(counts.sum()))
     return np.asarray(out)
 

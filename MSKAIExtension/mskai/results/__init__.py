@@ -39,17 +39,17 @@ def write_results(result: Result, out_dir: str | Path, figures: list[Figure] | t
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    document = measurements_document(result)
-    paths = {"segmentation": write_seg_nrrd(result, out / "segmentation.seg.nrrd"),
-             "json": write_json(document, out / "measurements.json"),
-             "csv": write_csv(document, out / "measurements.csv"),
-             "units_csv": write_units_csv(document, out / UNITS_CSV)}
-    colors = {s.id: tuple(s.color) for s in result.segments}
-    finish_3d = start_snapshot_3d(result, use_vtk=render_3d)  # renders while slices draw
+    finish_3d = start_snapshot_3d(result, use_vtk=render_3d)  # renders while files are written
     try:
+        document = measurements_document(result)
+        paths = {"segmentation": write_seg_nrrd(result, out / "segmentation.seg.nrrd"),
+                 "json": write_json(document, out / "measurements.json"),
+                 "csv": write_csv(document, out / "measurements.csv"),
+                 "units_csv": write_units_csv(document, out / UNITS_CSV)}
         slices = key_slices(result)
     finally:
         view_3d = finish_3d()
+    colors = {s.id: tuple(s.color) for s in result.segments}
     page = render_report(document, colors, result.provenance.time, slices, view_3d,
                          list(figures))
     paths["report"] = out / "report.html"

@@ -91,10 +91,12 @@ def assign_layers(segments: list[Segment]) -> list[int]:
 
 def _extent(mask: np.ndarray) -> str:
     """Slicer's ``i0 i1 j0 j1 k0 k1`` extent of the mask's voxels (``0 -1 ...`` when empty)."""
+    from mskai.measure.cartilage_surfaces import bounding_box
+
     if not mask.any():
         return "0 -1 0 -1 0 -1"
-    kji = np.argwhere(mask)
-    lo, hi = kji.min(0)[::-1], kji.max(0)[::-1]
+    box = bounding_box(mask, mask.shape, margin=0)  # projections: no list of voxel indices
+    lo, hi = [s.start for s in box][::-1], [s.stop - 1 for s in box][::-1]
     return " ".join(f"{int(a)} {int(b)}" for a, b in zip(lo, hi, strict=True))
 
 
