@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from mskai.crop import padded_bbox
+from mskai.crop import mask_bbox, padded_bbox
 from mskai.fracture.fracture_landscape import _bone_box, dense_bone, hu_valley
 from mskai.fracture.fragments import label_components
 from mskai.fracture.valley_candidates import fill_holes_in_plane, outer_rim, valley_response
@@ -24,7 +24,6 @@ from mskai.segmentation.bone_ct_filters import (
     box_min,
     dilate_cross,
     erode_cross,
-    mask_bbox,
 )
 from phantoms.long_bone import fractured_long_bone
 

@@ -11,17 +11,29 @@ import numpy as np
 from mskai.volume import Volume
 
 
-def padded_bbox(mask: np.ndarray, volume: Volume, pad_mm: float) -> tuple[slice, slice, slice]:
-    """Slices (k, j, i) of the mask's bounding box grown by ``pad_mm``, clipped to the grid.
+def mask_bbox(mask: np.ndarray) -> tuple[slice, ...] | None:
+    """Tight bounding box of the True voxels (one slice per axis), None when there are none.
 
-    The box comes from the mask's three projections (not a list of every voxel's index:
-    12x faster on a 512x512x300 bone mask); an empty mask raises ValueError."""
-    spans = [np.flatnonzero(np.any(mask, axis=tuple(a for a in range(mask.ndim) if a != axis)))
-             for axis in range(mask.ndim)]
-    if any(len(s) == 0 for s in spans):
+    From the mask's projections, not a list of every voxel's index (``np.argwhere``): 12x
+    faster on a 512x512x300 bone mask."""
+    out = []
+    for axis in range(mask.ndim):
+        other = tuple(a for a in range(mask.ndim) if a != axis)
+        hits = np.flatnonzero(mask.any(axis=other))
+        if len(hits) == 0:
+            return None
+        out.append(slice(int(hits[0]), int(hits[-1]) + 1))
+    return tuple(out)
+
+
+def padded_bbox(mask: np.ndarray, volume: Volume, pad_mm: float) -> tuple[slice, slice, slice]:
+    """Slices (k, j, i) of the mask's bounding box grown by ``pad_mm``, clipped to the grid
+    (:func:`mask_bbox`); an empty mask raises ValueError."""
+    box = mask_bbox(mask)
+    if box is None:
         raise ValueError("the mask is empty: it has no bounding box")
-    lo = np.array([s[0] for s in spans])
-    hi = np.array([s[-1] + 1 for s in spans])
+    lo = np.array([s.start for s in box])
+    hi = np.array([s.stop for s in box])
     pad = np.ceil(pad_mm / np.asarray(tuple(reversed(volume.spacing)))).astype(int)
     lo = np.maximum(lo - pad, 0)
     hi = np.minimum(hi + pad, mask.shape)

@@ -124,7 +124,7 @@ def fracture_landscape(image: Volume, bone: np.ndarray,
 def _bone_box(bone: np.ndarray, pad_mm: float,
               spacing: tuple[float, float, float]) -> tuple[slice, slice, slice]:
     """(k, j, i) slices of the bone's bounding box, padded by ``pad_mm`` plus two voxels."""
-    from mskai.segmentation.bone_ct_filters import mask_bbox
+    from mskai.crop import mask_bbox
 
     tight = mask_bbox(bone)
     pad = [int(np.ceil(pad_mm / s)) + 2 for s in reversed(spacing)]

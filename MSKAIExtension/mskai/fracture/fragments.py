@@ -32,7 +32,7 @@ def label_components(mask: np.ndarray, volume: Volume, min_ml: float = 0.5) -> n
     order, so ties in size keep their order."""
     from scipy import ndimage
 
-    from mskai.segmentation.bone_ct_filters import mask_bbox
+    from mskai.crop import mask_bbox
 
     out = np.zeros(np.shape(mask), dtype=np.int32)
     box = mask_bbox(np.asarray(mask))

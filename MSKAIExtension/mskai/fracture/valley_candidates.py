@@ -44,7 +44,7 @@ MIN_VOXELS = 4
 FULL_EXTENT_MM = 10.0
 OPERATING_SCORE = 0.85  # training intact CTs: 0 regions at or above (16 scans)
 RIM_MM = 2.0  # a region must reach bone within this of the bone's outside (crosses cortex)
-IN_PLANE_AXES = (1, 2)  # (j, i) of a (k, j, i) array: the in-plane cross of _in_plane_cross
+IN_PLANE_AXES = (1, 2)  # (j, i) of a (k, j, i) array: erosions within each slice
 
 
 def valley_response(image: Volume, bone: np.ndarray, closing_mm: float = CLOSING_MM,
@@ -75,26 +75,12 @@ def outer_rim(bone: np.ndarray, spacing: tuple[float, float, float],
 
 
 def fill_holes_in_plane(mask: np.ndarray) -> np.ndarray:
-    """``binary_fill_holes`` of every slice (4-connected background), in one labelling:
-    background not connected in-plane to a slice's border is a hole (on the mask's
-    bounding box, :func:`mskai.segmentation.bone_ct.filled_in_box`: the same voxels)."""
-    from mskai.segmentation.bone_ct import filled_in_box
+    """``binary_fill_holes`` of every slice (4-connected background): background not
+    connected in-plane to a slice's border is a hole (:func:`mskai.segmentation.bone_ct.
+    fill_holes_along` across the slice axis)."""
+    from mskai.segmentation.bone_ct import fill_holes_along
 
-    return filled_in_box(mask, _fill_holes_in_plane)
-
-
-def _fill_holes_in_plane(mask: np.ndarray) -> np.ndarray:
-    from scipy import ndimage
-
-    structure = np.zeros((3, 3, 3), dtype=bool)
-    structure[1] = _in_plane_cross()[0]
-    labels, _ = ndimage.label(~mask, structure=structure)
-    border = np.concatenate([labels[:, 0, :].ravel(), labels[:, -1, :].ravel(),
-                             labels[:, :, 0].ravel(), labels[:, :, -1].ravel()])
-    outside = np.zeros(int(labels.max()) + 1, dtype=bool)
-    outside[border] = True
-    outside[0] = False
-    return ~outside[labels]
+    return fill_holes_along(mask, 0)
 
 
 def valley_candidates(image: Volume, bone: np.ndarray | None = None,
@@ -159,9 +145,3 @@ def _candidate(kji: np.ndarray, w: np.ndarray, box: tuple, volume: Volume, score
     return Candidate((), position, float("nan"), score,
                      {"valley_mean": float(w.mean()), "valley_extent_mm": extent_mm,
                       "valley_ml": size_ml}, None, bone=BONE, source=SOURCE_VALLEY)
-
-
-def _in_plane_cross() -> np.ndarray:
-    s = np.zeros((1, 3, 3), dtype=bool)
-    s[0, 1, :] = s[0, :, 1] = True
-    return s

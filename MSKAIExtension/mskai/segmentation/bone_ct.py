@@ -101,7 +101,7 @@ def filled_in_box(mask: np.ndarray, fill: Callable[[np.ndarray], np.ndarray]) ->
     along a straight line through no mask voxel, and so does background on the box's faces
     (it looks out of the box), so the box's border may stand for the image's.
     """
-    from mskai.segmentation.bone_ct_filters import mask_bbox
+    from mskai.crop import mask_bbox
 
     box = mask_bbox(mask)
     out = np.array(mask, dtype=bool, copy=True)
@@ -292,7 +292,7 @@ def remove_small_components(mask: np.ndarray, volume: Volume, min_ml: float) -> 
     (labelled on the mask's bounding box: the same components)."""
     from scipy import ndimage
 
-    from mskai.segmentation.bone_ct_filters import mask_bbox
+    from mskai.crop import mask_bbox
 
     box = mask_bbox(mask)
     if box is None:

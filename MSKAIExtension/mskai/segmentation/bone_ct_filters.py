@@ -4,8 +4,6 @@ Each function gives the same values as the scipy call it replaces (named in its 
 ``Testing/test_fracture_speedups.py`` checks the equality), in a fraction of the time on a
 512x512x300 CT:
 
-- :func:`mask_bbox`: the bounding box from three projections instead of a list of every
-  voxel's index (``np.argwhere``);
 - :func:`box_max` / :func:`box_min`: ``ndimage.maximum_filter`` / ``minimum_filter`` with an
   odd box (default ``mode="reflect"``: the part of the window outside the array is a mirror
   of values inside the window, so it is simply left out), as a few whole-array maxima of
@@ -21,18 +19,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
-
-def mask_bbox(mask: np.ndarray) -> tuple[slice, ...] | None:
-    """Tight bounding box of the True voxels (one slice per axis), None when there are none."""
-    out = []
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        hits = np.flatnonzero(mask.any(axis=other))
-        if len(hits) == 0:
-            return None
-        out.append(slice(int(hits[0]), int(hits[-1]) + 1))
-    return tuple(out)
 
 
 def box_max(values: np.ndarray, size: Sequence[int]) -> np.ndarray:

@@ -164,17 +164,11 @@ def _padded_box(mask: np.ndarray, spacing_kji: np.ndarray,
                 radius_mm: float) -> tuple[slice, ...]:
     """The mask's bounding box grown by the radius (within the image: a bone cut by the
     image border is not eroded from that side)."""
+    from mskai.crop import mask_bbox
+
     pad = np.ceil(radius_mm / spacing_kji).astype(int) + 1
-    box: list[slice] = []
-    part = mask
-    for axis in range(3):
-        hit = np.flatnonzero(part.any(axis=tuple(a for a in range(3) if a != axis)))
-        box.append(slice(max(int(hit[0]) - pad[axis], 0),
-                         min(int(hit[-1]) + 1 + pad[axis], mask.shape[axis])))
-        index = [slice(None)] * 3
-        index[axis] = slice(int(hit[0]), int(hit[-1]) + 1)
-        part = part[tuple(index)]   # the next projections read only the bone's extent
-    return tuple(box)
+    return tuple(slice(max(b.start - int(p), 0), min(b.stop + int(p), n))
+                 for b, p, n in zip(mask_bbox(mask), pad, mask.shape, strict=True))
 
 
 def _block_majority(mask: np.ndarray, factors: np.ndarray) -> np.ndarray:
