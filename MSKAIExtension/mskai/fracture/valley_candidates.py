@@ -136,12 +136,21 @@ def region_candidate(box: tuple, here: np.ndarray, response: np.ndarray, volume:
     return _candidate(kji, w, box, volume, score, extent)
 
 
+def dip_candidate(box: tuple, here: np.ndarray, dip: np.ndarray, volume: Volume) -> Candidate:
+    """The candidate of one slice-dip region (:mod:`mskai.fracture.slice_dip`): placed like a
+    valley region, weighted by the dip; its hand-set score is 0 (only the reducer scores it)."""
+    spacing_kji = np.asarray(tuple(reversed(volume.spacing)), dtype=float)
+    kji = np.argwhere(here)
+    extent = float(((kji.max(axis=0) - kji.min(axis=0) + 1) * spacing_kji).max())
+    return _candidate(kji, dip[box][here], box, volume, 0.0, extent, "slice_dip_mean")
+
+
 def _candidate(kji: np.ndarray, w: np.ndarray, box: tuple, volume: Volume, score: float,
-               extent_mm: float) -> Candidate:
+               extent_mm: float, mean_term: str = "valley_mean") -> Candidate:
     centroid = (kji * w[:, None]).sum(axis=0) / w.sum()
     on = kji[np.argmin(np.linalg.norm(kji - centroid, axis=1))] + [s.start for s in box]
     position = np.asarray(volume.index_to_ras(on[::-1].astype(float))).reshape(3)
     size_ml = len(kji) * volume.voxel_volume_mm3 / 1000.0
     return Candidate((), position, float("nan"), score,
-                     {"valley_mean": float(w.mean()), "valley_extent_mm": extent_mm,
+                     {mean_term: float(w.mean()), "valley_extent_mm": extent_mm,
                       "valley_ml": size_ml}, None, bone=BONE, source=SOURCE_VALLEY)

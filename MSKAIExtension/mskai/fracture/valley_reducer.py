@@ -1,9 +1,16 @@
 """Learned false-positive reduction of the HU-valley fracture candidates (FracNet's 2nd stage).
 
-The HU-valley regions of :mod:`mskai.fracture.valley_candidates` (extracted at the lower
-region threshold ``EXTRACT_THRESHOLD``, each reaching the bone's outer rim and not touching
-the image's edge, :func:`on_image_border`) are rescored by
-a logistic regression over per-region features (:data:`FEATURES`, :func:`region_features`):
+Two kinds of region are candidates, and one logistic regression over per-region features
+(:data:`FEATURES`, :func:`region_features`) scores them all:
+
+- the HU-valley regions of :mod:`mskai.fracture.valley_candidates` (extracted at the lower
+  region threshold ``EXTRACT_THRESHOLD``, each reaching the bone's outer rim): a line that is
+  dark within the slice;
+- the slice-dip regions of :mod:`mskai.fracture.slice_dip` (v2): a line inside one thick
+  slice, darker than the slices above and below, where touching fragments and hairlines
+  show no valley within the slice.
+
+Regions touching the image's edge are dropped (:func:`on_image_border`). The features:
 
 - the valley itself: mean and peak response, size, extent, the hand-set valley score;
 - shape: how sheet-like the region is (PCA spreads), and the angles of its normal and its
@@ -18,16 +25,15 @@ a logistic regression over per-region features (:data:`FEATURES`, :func:`region_
   so the model would learn that rule rather than the look of a fracture (it raised the
   out-of-fold training sensitivity from 0.14 to 0.17, and would miss fractures near
   joints);
-- neighbours: distance to the nearest other region and the number within 20 mm.
+- neighbours: distance to the nearest other region and the number within 20 mm;
+- the slice dip over the region (peak and mean, noise SDs) and which kind of region it is.
 
 The model (``fracture_valley_logreg``) is trained by ``training/fracture/train_valley_reducer.py``
 on simulated fractures (:mod:`mskai.phantoms.real_fracture`) of the TRAINING patients only;
-its entry's ``output.operating_threshold`` was chosen on those patients (out-of-fold) for
-at most 0.2 false positives per intact CT, and ``output.preferred_over_components`` says
-whether the held-out measurement made it part of the default pipeline
-(:func:`mskai.tasks.fracture.run_fracture`; v1: yes, once the component scorer reports at
-its own training-chosen threshold the merge gives 0.11 false positives per intact test CT;
-``valley_reducer=False`` turns it off). Card: ``models/cards/fracture_valley_logreg.md``.
+its entry's ``output.operating_threshold`` was chosen on those patients (out-of-fold), and
+``output.preferred_over_components`` says whether the held-out measurement made it part of
+the default pipeline (:func:`mskai.tasks.fracture.run_fracture`; ``valley_reducer=False``
+turns it off). Card: ``models/cards/fracture_valley_logreg.md``.
 """
 
 from __future__ import annotations
@@ -55,7 +61,8 @@ FEATURES = ("valley_mean", "valley_max", "log_voxels", "extent_mm", "valley_scor
             "thinness", "flatness", "normal_vs_bone_axis", "long_axis_vs_bone_axis",
             "normal_vs_slice_axis", "rim_share", "rim_crossings", "region_hu",
             "bone_contrast_hu", "bone_side_min", "bone_side_max", "side_hu_difference",
-            "other_bone_mm", "nearest_region_mm", "regions_within_20mm")
+            "other_bone_mm", "nearest_region_mm", "regions_within_20mm",
+            "slice_dip_max", "slice_dip_mean", "from_slice_dip")
 ARCHITECTURE: dict[str, Any] = {"type": "mskai.logistic_regression",
                                 "kwargs": {"features": list(FEATURES)}}
 
@@ -69,12 +76,15 @@ def valley_candidate_features(image: Volume, bone: np.ndarray,
     numbers as on the whole image, in a fraction of the time on a large CT).
     """
     from mskai.crop import padded_bbox
+    from mskai.fracture.slice_dip import dip_regions, measures_slices, slice_dip
     from mskai.fracture.valley_candidates import (
+        dip_candidate,
         outer_rim,
         region_candidate,
         valley_regions,
         valley_response,
     )
+    from mskai.noise import noise_sd
 
     bone = np.asarray(bone, dtype=bool)
     if not bone.any():
@@ -83,17 +93,24 @@ def valley_candidate_features(image: Volume, bone: np.ndarray,
     full_shape = bone.shape
     image, bone = image.crop(crop), bone[crop]
     response = valley_response(image, bone)
+    sd = noise_sd(image) if measures_slices(image) else None  # a full-CT filter: only if used
+    dip = slice_dip(image, bone, sd)
     rim = outer_rim(bone, image.spacing)
-    regions = [(box, here) for box, here in valley_regions(response, threshold, MIN_VOXELS, rim)
-               if not on_image_border(box, crop, full_shape)]
-    candidates = [region_candidate(box, here, response, image) for box, here in regions]
+    valley = [(box, here, False) for box, here in valley_regions(response, threshold,
+                                                                  MIN_VOXELS, rim)]
+    dips = [(box, here, True) for box, here in dip_regions(dip)]
+    regions = [r for r in valley + dips if not on_image_border(r[0], crop, full_shape)]
+    candidates = [dip_candidate(box, here, dip, image) if is_dip
+                  else region_candidate(box, here, response, image)
+                  for box, here, is_dip in regions]
     if not candidates:
         return [], np.zeros((0, len(FEATURES)))
     context = _BoneContext(image, bone)
     centres = np.stack([np.asarray(c.position_ras, dtype=float) for c in candidates])
     feats = np.array([region_features(box, here, response, image, bone, rim, context)
                       + _neighbour_features(centres, n)
-                      for n, (box, here) in enumerate(regions)], dtype=np.float64)
+                      + _dip_features(box, here, dip, is_dip)
+                      for n, (box, here, is_dip) in enumerate(regions)], dtype=np.float64)
     for c in candidates:
         c.terms["valley_score"] = float(c.score)
     return candidates, feats.reshape(len(candidates), len(FEATURES))
@@ -231,6 +248,12 @@ def _neighbour_features(centres_ras: np.ndarray, n: int) -> list[float]:
     if len(d) == 0:
         return [FAR_MM, 0.0]
     return [float(min(d.min(), FAR_MM)), float(np.count_nonzero(d <= NEIGHBOUR_MM))]
+
+
+def _dip_features(box: tuple, here: np.ndarray, dip: np.ndarray, is_dip: bool) -> list[float]:
+    """[peak and mean slice dip over the region (noise SDs), 1 for a slice-dip region]."""
+    values = dip[box][here]
+    return [float(values.max()), float(values.mean()), float(is_dip)]
 
 
 def _box_mm(centre_mm: np.ndarray, radius_mm: float, spacing: np.ndarray,

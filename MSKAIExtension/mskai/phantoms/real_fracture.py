@@ -20,7 +20,7 @@ at most ``SUB_MM`` (0.5 mm; at most ``MAX_SUB`` per axis); each sub-sample takes
 value of the fragment it falls in (nearest source voxel, which keeps the scan's noise
 texture), the fill value for line or vacated bone, or the larger of two overlapping
 fragments plus the impaction excess; the voxel is their mean (partial volume). Filled
-fractions get Gaussian noise with the scan's own noise SD (:func:`noise_sd`) scaled by
+fractions get Gaussian noise with the scan's own noise SD (:func:`mskai.noise.noise_sd`) scaled by
 the filled fraction.
 
 The truth is the fracture-surface mask (voxels holding fragment and line, overlap or two
@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mskai.noise import noise_sd
 from mskai.volume import Volume
 
 from .grid import rotation
@@ -210,19 +211,6 @@ def split_by_surfaces(bone: np.ndarray, image: Volume,
     at_layer = tuple(kji[layer].T)
     labels[at_layer] = code[layer] + 1
     return labels
-
-
-def noise_sd(image: Volume) -> float:
-    """The scan's noise SD: residual of a 3x3x3 mean in soft tissue (-50..100 HU)."""
-    from scipy import ndimage
-
-    values = np.asarray(image.array, dtype=np.float32)
-    resid = values - ndimage.uniform_filter(values, 3)
-    soft = (values > -50) & (values < 100)
-    soft &= ndimage.binary_erosion(soft, iterations=1)
-    if np.count_nonzero(soft) < 100:
-        return 10.0
-    return float(np.std(resid[soft]) * np.sqrt(27.0 / 26.0))
 
 
 @dataclass
