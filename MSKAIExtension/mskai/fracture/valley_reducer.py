@@ -93,12 +93,12 @@ def valley_candidate_features(image: Volume, bone: np.ndarray,
     full_shape = bone.shape
     image, bone = image.crop(crop), bone[crop]
     response = valley_response(image, bone)
-    sd = noise_sd(image) if measures_slices(image) else None  # a full-CT filter: only if used
-    dip = slice_dip(image, bone, sd)
+    # thin slices have no slice dip: no map at all (a bone-full CT's crop is 300 MB a map)
+    dip = slice_dip(image, bone, noise_sd(image)) if measures_slices(image) else None
     rim = outer_rim(bone, image.spacing)
     valley = [(box, here, False) for box, here in valley_regions(response, threshold,
                                                                   MIN_VOXELS, rim)]
-    dips = [(box, here, True) for box, here in dip_regions(dip)]
+    dips = [(box, here, True) for box, here in dip_regions(dip)] if dip is not None else []
     regions = [r for r in valley + dips if not on_image_border(r[0], crop, full_shape)]
     candidates = [dip_candidate(box, here, dip, image) if is_dip
                   else region_candidate(box, here, response, image)
@@ -250,8 +250,12 @@ def _neighbour_features(centres_ras: np.ndarray, n: int) -> list[float]:
     return [float(min(d.min(), FAR_MM)), float(np.count_nonzero(d <= NEIGHBOUR_MM))]
 
 
-def _dip_features(box: tuple, here: np.ndarray, dip: np.ndarray, is_dip: bool) -> list[float]:
-    """[peak and mean slice dip over the region (noise SDs), 1 for a slice-dip region]."""
+def _dip_features(box: tuple, here: np.ndarray, dip: np.ndarray | None,
+                  is_dip: bool) -> list[float]:
+    """[peak and mean slice dip over the region (noise SDs; 0 where slices are too thin to
+    measure it), 1 for a slice-dip region]."""
+    if dip is None:
+        return [0.0, 0.0, 0.0]
     values = dip[box][here]
     return [float(values.max()), float(values.mean()), float(is_dip)]
 
