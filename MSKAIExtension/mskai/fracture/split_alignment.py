@@ -111,7 +111,8 @@ def lateral_surface_axis(mask: np.ndarray, other: np.ndarray, volume: Volume,
     scatter. The point on the axis is the centre of the least-squares circle (Kasa) through
     the surface points seen along it.
     Raises NotAShaftError when that eigenvalue exceeds ``MAX_NORMAL_SPREAD`` of the middle
-    one (on the shafts measured it stays under 0.09; a joint end read 0.87).
+    one (on the shafts measured it stays under 0.09; a joint end read 0.87). The work is done
+    in the mask's padded bounding box (:func:`_surface_box`), not on the whole CT.
     """
     from scipy import ndimage
     from scipy.spatial import cKDTree
@@ -119,14 +120,16 @@ def lateral_surface_axis(mask: np.ndarray, other: np.ndarray, volume: Volume,
     from mskai.segmentation.bone_ct import fill_holes_along
     from mskai.segmentation.bone_ct_filters import erode_cross
 
+    box = _surface_box(mask, volume)
+    start = np.array([s.start for s in box])
     spacing_kji = np.asarray(tuple(reversed(volume.spacing)), dtype=float)
-    filled = fill_holes_along(mask, 0)
+    filled = fill_holes_along(np.asarray(mask[box], dtype=bool), 0)
     smooth = ndimage.gaussian_filter(filled.astype(np.float32),
                                      SURFACE_SMOOTHING_MM / spacing_kji)
     rim = filled & ~erode_cross(filled)
     _clear_edges(rim, EDGE_VOXELS)
-    kji = np.argwhere(rim)
-    points = volume.index_to_ras(kji[:, ::-1].astype(float)).reshape(-1, 3)
+    kji = np.argwhere(rim)  # in the box; positions from the whole image's grid
+    points = volume.index_to_ras((kji + start)[:, ::-1].astype(float)).reshape(-1, 3)
     centre = surface_ras.mean(axis=0)
     near = np.linalg.norm(points - centre, axis=1) <= reach_mm
     other_ras = voxel_points_ras(other, volume)
@@ -145,6 +148,17 @@ def lateral_surface_axis(mask: np.ndarray, other: np.ndarray, volume: Volume,
     direction = vectors[:, 0]
     return Axis(_circle_centre(points, direction), direction,
                 principal_axis(points).spread_mm)
+
+
+def _surface_box(mask: np.ndarray, volume: Volume) -> tuple[slice, slice, slice]:
+    """The mask's bounding box, padded past the smoothing's reach and ``EDGE_VOXELS``: the
+    surface points and normals found in it are those of the whole image, where the box ends
+    inside the image its edges are background, and only the image's own edges are cleared.
+    """
+    from mskai.crop import padded_bbox
+
+    pad_mm = 4.0 * SURFACE_SMOOTHING_MM + (EDGE_VOXELS + 2) * max(volume.spacing)
+    return padded_bbox(mask, volume, pad_mm)
 
 
 def _clear_edges(mask: np.ndarray, voxels: int) -> None:
