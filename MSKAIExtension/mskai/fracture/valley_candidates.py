@@ -128,10 +128,9 @@ def valley_regions(response: np.ndarray, threshold: float, min_voxels: int,
 def region_candidate(box: tuple, here: np.ndarray, response: np.ndarray, volume: Volume,
                      full_extent_mm: float = FULL_EXTENT_MM) -> Candidate:
     """The candidate of one region: score = mean response x extent (module doc, 4)."""
-    spacing_kji = np.asarray(tuple(reversed(volume.spacing)), dtype=float)
     kji = np.argwhere(here)
     w = response[box][here]
-    extent = float(((kji.max(axis=0) - kji.min(axis=0) + 1) * spacing_kji).max())
+    extent = extent_mm(kji, volume.spacing)
     score = float(w.mean()) * min(1.0, extent / full_extent_mm)
     return _candidate(kji, w, box, volume, score, extent)
 
@@ -139,10 +138,16 @@ def region_candidate(box: tuple, here: np.ndarray, response: np.ndarray, volume:
 def dip_candidate(box: tuple, here: np.ndarray, dip: np.ndarray, volume: Volume) -> Candidate:
     """The candidate of one slice-dip region (:mod:`mskai.fracture.slice_dip`): placed like a
     valley region, weighted by the dip; its hand-set score is 0 (only the reducer scores it)."""
-    spacing_kji = np.asarray(tuple(reversed(volume.spacing)), dtype=float)
     kji = np.argwhere(here)
-    extent = float(((kji.max(axis=0) - kji.min(axis=0) + 1) * spacing_kji).max())
-    return _candidate(kji, dip[box][here], box, volume, 0.0, extent, "slice_dip_mean")
+    return _candidate(kji, dip[box][here], box, volume, 0.0, extent_mm(kji, volume.spacing),
+                      "slice_dip_mean")
+
+
+def extent_mm(kji: np.ndarray, spacing: tuple[float, float, float]) -> float:
+    """The longest side (mm) of the bounding box of voxels ``kji`` on a grid of ``spacing``
+    (x, y, z)."""
+    span = kji.max(axis=0) - kji.min(axis=0) + 1
+    return float((span * np.asarray(tuple(reversed(spacing)), dtype=float)).max())
 
 
 def _candidate(kji: np.ndarray, w: np.ndarray, box: tuple, volume: Volume, score: float,

@@ -44,6 +44,7 @@ import numpy as np
 
 from mskai.fracture.candidates import Candidate
 from mskai.fracture.scorer import operating_threshold, recentred
+from mskai.fracture.valley_candidates import extent_mm
 from mskai.volume import Volume
 
 TASK = "fracture_valley_fp"
@@ -146,7 +147,7 @@ def region_features(box: tuple, here: np.ndarray, response: np.ndarray, image: V
     kji = np.argwhere(here) + [s.start for s in box]
     w = response[box][here]
     mm = kji * spacing
-    extent = float(((kji.max(axis=0) - kji.min(axis=0) + 1) * spacing).max())
+    extent = extent_mm(kji, image.spacing)
     spreads, vectors = _principal_axes(mm, floor=spacing / np.sqrt(12.0))
     normal, long_axis = vectors[:, 2], vectors[:, 0]
     centre = mm.mean(axis=0)

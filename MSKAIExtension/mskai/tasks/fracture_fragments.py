@@ -10,8 +10,8 @@ Voxels in ``locked`` (fragments edited by hand, in Slicer) are left out of the s
 merge policy that keeps edited segments (``skip_edited``) finds them as they were.
 
 Fragments that touch have no gap to fit an axis across, so their displacement and angulation
-come from :func:`mskai.fracture.split_alignment.split_alignment` (axes fitted beyond the
-contact surface) instead of the gap-based fit of the candidates.
+come from :func:`mskai.fracture.split_alignment.split_alignment` (shaft axes from each
+fragment's lateral surface) instead of the gap-based fit of the candidates.
 """
 
 from __future__ import annotations
