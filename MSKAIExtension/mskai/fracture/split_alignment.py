@@ -18,10 +18,10 @@ avoid; its position is the centre of a circle fitted to those surface points acr
 axis. Only where the normals avoid no direction (``MAX_NORMAL_SPREAD``: a joint end, not a
 shaft) does the PCA slab above give the axis. On 9 real sarcoma CT shafts broken on a rough
 touching surface (1 mm, 3 degrees; ``Testing/benchmarks/eval_fragment_split.py``) the PCA
-slab alone missed the displacement by 16.5 mm on average (worst 56 mm: in these crops the
-slab's PCA turned across the shaft), the lateral surface by 1.7 mm (0.26 mm without the one
+slab alone missed the displacement by 15.9 mm on average (worst 53.5 mm: in these crops the
+slab's PCA turned across the shaft), the lateral surface by 1.6 mm (0.24 mm without the one
 fragment that is no shaft); on the phantoms it costs 0.2 mm and, on the bridged gaps,
-about 3 degrees (0.37 mm / 0.79 degrees on average against 0.13 mm / 0.06 degrees).
+about 3 degrees (0.37 mm / 0.77 degrees on average against 0.13 mm / 0.06 degrees).
 """
 
 from __future__ import annotations
