@@ -82,6 +82,14 @@ def test_auto_threshold_is_the_median_of_the_nested_choices() -> None:
     assert float(np.median(list(per_fold.values()))) == AUTO_THRESHOLD_ML
 
 
+def test_local_removal_ratio_is_the_median_of_the_nested_choices() -> None:
+    from mskai.interactive.refine import LOCAL_REMOVAL_RATIO
+
+    per_fold = json.loads((TUMOR / "cv_results.json").read_text())["local_removal_ratio_per_fold"]
+    assert len(per_fold) == 5
+    assert float(np.median(list(per_fold.values()))) == LOCAL_REMOVAL_RATIO
+
+
 def test_cross_validation_backs_the_auto_default() -> None:
     """``mskai tumor`` defaults to "auto" only where its mean Dice after 1, 2, 3 and 5 clicks
     is at least the classic method's on CT and on MR (the worst case is reported, not gated)."""

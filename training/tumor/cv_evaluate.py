@@ -152,9 +152,16 @@ def main() -> None:
     parser.add_argument("--cases", default="", help="comma-separated patients instead")
     parser.add_argument("--clicks", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--local-removal-ratio", type=float, default=None,
+                        help="refine.LOCAL_REMOVAL_RATIO for this run (the fold's nested "
+                             "choice, local_removal_ratio.py); default: the shipped value")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.local_removal_ratio is not None:
+        from mskai.interactive import refine
+
+        refine.LOCAL_REMOVAL_RATIO = args.local_removal_ratio
     folds = json.loads((HERE / "folds.json").read_text())["folds"]
     if args.cases:
         cases = args.cases.split(",")

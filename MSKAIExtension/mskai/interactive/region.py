@@ -151,11 +151,13 @@ def _unlike_and_edge(grid: WorkGrid, pos: np.ndarray,
 
 def geodesic_probability(grid: WorkGrid, pos: np.ndarray, neg: np.ndarray,
                          params: MethodParams | None = None,
-                         never: np.ndarray | None = None) -> np.ndarray:
+                         never: np.ndarray | None = None,
+                         keep: np.ndarray | None = None) -> np.ndarray:
     """``d_bg / (d_fg + d_bg)`` of edge- and intensity-weighted geodesic distances.
 
     Above 0.5 the voxel is closer to the tumour seeds. ``never`` marks working-grid voxels
-    that cannot be tumour (e.g. fat on CT): they become background seeds.
+    that cannot be tumour (e.g. fat on CT): they become background seeds. ``keep`` marks
+    voxels to take as tumour seeds whatever they look like (part of a current mask).
     """
     from skimage.graph import MCP_Geometric
 
@@ -176,13 +178,22 @@ def geodesic_probability(grid: WorkGrid, pos: np.ndarray, neg: np.ndarray,
                          "beyond the seeds, so there is no background to tell the tumour from; "
                          "give an image or box that includes tissue around the tumour, or add "
                          "--background-ras clicks outside it")
+    if keep is not None:
+        bg &= ~keep
     fg = seed_ball_mask(shape, pos, p.seed_radius_mm, sp) & (unlike < p.far_z) & ~bg
+    if keep is not None:
+        fg |= keep
     fg[tuple(pos.T)] = True
     base = 1.0 + p.edge_weight * edge
     cost_fg = base + p.unlike_weight * np.maximum(unlike - p.like_z, 0)
     d_fg = MCP_Geometric(cost_fg, sampling=sp).find_costs(np.argwhere(fg))[0]
     d_bg = MCP_Geometric(base, sampling=sp).find_costs(np.argwhere(bg))[0]
     return (d_bg / np.maximum(d_fg + d_bg, 1e-6)).astype(np.float32)
+
+def to_work_mask(grid: WorkGrid, crop_mask: np.ndarray) -> np.ndarray:
+    """A mask on the crop's grid moved to the working grid (voxels more than half inside)."""
+    return _resample(crop_mask.astype(np.float32), grid.image.shape) > 0.5
+
 
 def to_crop_mask(grid: WorkGrid, prob: np.ndarray, level: float = 0.5) -> np.ndarray:
     """Threshold of the working-grid map interpolated onto the crop, only near the object."""

@@ -12,7 +12,7 @@ from mskai.interactive import region
 from mskai.interactive.boundary import refine_boundary
 from mskai.interactive.priors import never_tumour
 from mskai.interactive.prompts import Prompts
-from mskai.interactive.refine import merge_with_current
+from mskai.interactive.refine import kept_seeds, merge_with_current
 from mskai.volume import Volume
 
 AIR_HU = -500.0
@@ -92,7 +92,9 @@ def _touches_open_border(mask: np.ndarray, box, shape, spacing_kji, near_mm: flo
     return False
 
 
-def _segment_box(volume: Volume, box, pos: np.ndarray, neg: np.ndarray, modality: str):
+def _segment_box(volume: Volume, box, pos: np.ndarray, neg: np.ndarray, modality: str,
+                 current: np.ndarray | None = None):
+    """The method's mask in ``box``; with ``current``, that mask seeds it (refine.kept_seeds)."""
     grid = _work_grid(volume, box, modality)
     lo, hi = box
     pos_c, neg_c = pos - lo, neg - lo
@@ -101,7 +103,11 @@ def _segment_box(volume: Volume, box, pos: np.ndarray, neg: np.ndarray, modality
     pos_w = grid.to_work(pos_c)
     level, noise = region.tumour_model(grid.image, pos_w[:1], grid.spacing)
     never = never_tumour(grid.image, modality, level)
-    prob = region.geodesic_probability(grid, pos_w, grid.to_work(neg_c), never=never)
+    keep = None
+    if current is not None:
+        work_current = region.to_work_mask(grid, current[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
+        keep = kept_seeds(work_current, grid.to_work(neg_c), grid.spacing)
+    prob = region.geodesic_probability(grid, pos_w, grid.to_work(neg_c), never=never, keep=keep)
     mask = region.to_crop_mask(grid, prob)
     crop = volume.array[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
     mask = refine_boundary(crop, mask, tuple(reversed(volume.spacing)), level, noise,
@@ -162,4 +168,10 @@ def segment_from_prompts(volume: Volume, prompts: Prompts, current_mask: np.ndar
             raise InputError("the segmentation is empty around the seeds; click well inside the "
                              "tumour or give an ROI box around it")
         return new
-    return merge_with_current(current_mask, new, pos, neg, tuple(reversed(volume.spacing)))
+    local = None
+    if len(neg):
+        local = np.zeros(tuple(shape), dtype=bool)
+        local[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = _segment_box(
+            volume, box, pos, neg, modality, current=current_mask.astype(bool))
+    return merge_with_current(current_mask, new, pos, neg, tuple(reversed(volume.spacing)),
+                              local=local)
