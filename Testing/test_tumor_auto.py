@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 
 from mskai.interactive import Prompts
-from mskai.interactive.auto_method import AUTO_THRESHOLD_ML, auto_choice
+from mskai.interactive.auto_method import (
+    AUTO_BOX_THRESHOLD_ML,
+    AUTO_THRESHOLD_ML,
+    auto_choice,
+    box_ellipsoid_ml,
+)
 from mskai.interactive.clicks import deepest_voxel
 from phantoms.lesion import ellipsoid_lesion, ellipsoid_volume_ml
 
@@ -76,3 +81,44 @@ def test_the_gate_measures_the_tumour_inside_the_box() -> None:
     choice, one_click = auto_choice(phantom.image, boxed)
     assert one_click.sum() * np.prod(phantom.image.spacing) / 1000.0 <= 64.0 + 1e-6
     assert choice == "classic"
+
+
+def test_box_ellipsoid_volume_is_analytic() -> None:
+    # a 20 x 30 x 40 mm box holds an ellipsoid of semi-axes 10, 15, 20 mm: 4/3 pi abc
+    assert box_ellipsoid_ml((-10.0, 5.0, 0.0, 10.0, 35.0, 40.0)) == pytest.approx(
+        4.0 / 3.0 * np.pi * 10 * 15 * 20 / 1000.0)
+    assert box_ellipsoid_ml((10.0, 35.0, 40.0, -10.0, 5.0, 0.0)) > 0   # corners in any order
+
+
+def _box_around(phantom, pad_mm: float) -> tuple[float, ...]:
+    found = np.argwhere(phantom.mask)
+    corners = phantom.image.index_to_ras(np.array([found.min(0), found.max(0)])[:, ::-1])
+    lo, hi = corners.min(0) - pad_mm, corners.max(0) + pad_mm
+    return (*map(float, lo), *map(float, hi))
+
+
+@pytest.mark.parametrize(("semi_axes", "used"), [(SMALL_MM, "classic"), (LARGE_MM, "learned")])
+def test_a_drawn_box_gates_by_its_size(semi_axes, used) -> None:
+    """Box alone, drawn 5 mm around the tumour (as the cross-validation drew it): the box's
+    inscribed ellipsoid decides, and the provenance names the method that ran."""
+    from mskai.tasks.tumor import segment_prompts_used
+
+    phantom, _ = _phantom(semi_axes)
+    box = _box_around(phantom, 5.0)
+    assert (box_ellipsoid_ml(box) >= AUTO_BOX_THRESHOLD_ML) == (used == "learned")
+    mask, method = segment_prompts_used(phantom.image, Prompts(roi_ras=box), method="auto")
+    assert method == used
+    assert mask.any()
+
+
+def test_only_a_drawn_box_counts_as_the_size() -> None:
+    """A small tumour in a large box: drawn, the box's size sends it to the network; not
+    drawn (a RECIST line's own box), the classic one-click region decides."""
+    from mskai.interactive.auto_method import segment_auto
+
+    phantom, prompts = _phantom(SMALL_MM)
+    seed = np.asarray(prompts.positive_ras[0])
+    big = Prompts(positive_ras=prompts.positive_ras, roi_ras=(*(seed - 45.0), *(seed + 45.0)))
+    assert box_ellipsoid_ml(big.roi_ras) >= AUTO_BOX_THRESHOLD_ML
+    assert segment_auto(phantom.image, big, drawn_box=True)[1] == "learned"
+    assert segment_auto(phantom.image, big, drawn_box=False)[1] == "classic"

@@ -4,7 +4,7 @@ cases, by the cross-validation folds of ``training/tumor/folds.json``.
 Usage::
 
     .venv/bin/python Testing/benchmarks/eval_tumor_prompts.py [--method classic]
-        [--cases STS_001,STS_002] [--out per_case.json]
+        [--cases STS_001,STS_002] [--out per_case.json] [--fold-weights /tmp/tumor_v3]
 
 The prompts are drawn automatically from the expert mask, as a reader would draw them:
 
@@ -16,6 +16,10 @@ Each prompt goes through :func:`mskai.tasks.tumor.segment_prompts`, the path of
 ``mskai tumor --recist-line-ras`` / ``--roi-ras``. The classic method has no training, so
 every volume of every fold is scored; the table groups them by fold and by modality.
 STS_004-006 and STS_040-051 are reserved and never read. Not a test: it prints a table.
+
+``--fold-weights DIR`` (with ``learned`` or ``auto``): each volume's network is its fold's
+model, ``DIR/fold<f>.pt`` (trained without that patient, training/tumor/README.md), in place
+of the shipped weights, which were trained on every patient here.
 """
 
 from __future__ import annotations
@@ -69,6 +73,19 @@ def box_from_mask(mask: np.ndarray, volume, pad_mm: float = BOX_PAD_MM) -> tuple
     return (*map(float, a), *map(float, b))
 
 
+def use_fold_model(weights: Path) -> None:
+    """Make the learned method's default model the given fold model (held-out scoring)."""
+    import torch
+
+    from mskai.interactive import learned
+    from mskai.models.loaders import build_network
+
+    model = build_network(learned.ARCHITECTURE)
+    model.load_state_dict(torch.load(weights, weights_only=True))
+    model.eval()
+    learned.load_refine_model = lambda *_args, **_kw: model
+
+
 def evaluate(case: str, series: str, method: str) -> dict:
     from mskai.errors import InputError
     from mskai.image import read_image
@@ -118,7 +135,9 @@ def summary(rows: list[dict], fold_of: dict[str, int]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--method", choices=("classic", "learned"), default="classic")
+    parser.add_argument("--method", choices=("classic", "learned", "auto"), default="classic")
+    parser.add_argument("--fold-weights", type=Path, default=None,
+                        help="folder of fold<f>.pt: each case scored with its fold's model")
     parser.add_argument("--cases", default=None, help="comma-separated subset of cases")
     parser.add_argument("--out", type=Path, default=None, help="per-case rows (JSON)")
     args = parser.parse_args(argv)
@@ -130,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         for _, series in SERIES:
             if not (DATA / case / f"{series}_image.nii.gz").is_file():
                 continue
+            if args.fold_weights is not None:
+                use_fold_model(args.fold_weights / f"fold{fold_of[case]}.pt")
             row = evaluate(case, series, args.method)
             rows.append(row)
             print(f"{case} {series:5} line {row['line']:.3f} ({row['line_s']:.1f} s) "

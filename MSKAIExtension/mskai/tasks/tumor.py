@@ -162,6 +162,7 @@ def segment_prompts_used(image: Volume, prompts, current_mask: np.ndarray | None
 
     if method not in METHODS:
         raise InputError(f"unknown interactive method {method!r}; choose one of {METHODS}")
+    drawn_box = prompts is not None and prompts.roi_ras is not None   # not a line's own box
     prompts = expand_recist_line(prompts if prompts is not None else Prompts(), image)
     prompts = prompts.with_box_centre_seed()
     used = method
@@ -171,7 +172,8 @@ def segment_prompts_used(image: Volume, prompts, current_mask: np.ndarray | None
                                progress=progress, cancel=cancel)
     elif method == AUTO:
         mask, used = segment_auto(image, prompts, current_mask=current_mask,
-                                  modality=image.modality, progress=progress, cancel=cancel)
+                                  modality=image.modality, progress=progress, cancel=cancel,
+                                  drawn_box=drawn_box)
     else:
         mask = segment_from_prompts(image, prompts, current_mask=current_mask,
                                     modality=image.modality, progress=progress, cancel=cancel)
