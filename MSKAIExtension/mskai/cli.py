@@ -122,7 +122,8 @@ def _add_tumor(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--margin-mm", type=positive_mm, default=10.0, help="safety margin (mm)")
     p.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD,
                    help="click segmentation: auto (default: the network's first mask when "
-                        "the classic one-click tumour is 100 mL or more, else classic; "
+                        "the classic one-click tumour is 100 mL or more, or with --roi-ras "
+                        "when the box's inscribed ellipsoid is 250 mL or more; else classic; "
                         "classic refinement after), classic, or learned (the refinement "
                         "network, from the first click)")
     _add_labels_options(p)
