@@ -46,8 +46,22 @@ def hd95(a: np.ndarray, b: np.ndarray, spacing_kji) -> float:
     return float(max(np.percentile(da, 95), np.percentile(db, 95)))
 
 
-def protocol(volume, truth, segment, clicks: int = 5) -> list[dict]:
-    """Per click: Dice, HD95, seconds and sign, with ``segment(volume, prompts, current)``."""
+def box_prompts(volume, truth):
+    """A box alone, as ``eval_tumor_prompts.py`` draws it (the expert mask's bounding box
+    + 5 mm), with its centre as the seed (``Prompts.with_box_centre_seed``)."""
+    sys.path.insert(0, str(REPO / "Testing" / "benchmarks"))
+    from eval_tumor_prompts import box_from_mask
+
+    from mskai.interactive.prompts import Prompts
+
+    return Prompts(roi_ras=box_from_mask(truth, volume)).with_box_centre_seed()
+
+
+def protocol(volume, truth, segment, clicks: int = 5, start: str = "click") -> list[dict]:
+    """Per click: Dice, HD95, seconds and sign, with ``segment(volume, prompts, current)``.
+
+    ``start="box"``: the first prompt is a box alone (:func:`box_prompts`) instead of the
+    first click; the later clicks follow the same rule, inside that box."""
     from mskai.interactive.clicks import deepest_voxel, next_click
     from mskai.interactive.evaluate import dice
     from mskai.interactive.prompts import Prompts
@@ -56,7 +70,10 @@ def protocol(volume, truth, segment, clicks: int = 5) -> list[dict]:
         return tuple(float(v) for v in volume.index_to_ras(np.asarray(kji, float)[::-1]))
 
     spacing_kji = tuple(reversed(volume.spacing))
-    prompts = Prompts(positive_ras=[ras(deepest_voxel(truth, spacing_kji))])
+    if start == "box":
+        prompts = box_prompts(volume, truth)
+    else:
+        prompts = Prompts(positive_ras=[ras(deepest_voxel(truth, spacing_kji))])
     start = time.perf_counter()
     mask = segment(volume, prompts, None)
     seconds = time.perf_counter() - start
@@ -151,6 +168,9 @@ def main() -> None:
     parser.add_argument("--fold", type=int, default=None)
     parser.add_argument("--cases", default="", help="comma-separated patients instead")
     parser.add_argument("--clicks", type=int, default=5)
+    parser.add_argument("--start", choices=("click", "box"), default="click",
+                        help="the first prompt: the first click (default) or a box alone "
+                             "(the expert box + 5 mm); later clicks as in the protocol")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--local-removal-ratio", type=float, default=None,
                         help="refine.LOCAL_REMOVAL_RATIO for this run (the fold's nested "
@@ -177,8 +197,9 @@ def main() -> None:
                 f.write(json.dumps({"case": case, "modality": modality,
                                     "classic_ml": classic_one_click_ml(volume, truth)}) + "\n")
             continue
-        steps = protocol(volume, truth, segment, args.clicks)
-        row = {"method": args.method, "case": case, "modality": modality,
+        steps = protocol(volume, truth, segment, args.clicks, args.start)
+        name = args.method if args.start == "click" else f"{args.method}_box_start"
+        row = {"method": name, "case": case, "modality": modality,
                "fold": fold_of.get(case), "tumour_ml": round(
                    float(truth.sum() * np.prod(volume.spacing)) / 1000, 1),
                "steps": steps}
