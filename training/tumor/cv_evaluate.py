@@ -49,7 +49,9 @@ def hd95(a: np.ndarray, b: np.ndarray, spacing_kji) -> float:
 def box_prompts(volume, truth):
     """A box alone, as ``eval_tumor_prompts.py`` draws it (the expert mask's bounding box
     + 5 mm), with its centre as the seed (``Prompts.with_box_centre_seed``)."""
-    sys.path.insert(0, str(REPO / "Testing" / "benchmarks"))
+    benchmarks = str(REPO / "Testing" / "benchmarks")
+    if benchmarks not in sys.path:
+        sys.path.insert(0, benchmarks)
     from eval_tumor_prompts import box_from_mask
 
     from mskai.interactive.prompts import Prompts

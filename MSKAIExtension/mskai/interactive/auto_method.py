@@ -90,9 +90,7 @@ def segment_auto(volume: Volume, prompts: Prompts, current_mask: np.ndarray | No
     if current_mask is not None:
         return classic(current_mask), CLASSIC
     first = first_click_prompts(prompts)
-    if drawn_box is None:
-        drawn_box = prompts.roi_ras is not None
-    if drawn_box and prompts.roi_ras is not None:
+    if prompts.roi_ras is not None and drawn_box is not False:
         large = box_ellipsoid_ml(prompts.roi_ras) >= AUTO_BOX_THRESHOLD_ML
         choice, one_click = (LEARNED if large else CLASSIC), None
     else:

@@ -97,12 +97,20 @@ def _removed(current: np.ndarray, new: np.ndarray, local: np.ndarray | None,
     """Per negative click: the unreached part holding it, or only its local part (module doc)."""
     if local is None:
         return _components_at(current & ~new, negative)
+    from scipy import ndimage
+
+    unreached, _ = ndimage.label(current & ~new)      # labelled once for all the clicks
+    nearer, _ = ndimage.label(current & ~local)
     out = np.zeros_like(current)
-    for q in negative:
-        whole = _components_at(current & ~new, q[None])
-        near = _components_at(current & ~local, q[None])
+    for q in map(tuple, negative):
+        whole, near = _component_of(unreached, q), _component_of(nearer, q)
         out |= whole if near.sum() >= LOCAL_REMOVAL_RATIO * max(int(whole.sum()), 1) else near
     return out
+
+
+def _component_of(labels: np.ndarray, point: tuple[int, int, int]) -> np.ndarray:
+    """The labelled component holding ``point`` (empty where it is unlabelled)."""
+    return labels == labels[point] if labels[point] > 0 else np.zeros(labels.shape, dtype=bool)
 
 
 def merge_with_current(current: np.ndarray, new: np.ndarray, positive: np.ndarray,

@@ -190,6 +190,7 @@ def geodesic_probability(grid: WorkGrid, pos: np.ndarray, neg: np.ndarray,
     d_bg = MCP_Geometric(base, sampling=sp).find_costs(np.argwhere(bg))[0]
     return (d_bg / np.maximum(d_fg + d_bg, 1e-6)).astype(np.float32)
 
+
 def to_work_mask(grid: WorkGrid, crop_mask: np.ndarray) -> np.ndarray:
     """A mask on the crop's grid moved to the working grid (voxels more than half inside)."""
     return _resample(crop_mask.astype(np.float32), grid.image.shape) > 0.5

@@ -105,7 +105,8 @@ def _segment_box(volume: Volume, box, pos: np.ndarray, neg: np.ndarray, modality
     never = never_tumour(grid.image, modality, level)
     keep = None
     if current is not None:
-        work_current = region.to_work_mask(grid, current[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
+        crop_current = current[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]].astype(bool)
+        work_current = region.to_work_mask(grid, crop_current)
         keep = kept_seeds(work_current, grid.to_work(neg_c), grid.spacing)
     prob = region.geodesic_probability(grid, pos_w, grid.to_work(neg_c), never=never, keep=keep)
     mask = region.to_crop_mask(grid, prob)
@@ -172,6 +173,6 @@ def segment_from_prompts(volume: Volume, prompts: Prompts, current_mask: np.ndar
     if len(neg):
         local = np.zeros(tuple(shape), dtype=bool)
         local[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = _segment_box(
-            volume, box, pos, neg, modality, current=current_mask.astype(bool))
+            volume, box, pos, neg, modality, current=current_mask)
     return merge_with_current(current_mask, new, pos, neg, tuple(reversed(volume.spacing)),
                               local=local)
