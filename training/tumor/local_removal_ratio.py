@@ -75,13 +75,19 @@ def choose(path: Path) -> None:
         return float(np.mean([r["dice_whole"] if r["local"] >= ratio * max(r["whole"], 1)
                               else r["dice_local"] for r in subset]))
 
-    chosen = []
+    chosen = {}
     for fold in sorted({r["fold"] for r in rows}):
         others = [r for r in rows if r["fold"] != fold]
         scores = [mean_dice(others, t) for t in GRID]
-        chosen.append(GRID[int(np.argmax(scores))])
-        print(f"fold {fold}: {chosen[-1]:g}  (" + " ".join(f"{s:.3f}" for s in scores) + ")")
-    print(f"median: {float(np.median(chosen)):g} over {len(rows)} negative clicks")
+        chosen[fold] = GRID[int(np.argmax(scores))]
+        print(f"fold {fold}: {chosen[fold]:g}  (" + " ".join(f"{s:.3f}" for s in scores) + ")")
+    median = float(np.median(list(chosen.values())))
+    print(f"median: {median:g} over {len(rows)} negative clicks")
+    nested = np.mean([mean_dice([r], chosen[r["fold"]]) for r in rows])
+    better = np.mean([max(r["dice_whole"], r["dice_local"]) for r in rows])
+    print(f"mean Dice after the click: whole {mean_dice(rows, 0.0):.3f}, local "
+          f"{mean_dice(rows, float('inf')):.3f}, the median's rule {mean_dice(rows, median):.3f}, "
+          f"each fold's own choice {nested:.3f}, the better of the two {better:.3f}")
 
 
 def main() -> None:
