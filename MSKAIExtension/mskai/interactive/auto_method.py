@@ -37,7 +37,8 @@ AUTO_THRESHOLD_ML = 100.0
 # mask when the ellipsoid inscribed in the box holds at least this volume (mL). Chosen nested
 # like AUTO_THRESHOLD_ML on box-alone prompts (the expert mask's bounding box + 5 mm, with
 # the fold models; Testing/benchmarks/eval_tumor_prompts.py), from {0, 50, 100, 150, 200, 250,
-# 300, 400 mL, never} by mean Dice: every held-out fold chose 250 mL.
+# 300, 400 mL, never} by mean Dice: every held-out fold chose 250 mL
+# (training/tumor/box_threshold.py).
 AUTO_BOX_THRESHOLD_ML = 250.0
 
 
