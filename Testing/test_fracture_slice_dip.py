@@ -58,6 +58,20 @@ def test_a_hairline_inside_one_thick_slice_is_a_dip_region_in_that_slice() -> No
     assert slices.tolist() == [LINE_K]
 
 
+def test_a_dip_region_candidate_says_it_comes_from_the_slice_dip() -> None:
+    from mskai.fracture.candidates import SOURCE_NAME_SLICE_DIP
+    from mskai.fracture.valley_candidates import dip_candidate
+
+    volume, bone = _bone(hairline=True)
+    dip = slice_dip(volume, bone)
+    (box, here), = dip_regions(dip)
+    candidate = dip_candidate(box, here, dip, volume)
+    assert candidate.source_name == SOURCE_NAME_SLICE_DIP
+    assert candidate.as_contract()["source"] == SOURCE_NAME_SLICE_DIP
+    k_of_position = volume.ras_to_index(candidate.position_ras)[2]
+    assert abs(k_of_position - LINE_K) < 0.5  # placed on the dark slice
+
+
 def test_intact_bone_its_marrow_and_its_ends_give_no_dip_region() -> None:
     volume, bone = _bone(hairline=False)
     dip = slice_dip(volume, bone)

@@ -17,6 +17,7 @@ from scipy import ndimage
 
 from mskai.fracture.candidates import (
     SOURCE_NAME_COMPONENTS,
+    SOURCE_NAME_SLICE_DIP,
     SOURCE_NAME_SURFACE,
     SOURCE_NAME_VALLEY,
 )
@@ -95,7 +96,8 @@ def test_candidates_name_their_source_and_report_at_the_scorer_threshold(phantom
     result = run_fracture(phantom.image)
     candidates = result.measurements["fracture_candidates"]
     sources = {c["source"] for c in candidates}
-    assert sources <= {SOURCE_NAME_COMPONENTS, SOURCE_NAME_VALLEY, SOURCE_NAME_SURFACE}
+    assert sources <= {SOURCE_NAME_COMPONENTS, SOURCE_NAME_VALLEY, SOURCE_NAME_SLICE_DIP,
+                       SOURCE_NAME_SURFACE}
     truth = phantom.truth.fractures[0].center_ras
     (found,) = [f for f in result.measurements["fractures"]
                 if np.linalg.norm(np.subtract(f["position_ras"], truth)) <= 10.0]

@@ -40,9 +40,11 @@ SITE_LINK_VOXELS = 1.5
 MAX_SITES_PER_PAIR = 4
 SOURCE_SURFACE = -1  # Candidate.source of learned-surface candidates (no fragment map)
 SOURCE_VALLEY = -2  # Candidate.source of HU-valley candidates (no fragment map)
+SOURCE_SLICE_DIP = -3  # Candidate.source of slice-dip candidates (no fragment map)
 # what measurements.json and the candidate table say about where a candidate comes from
 SOURCE_NAME_COMPONENTS = "components"  # a pair of fragments across a gap (source >= 0)
 SOURCE_NAME_VALLEY = "valley"
+SOURCE_NAME_SLICE_DIP = "slice_dip"
 SOURCE_NAME_SURFACE = "learned_surface"
 # manifest output key: a learned candidate model beat the component candidates held out
 PREFERRED_FLAG = "preferred_over_components"
@@ -64,13 +66,12 @@ class Candidate:
 
     @property
     def source_name(self) -> str:
-        """:data:`SOURCE_NAME_COMPONENTS`, :data:`SOURCE_NAME_VALLEY` or
-        :data:`SOURCE_NAME_SURFACE`: the detector that found the candidate."""
-        if self.source == SOURCE_VALLEY:
-            return SOURCE_NAME_VALLEY
-        if self.source == SOURCE_SURFACE:
-            return SOURCE_NAME_SURFACE
-        return SOURCE_NAME_COMPONENTS
+        """:data:`SOURCE_NAME_COMPONENTS`, :data:`SOURCE_NAME_VALLEY`,
+        :data:`SOURCE_NAME_SLICE_DIP` or :data:`SOURCE_NAME_SURFACE`: the detector that found
+        the candidate."""
+        names = {SOURCE_VALLEY: SOURCE_NAME_VALLEY, SOURCE_SLICE_DIP: SOURCE_NAME_SLICE_DIP,
+                 SOURCE_SURFACE: SOURCE_NAME_SURFACE}
+        return names.get(self.source, SOURCE_NAME_COMPONENTS)
 
     def as_contract(self) -> dict[str, Any]:
         """The ``fractures`` entry of measurements.json (CONTRACT.md) plus explanations."""

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mskai.fracture.candidates import SOURCE_VALLEY, Candidate
+from mskai.fracture.candidates import SOURCE_SLICE_DIP, SOURCE_VALLEY, Candidate
 from mskai.fracture.fracture_landscape import CLOSING_MM, SHEET_MM
 from mskai.terminology import BONE
 from mskai.volume import Volume
@@ -140,7 +140,7 @@ def dip_candidate(box: tuple, here: np.ndarray, dip: np.ndarray, volume: Volume)
     valley region, weighted by the dip; its hand-set score is 0 (only the reducer scores it)."""
     kji = np.argwhere(here)
     return _candidate(kji, dip[box][here], box, volume, 0.0, extent_mm(kji, volume.spacing),
-                      "slice_dip_mean")
+                      "slice_dip_mean", SOURCE_SLICE_DIP)
 
 
 def extent_mm(kji: np.ndarray, spacing: tuple[float, float, float]) -> float:
@@ -151,11 +151,12 @@ def extent_mm(kji: np.ndarray, spacing: tuple[float, float, float]) -> float:
 
 
 def _candidate(kji: np.ndarray, w: np.ndarray, box: tuple, volume: Volume, score: float,
-               extent_mm: float, mean_term: str = "valley_mean") -> Candidate:
+               extent_mm: float, mean_term: str = "valley_mean",
+               source: int = SOURCE_VALLEY) -> Candidate:
     centroid = (kji * w[:, None]).sum(axis=0) / w.sum()
     on = kji[np.argmin(np.linalg.norm(kji - centroid, axis=1))] + [s.start for s in box]
     position = np.asarray(volume.index_to_ras(on[::-1].astype(float))).reshape(3)
     size_ml = len(kji) * volume.voxel_volume_mm3 / 1000.0
     return Candidate((), position, float("nan"), score,
                      {mean_term: float(w.mean()), "valley_extent_mm": extent_mm,
-                      "valley_ml": size_ml}, None, bone=BONE, source=SOURCE_VALLEY)
+                      "valley_ml": size_ml}, None, bone=BONE, source=source)
