@@ -83,3 +83,32 @@ def test_a_ball_is_not_a_shaft() -> None:
                                   .astype(float)).reshape(-1, 3)
     with pytest.raises(NotAShaftError):
         lateral_surface_axis(below, ball & ~below, volume, surface, 40.0)
+
+
+def test_a_short_fragment_behind_a_steep_cut_keeps_its_axis_along_the_bone() -> None:
+    """The rod of the other tests, 45 mm long and cut 60 degrees across: beyond the whole
+    surface only a disk is left, whose PCA turns across the rod; the whole fragment is the
+    more rod-like and keeps the axis along it (the wedge of the cut tilts it by 9 degrees)."""
+    from mskai.fracture.alignment import angle_deg, principal_axis, voxel_points_ras
+    from mskai.fracture.split_alignment import axis_beyond, contact_points, non_shaft_axis
+
+    volume = Volume(np.zeros(SHAPE, dtype=np.float32), spacing=SPACING, modality="CT")
+    points = _points(volume)
+    base = volume.index_to_ras((40.0, 40.0, 2.0))
+    cut = TILT + np.deg2rad(60.0)
+    side = (points - (base + 45.0 * AXIS)) @ np.array([0.0, np.sin(cut), np.cos(cut)])
+    rod = _shaft(points, base, 0.0, 85.0)
+    labels = np.zeros(SHAPE, dtype=np.uint8)
+    labels[rod & (side < 0)] = 1
+    labels[rod & (side >= 0)] = 2
+    surface = contact_points(labels, volume, 1, 2)
+    fragment = voxel_points_ras(labels == 1, volume)
+
+    def off_axis(direction: np.ndarray) -> float:
+        return min(angle_deg(direction, AXIS), 180.0 - angle_deg(direction, AXIS))
+
+    slab = axis_beyond(fragment, surface, 40.0, 2.0)
+    assert off_axis(slab.direction_ras) > 40.0
+    chosen = non_shaft_axis(fragment, surface, 40.0, 2.0)
+    assert chosen.elongation == principal_axis(fragment).elongation > 2.0
+    assert off_axis(chosen.direction_ras) < 10.0

@@ -16,12 +16,14 @@ a shaft's outer surface has normals perpendicular to its axis, however short or 
 the piece and whatever bone lies next to it, so the axis is the direction the normals
 avoid; its position is the centre of a circle fitted to those surface points across the
 axis. Only where the normals avoid no direction (``MAX_NORMAL_SPREAD``: a joint end, not a
-shaft) does the PCA slab above give the axis. On 9 real sarcoma CT shafts broken on a rough
+shaft) does PCA give the axis: of the slab above, or of the whole fragment where that is
+the more rod-like (:func:`non_shaft_axis`). On 9 real sarcoma CT shafts broken on a rough
 touching surface (1 mm, 3 degrees; ``Testing/benchmarks/eval_fragment_split.py``) the PCA
 slab alone missed the displacement by 15.9 mm on average (worst 53.5 mm: in these crops the
-slab's PCA turned across the shaft), the lateral surface by 1.6 mm (0.24 mm without the one
-fragment that is no shaft); on the phantoms it costs 0.2 mm and, on the bridged gaps,
-about 3 degrees (0.37 mm / 0.77 degrees on average against 0.13 mm / 0.06 degrees).
+slab's PCA turned across the shaft), the lateral surface by 0.36 mm (1.6 mm while the one
+fragment that is no shaft took the slab's axis); on the phantoms it costs 0.2 mm and, on
+the bridged gaps, about 3 degrees (0.37 mm / 0.77 degrees on average against 0.13 mm /
+0.06 degrees).
 """
 
 from __future__ import annotations
@@ -88,14 +90,28 @@ class NotAShaftError(ValueError):
 
 def fragment_axis(mask: np.ndarray, other: np.ndarray, volume: Volume, surface_ras: np.ndarray,
                   reach_mm: float, clearance_mm: float) -> Axis:
-    """The lateral-surface axis, or the slab axis beyond the fracture (:func:`axis_beyond`)
-    where the fragment is no shaft (module doc); pointing from the fragment towards the
-    surface."""
+    """The lateral-surface axis, or :func:`non_shaft_axis` where the fragment is no shaft
+    (module doc); pointing from the fragment towards the surface."""
     try:
         axis = lateral_surface_axis(mask, other, volume, surface_ras, reach_mm)
     except NotAShaftError:
-        axis = axis_beyond(voxel_points_ras(mask, volume), surface_ras, reach_mm, clearance_mm)
+        axis = non_shaft_axis(voxel_points_ras(mask, volume), surface_ras, reach_mm,
+                              clearance_mm)
     return oriented(axis, surface_ras.mean(axis=0))
+
+
+def non_shaft_axis(points_ras: np.ndarray, surface_ras: np.ndarray, reach_mm: float,
+                   clearance_mm: float) -> Axis:
+    """The more rod-like (:attr:`Axis.elongation`) of the slab axis beyond the fracture
+    (:func:`axis_beyond`) and the whole fragment's principal axis.
+
+    Beyond a steep oblique surface a short fragment leaves only a disk, whose PCA turns
+    across the bone: on STS_025's joint end (elongation 1.6) 22 degrees off, where the
+    whole fragment (elongation 2.6) lay within 1.5 degrees of the other fragment's shaft.
+    """
+    slab = axis_beyond(points_ras, surface_ras, reach_mm, clearance_mm)
+    whole = principal_axis(points_ras)
+    return whole if whole.elongation > slab.elongation else slab
 
 
 def lateral_surface_axis(mask: np.ndarray, other: np.ndarray, volume: Volume,
