@@ -110,7 +110,7 @@ def _fronts(seeds: np.ndarray, doubt: np.ndarray, walls: np.ndarray, base: np.nd
     ``seeds`` holds each fixed voxel's label; only seeds next to the doubt voxels can matter,
     so every front runs in the doubt voxels' bounding box (plus one voxel).
     """
-    from skimage.graph import MCP_Geometric
+    from mskai.interactive.geodesic import geodesic_distance
 
     found = np.argwhere(doubt)
     lo = np.maximum(found.min(0) - 1, 0)
@@ -123,7 +123,7 @@ def _fronts(seeds: np.ndarray, doubt: np.ndarray, walls: np.ndarray, base: np.nd
         own = (s == label) & ~d & ~w
         cost = base[box] + (target_extra[box] if label == target else 0.0)
         cost = np.where(d | own, cost, np.inf)
-        dist = MCP_Geometric(cost, sampling=tuple(spacing)).find_costs(np.argwhere(own))[0]
+        dist = geodesic_distance(cost, own, tuple(spacing))
         better = d & (dist < best)
         best[better], winner[better] = dist[better], label
     out = np.full(doubt.shape, -1, dtype=np.int64)

@@ -152,14 +152,16 @@ def _unlike_and_edge(grid: WorkGrid, pos: np.ndarray,
 def geodesic_probability(grid: WorkGrid, pos: np.ndarray, neg: np.ndarray,
                          params: MethodParams | None = None,
                          never: np.ndarray | None = None,
-                         keep: np.ndarray | None = None) -> np.ndarray:
+                         keep: np.ndarray | None = None,
+                         memo: dict | None = None) -> np.ndarray:
     """``d_bg / (d_fg + d_bg)`` of edge- and intensity-weighted geodesic distances.
 
     Above 0.5 the voxel is closer to the tumour seeds. ``never`` marks working-grid voxels
     that cannot be tumour (e.g. fat on CT): they become background seeds. ``keep`` marks
     voxels to take as tumour seeds whatever they look like (part of a current mask).
+    ``memo``: a dict shared by the runs of one click (:func:`background_distance`).
     """
-    from skimage.graph import MCP_Geometric
+    from mskai.interactive.geodesic import geodesic_distance
 
     p = params or MethodParams()
     sp = grid.spacing
@@ -186,9 +188,30 @@ def geodesic_probability(grid: WorkGrid, pos: np.ndarray, neg: np.ndarray,
     fg[tuple(pos.T)] = True
     base = 1.0 + p.edge_weight * edge
     cost_fg = base + p.unlike_weight * np.maximum(unlike - p.like_z, 0)
-    d_fg = MCP_Geometric(cost_fg, sampling=sp).find_costs(np.argwhere(fg))[0]
-    d_bg = MCP_Geometric(base, sampling=sp).find_costs(np.argwhere(bg))[0]
+    d_fg = geodesic_distance(cost_fg, fg, sp)
+    d_bg = background_distance(base, bg, sp, memo)
     return (d_bg / np.maximum(d_fg + d_bg, 1e-6)).astype(np.float32)
+
+
+def background_distance(cost: np.ndarray, seeds: np.ndarray,
+                        spacing: tuple[float, float, float], memo: dict | None) -> np.ndarray:
+    """The geodesic distance from the background seeds, solved once per click where it can.
+
+    A negative click runs the method twice on the same grid (the second time seeded with the
+    current mask, :func:`mskai.interactive.refine.kept_seeds`); the second run drops only
+    background seeds inside that mask, usually none, and then its background distance is
+    the first run's. ``memo`` keeps the last cost, seeds and distance; they are reused only
+    when cost and seeds are equal, so the result is the same as solving again.
+    """
+    from mskai.interactive.geodesic import geodesic_distance
+
+    if memo is not None and memo.get("seeds") is not None and memo["seeds"].shape == seeds.shape \
+            and np.array_equal(memo["seeds"], seeds) and np.array_equal(memo["cost"], cost):
+        return memo["distance"]
+    distance = geodesic_distance(cost, seeds, spacing)
+    if memo is not None:
+        memo.update(seeds=seeds, cost=cost, distance=distance)
+    return distance
 
 
 def to_work_mask(grid: WorkGrid, crop_mask: np.ndarray) -> np.ndarray:

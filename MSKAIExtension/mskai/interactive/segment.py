@@ -93,8 +93,9 @@ def _touches_open_border(mask: np.ndarray, box, shape, spacing_kji, near_mm: flo
 
 
 def _segment_box(volume: Volume, box, pos: np.ndarray, neg: np.ndarray, modality: str,
-                 current: np.ndarray | None = None):
-    """The method's mask in ``box``; with ``current``, that mask seeds it (refine.kept_seeds)."""
+                 current: np.ndarray | None = None, memo: dict | None = None):
+    """The method's mask in ``box``; with ``current``, that mask seeds it (refine.kept_seeds).
+    ``memo``: shared by the runs of one click (region.background_distance)."""
     grid = _work_grid(volume, box, modality)
     lo, hi = box
     pos_c, neg_c = pos - lo, neg - lo
@@ -108,7 +109,8 @@ def _segment_box(volume: Volume, box, pos: np.ndarray, neg: np.ndarray, modality
         crop_current = current[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]].astype(bool)
         work_current = region.to_work_mask(grid, crop_current)
         keep = kept_seeds(work_current, grid.to_work(neg_c), grid.spacing)
-    prob = region.geodesic_probability(grid, pos_w, grid.to_work(neg_c), never=never, keep=keep)
+    prob = region.geodesic_probability(grid, pos_w, grid.to_work(neg_c), never=never, keep=keep,
+                                       memo=memo)
     mask = region.to_crop_mask(grid, prob)
     crop = volume.array[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
     mask = refine_boundary(crop, mask, tuple(reversed(volume.spacing)), level, noise,
@@ -147,12 +149,13 @@ def segment_from_prompts(volume: Volume, prompts: Prompts, current_mask: np.ndar
             boxes = [cached] + [b for b in boxes if np.any(b[0] < cached[0])
                                 or np.any(b[1] > cached[1])]
     crop_mask, box = None, boxes[0]
+    memo: dict = {}
     for n, box in enumerate(boxes):
         if cancel is not None and cancel():
             raise CancelledError("segmentation cancelled")
         if progress is not None:
             progress(n / len(boxes), "segmenting")
-        crop_mask = _segment_box(volume, box, pos, neg, modality)
+        crop_mask = _segment_box(volume, box, pos, neg, modality, memo=memo)
         if not _touches_open_border(crop_mask, box, shape, tuple(reversed(volume.spacing))):
             break
     if progress is not None:
@@ -173,6 +176,6 @@ def segment_from_prompts(volume: Volume, prompts: Prompts, current_mask: np.ndar
     if len(neg):
         local = np.zeros(tuple(shape), dtype=bool)
         local[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = _segment_box(
-            volume, box, pos, neg, modality, current=current_mask)
+            volume, box, pos, neg, modality, current=current_mask, memo=memo)
     return merge_with_current(current_mask, new, pos, neg, tuple(reversed(volume.spacing)),
                               local=local)
