@@ -1,13 +1,19 @@
-"""Draw docs/images/fracture_touching.png: a touching-fragment fracture and its detection.
+"""Draw docs/images/fracture_touching.png: a touching-fragment fracture, found and split.
 
-A held-out bone (largest HU bone component of test patient STS_001, 1x1x3.3 mm) broken by
-:func:`mskai.phantoms.real_fracture.simulate_real_fracture` (kind ``touching``, seed 3, the
-same case as ``Testing/test_fracture_surface.py``); panels on the reformatted plane through
-the fracture centre: the CT with the true surface, the learned surface probability, and
-the fragments split along it (:func:`mskai.fracture.fragment_split.split_bone` on
-:func:`mskai.fracture.fracture_landscape.fracture_landscape`, when those modules exist).
+A held-out touching fracture of the FROC benchmark (``Testing/benchmarks/
+froc_real_fracture.py``: the largest bone of test patient STS_014, 1x1x3.3 mm, kind
+``touching``, seed 19) broken by :func:`mskai.phantoms.real_fracture.simulate_real_fracture`.
+Panels on the plane through the fracture centre that keeps the surface's normal: the CT; the
+true surface; what the default pipeline finds (:func:`mskai.tasks.fracture.run_fracture`:
+the fracture it reports, with its score, over the HU valley of
+:func:`mskai.fracture.fracture_landscape.fracture_landscape`, the evidence the split floods);
+the fragments from one click per fragment (:func:`mskai.fracture.fragment_split.
+split_from_seeds`, clicks at each true fragment's deepest voxel, as
+``Testing/benchmarks/eval_fragment_split.py``); and the automatic split
+(:func:`mskai.fracture.fragment_split.split_bone`). Fragment Dice against the truth is in
+the titles.
 
-Run: ``.venv/bin/python training/fracture/figure_touching.py``
+Run: ``.venv/bin/python training/fracture/figure_touching.py`` (about a minute)
 """
 
 from __future__ import annotations
@@ -20,26 +26,48 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 OUT = REPO / "docs" / "images" / "fracture_touching.png"
-PATIENT, KIND, SEED = "STS_001", "touching", 3
+PATIENT, KIND, SEED = "STS_014", "touching", 19
 
 
 def case():
+    """The simulated fracture and the broken bone's mask."""
     sys.path.insert(0, str(HERE))
     import real_bones
 
     from mskai.phantoms.real_fracture import simulate_real_fracture
 
     image, bones = real_bones.load_patient(PATIENT)
-    return simulate_real_fracture(image, bones[0].mask, KIND, seed=SEED)
+    return simulate_real_fracture(image, bones[0].mask, KIND, seed=SEED), bones[0].mask
 
 
-def fragments_of(image, bone: np.ndarray) -> np.ndarray | None:
-    try:
-        from mskai.fracture.fracture_landscape import fracture_landscape
-        from mskai.fracture.fragment_split import split_bone
-    except ImportError:
-        return None
-    return split_bone(image, bone, fracture_landscape(image, bone))
+def truth_fragments(sim, bone: np.ndarray) -> np.ndarray:
+    """The true fragments of the broken bone: 1 (unmoved) and 2 (moved), 0 elsewhere."""
+    return np.where(bone | (sim.fragments == 2), sim.fragments, 0)
+
+
+def deepest_clicks(labels: np.ndarray, image) -> list[np.ndarray]:
+    """One click per fragment, at its deepest voxel (RAS)."""
+    from scipy import ndimage
+
+    out = []
+    for n in (1, 2):
+        depth = ndimage.distance_transform_edt(np.pad(labels == n, 1),
+                                               sampling=tuple(reversed(image.spacing)))
+        kji = np.array(np.unravel_index(int(np.argmax(depth)), depth.shape)) - 1
+        out.append(image.index_to_ras(np.asarray(kji[::-1], dtype=float)))
+    return out
+
+
+def worst_dice(truth: np.ndarray, labels: np.ndarray) -> float:
+    """Dice of each true fragment with the label overlapping it most; the worse of the two."""
+    scores = []
+    for n in (1, 2):
+        t = truth == n
+        found = np.bincount(labels[t].ravel())
+        found[0] = 0
+        best = labels == int(np.argmax(found)) if found.any() else np.zeros_like(t)
+        scores.append(2.0 * np.count_nonzero(t & best) / (t.sum() + best.sum()))
+    return float(min(scores))
 
 
 def main() -> None:
@@ -48,17 +76,20 @@ def main() -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import SimpleITK as sitk
 
-    from mskai.fracture.surface_net import fracture_surface_probability
-    from mskai.segmentation.bone_ct import segment_bone_ct
+    from mskai.fracture.fracture_landscape import fracture_landscape
+    from mskai.fracture.fragment_split import seeds_from_ras, split_bone, split_from_seeds
+    from mskai.tasks.fracture import run_fracture
 
-    sim = case()
+    sim, bone = case()
     image = sim.image
-    bone = segment_bone_ct(image)
-    mask = image.with_array(bone.astype(np.uint8)).to_sitk()
-    prob = sitk.GetArrayFromImage(fracture_surface_probability(image.to_sitk(), mask))
-    frags = fragments_of(image, bone)
+    truth = truth_fragments(sim, bone)
+    broken = truth > 0
+    landscape = fracture_landscape(image, broken)
+    seeds = seeds_from_ras(image, broken, deepest_clicks(truth, image), max_snap_mm=5.0)
+    clicked = split_from_seeds(image, broken, [s[None] for s in seeds], landscape)
+    automatic = split_bone(image, broken, landscape)
+    found = [f for f in run_fracture(image).measurements["fractures"]]
     centre = np.rint(image.ras_to_index(sim.centers_ras[0])).astype(int).reshape(3)
     # the in-plane array axis (i or j) most along the fracture normal stays in the picture
     normal_ijk = np.abs(np.linalg.inv(image.direction) @ (np.array([-1.0, -1.0, 1.0])
@@ -72,28 +103,37 @@ def main() -> None:
     sp = image.spacing[::-1]
     aspect = sp[0] / sp[2 if cut_axis == 1 else 1]
     ct = plane(np.asarray(image.array, dtype=float))
-    panels = [("simulated CT (touching, 1x1x3.3 mm)", None),
-              ("true fracture surface", plane(sim.surface)),
-              ("learned surface probability (v1: no detector)", plane(prob))]
-    if frags is not None:
-        panels.append(("fragments split along it", plane(frags)))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.6))
-    for ax, (title, overlay) in zip(axes, panels, strict=True):
+    best = max(found, key=lambda f: f["score"]) if found else None
+    label = (f"found: score {best['score']:.2f} ({best['source']})" if best
+             else "found: no fracture at score 0.5")
+    panels = [("simulated CT (touching, held out, 1x1x3.3 mm)", "ct", None),
+              ("true fracture surface", "contour", plane(sim.surface)),
+              (f"{label}; HU valley", "found", plane(landscape)),
+              (f"one click per fragment: Dice {worst_dice(truth, clicked):.3f}", "labels",
+               plane(clicked)),
+              (f"automatic split: Dice {worst_dice(truth, automatic):.3f}", "labels",
+               plane(automatic))]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.8))
+    for ax, (title, kind, overlay) in zip(axes, panels, strict=True):
         ax.imshow(ct, cmap="gray", vmin=-200, vmax=1500, origin="lower", aspect=aspect)
-        if overlay is not None and overlay.dtype == bool:
+        if kind == "contour":
             ax.contour(overlay, levels=[0.5], colors="red", linewidths=0.8)
-        elif overlay is not None and "probability" in title:
-            ax.imshow(np.ma.masked_less(overlay, 0.1), cmap="hot", vmin=0, vmax=1,
+        elif kind == "found":
+            ax.imshow(np.ma.masked_less(overlay, 0.15), cmap="hot", vmin=0, vmax=1,
                       origin="lower", aspect=aspect, alpha=0.8)
-        elif overlay is not None:
+            if best is not None:
+                kji = image.ras_to_index(np.asarray(best["position_ras"]))[::-1]
+                row, col = kji[0], kji[2 if cut_axis == 1 else 1]
+                ax.plot(col, row, "c+", markersize=14, markeredgewidth=2)
+        elif kind == "labels":
             ax.imshow(np.ma.masked_equal(overlay, 0), cmap="tab10", vmin=0, vmax=10,
                       origin="lower", aspect=aspect, alpha=0.5)
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title, fontsize=7.5)
         ax.axis("off")
     fig.tight_layout()
     OUT.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(OUT, dpi=110)
-    print(f"wrote {OUT}")
+    print(f"wrote {OUT}; reported: {found}")
 
 
 def _normal(sim) -> np.ndarray:

@@ -19,7 +19,12 @@ inside the bone mask, so fragments meet where the landscape is highest: on the l
 - From clicks (:func:`split_from_seeds`): one marker per fragment (balls of ``seed_mm``
   around its clicks, so a further click on a fragment refines where its boundary runs,
   grown to the automatic markers' core piece nearest each click when no piece is claimed
-  by two fragments);
+  by two fragments). The plain watershed follows the line best, but where the line is
+  faint one fragment's flood leaks through and traps another click in its own basin; then
+  (a fragment's region under ``TRAPPED_SHARE`` of what a *compact* watershed,
+  ``click_compactness``, gives it) the compact one is kept. On 49 held-out simulated
+  fractures of 9 patients the mean worst-fragment Dice went from 0.53 to 0.80
+  (``Testing/benchmarks/eval_fragment_split_held_out.py``);
   voxels in ``locked`` (fragments edited by hand) are left out of the flood. Only bone
   components holding a click are split; the rest of the bone is not a fragment.
 
@@ -41,6 +46,7 @@ from mskai.errors import InputError
 from mskai.volume import Volume
 
 SURFACE_RELIEF = 2.0  # added on the mask's surface: above any landscape value
+TRAPPED_SHARE = 0.8  # a click's plain flood under this share of its compact flood: trapped
 MARKER_LEVELS = (0.35, 0.5, 0.65)  # of a bone component's deepest core voxel
 FACE = np.array([[[0, 0, 0], [0, 1, 0], [0, 0, 0]],
                  [[0, 1, 0], [1, 1, 1], [0, 1, 0]],
@@ -61,7 +67,8 @@ class SplitParams:
     min_marker_ml: float = 0.05
     min_fragment_ml: float = 0.5
     depth_weight: float = 0.05     # of the relief: 1 - depth / max depth
-    seed_mm: float = 2.0           # ball around each click
+    seed_mm: float = 5.0           # ball around each click (2 mm before 2026-12-06)
+    click_compactness: float = 0.01  # compact watershed from clicks (per voxel of distance)
 
 
 DEFAULT_PARAMS = SplitParams()
@@ -123,8 +130,24 @@ def split_from_seeds(image: Volume, bone: np.ndarray, seeds_kji: Sequence[np.nda
     markers = _seed_markers(region[box], landscape[box], groups, spacing_kji, params)
     markers = _with_core_pieces(markers, region[box], landscape[box], groups, image, params)
     out = np.zeros(region.shape, dtype=np.int32)
-    out[box] = _flood(landscape[box], region[box], markers, spacing_kji, params.depth_weight)
+    out[box] = _flood_clicks(landscape[box], region[box], markers, spacing_kji, params)
     return out
+
+
+def _flood_clicks(landscape: np.ndarray, region: np.ndarray, markers: np.ndarray,
+                  spacing_kji: tuple[float, ...], params: SplitParams) -> np.ndarray:
+    """The plain watershed from the click markers, or the compact one where the plain one
+    trapped a click: a fragment's region under ``TRAPPED_SHARE`` of its compact region
+    (module doc)."""
+    plain = _flood(landscape, region, markers, spacing_kji, params.depth_weight)
+    if params.click_compactness <= 0:
+        return plain
+    compact = _flood(landscape, region, markers, spacing_kji, params.depth_weight,
+                     compactness=params.click_compactness)
+    for n in range(1, int(markers.max()) + 1):
+        if np.count_nonzero(plain == n) < TRAPPED_SHARE * np.count_nonzero(compact == n):
+            return compact
+    return plain
 
 
 def seeds_from_ras(image: Volume, bone: np.ndarray, clicks_ras: Sequence[Sequence[float]],
@@ -339,9 +362,10 @@ def _seed_markers(region: np.ndarray, landscape: np.ndarray, groups: list[np.nda
 
 def _flood(landscape: np.ndarray, mask: np.ndarray, markers: np.ndarray,
            spacing_kji: tuple[float, ...], depth_weight: float,
-           close_holes: bool = True) -> np.ndarray:
+           close_holes: bool = True, compactness: float = 0.0) -> np.ndarray:
     """Marker watershed of landscape + depth ramp inside ``mask``; unreached bone parts
-    (components without a marker) get labels of their own.
+    (components without a marker) get labels of their own. ``compactness`` > 0: a compact
+    watershed (a voxel's priority grows with its distance from the marker, in voxels).
 
     The mask's surface voxels (not the image border) are flooded after its inside
     (``SURFACE_RELIEF`` added): their partial volume hides the fracture line, and flooded
@@ -358,7 +382,8 @@ def _flood(landscape: np.ndarray, mask: np.ndarray, markers: np.ndarray,
     inner = _inside(mask)
     relief[mask & ~inner] += SURFACE_RELIEF
     moved = _snap_markers(markers, inner, spacing_kji)
-    labels = watershed(relief, moved, mask=mask, connectivity=FACE).astype(np.int32)
+    labels = watershed(relief, moved, mask=mask, connectivity=FACE,
+                       compactness=compactness).astype(np.int32)
     rest, n = ndimage.label(mask & (labels == 0), structure=np.ones((3, 3, 3)))
     if n:
         labels[rest > 0] = rest[rest > 0] + labels.max()

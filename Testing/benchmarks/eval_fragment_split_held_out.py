@@ -1,0 +1,113 @@
+"""Fragment Dice of the split on the FROC benchmark's held-out simulated fractures, per kind.
+
+``python Testing/benchmarks/eval_fragment_split_held_out.py`` prints a Markdown table and
+writes ``Testing/benchmarks/results_fragment_split_held_out.md`` (quoted in the README).
+
+Cases: the 49 fractures of ``froc_real_fracture.py`` (the largest bone of TPTBox and of the
+8 test sarcoma CTs, each kind once, seeds from 0; :mod:`mskai.phantoms.real_fracture`),
+where the fracture lies anywhere in 30-70 % of the bone, not only across a shaft's middle as
+in ``eval_fragment_split.py``. Truth: the simulation's fragments within the broken bone
+(label 1, the unmoved piece, inside the bone's own mask; labels 2 and 3, the moved pieces).
+Given the true bone mask, the click split has one click per fragment at its deepest voxel
+(:func:`mskai.fracture.fragment_split.split_from_seeds`), the automatic split none
+(:func:`mskai.fracture.fragment_split.split_bone`). Per case the worst fragment's Dice
+(:func:`phantoms.touching_fracture.matched_dice`); per kind and over all, mean and worst.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+
+
+def _paths() -> None:
+    for path in (REPO / "MSKAIExtension", REPO / "Testing", HERE, REPO / "training" / "fracture"):
+        if str(path) not in sys.path:
+            sys.path.insert(0, str(path))
+
+
+def truth_fragments(fragments: np.ndarray, bone: np.ndarray) -> np.ndarray:
+    """The broken bone's fragments: the unmoved piece inside its mask, the moved ones whole."""
+    return np.where(bone | (fragments >= 2), fragments, 0).astype(np.int32)
+
+
+def deepest_clicks(labels: np.ndarray, image) -> list[np.ndarray]:
+    """One click (RAS) per fragment 1..n, at its deepest voxel."""
+    from scipy import ndimage
+
+    out = []
+    for n in range(1, int(labels.max()) + 1):
+        depth = ndimage.distance_transform_edt(np.pad(labels == n, 1),
+                                               sampling=tuple(reversed(image.spacing)))
+        kji = np.array(np.unravel_index(int(np.argmax(depth)), depth.shape)) - 1
+        out.append(image.index_to_ras(np.asarray(kji[::-1], dtype=float)))
+    return out
+
+
+def evaluate(image, truth: np.ndarray) -> dict[str, float]:
+    """Worst-fragment Dice of the click and the automatic split on the true bone."""
+    from mskai.fracture.fracture_landscape import fracture_landscape
+    from mskai.fracture.fragment_split import seeds_from_ras, split_bone, split_from_seeds
+    from phantoms.touching_fracture import matched_dice
+
+    bone = truth > 0
+    landscape = fracture_landscape(image, bone)
+    seeds = seeds_from_ras(image, bone, deepest_clicks(truth, image), max_snap_mm=5.0)
+    clicked = split_from_seeds(image, bone, [s[None] for s in seeds], landscape)
+    return {"click": min(matched_dice(truth, clicked)),
+            "auto": min(matched_dice(truth, split_bone(image, bone, landscape)))}
+
+
+def cases():
+    """(patient, kind, image, truth fragments) of the FROC benchmark's fractures."""
+    _paths()
+    import real_bones
+    from froc_real_fracture import SEED0
+
+    from mskai.phantoms.real_fracture import KINDS, simulate_real_fracture
+
+    seed = SEED0
+    for patient in real_bones.split()["test"]:
+        image, bones = real_bones.load_patient(patient)
+        bone = bones[0]
+        for kind in KINDS:
+            seed += 1
+            try:
+                sim = simulate_real_fracture(image, bone.mask, kind, seed=seed)
+            except ValueError:
+                continue
+            yield patient, kind, sim.image, truth_fragments(sim.fragments, bone.mask)
+
+
+def main() -> None:
+    _paths()
+    rows = []
+    for patient, kind, image, truth in cases():
+        row = evaluate(image, truth)
+        rows.append((patient, kind, row))
+        print(patient, kind, {k: round(v, 3) for k, v in row.items()}, flush=True)
+    kinds = sorted({k for _, k, _ in rows}, key=[k for _, k, _ in rows].index)
+    lines = ["| kind | fractures | one click per fragment: mean / worst | automatic: mean / "
+             "worst | click >= 0.95 | automatic >= 0.90 |", "|---|---|---|---|---|---|"]
+    for kind in [*kinds, "all"]:
+        sel = [r for _, k, r in rows if kind in ("all", k)]
+        click = np.array([r["click"] for r in sel])
+        auto = np.array([r["auto"] for r in sel])
+        lines.append(f"| {kind} | {len(sel)} | {click.mean():.3f} / {click.min():.3f} | "
+                     f"{auto.mean():.3f} / {auto.min():.3f} | "
+                     f"{np.count_nonzero(click >= 0.95)} of {len(sel)} | "
+                     f"{np.count_nonzero(auto >= 0.90)} of {len(sel)} |")
+    lines += ["", "| case | kind | click | automatic |", "|---|---|---|---|"]
+    lines += [f"| {p} | {k} | {r['click']:.3f} | {r['auto']:.3f} |" for p, k, r in rows]
+    table = "\n".join(lines)
+    print(table)
+    (HERE / "results_fragment_split_held_out.md").write_text(table + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
