@@ -205,8 +205,7 @@ def background_distance(cost: np.ndarray, seeds: np.ndarray,
     """
     from mskai.interactive.geodesic import geodesic_distance
 
-    if memo is not None and memo.get("seeds") is not None and memo["seeds"].shape == seeds.shape \
-            and np.array_equal(memo["seeds"], seeds) and np.array_equal(memo["cost"], cost):
+    if memo and np.array_equal(memo["seeds"], seeds) and np.array_equal(memo["cost"], cost):
         return memo["distance"]
     distance = geodesic_distance(cost, seeds, spacing)
     if memo is not None:
