@@ -57,3 +57,25 @@ def test_one_click_per_fragment_splits_the_hairline(case):
     from mskai.fracture.fragment_split import DEFAULT_PARAMS
 
     assert _worst_dice(case, DEFAULT_PARAMS) >= 0.90
+
+
+def test_a_click_beside_the_line_does_not_reach_across_it() -> None:
+    """A square bar of cortex (1200 HU, 1 mm voxels) with a 1 mm soft-tissue line across it
+    at slice 20; one click 2 mm above the line, the other far below. The 5 mm click ball
+    would reach 3 mm past the line; it keeps only the part connected to the click, so every
+    voxel beyond the line's partial volume goes to the far click's fragment."""
+    from mskai.fracture.fragment_split import split_from_seeds
+    from mskai.volume import Volume
+
+    shape, line = (40, 24, 24), 20
+    hu = np.full(shape, 40.0, dtype=np.float32)
+    bone = np.zeros(shape, dtype=bool)
+    bone[2:-2, 6:18, 6:18] = True
+    hu[bone] = 1200.0
+    hu[line, 6:18, 6:18] = 40.0
+    hu += np.random.default_rng(0).normal(0.0, 10.0, shape).astype(np.float32)
+    image = Volume(hu, spacing=(1.0, 1.0, 1.0), modality="CT")
+    near, far = np.array([[line + 2, 12, 12]]), np.array([[5, 12, 12]])
+    labels = split_from_seeds(image, bone, [near, far])
+    assert np.all(labels[2:line - 1][bone[2:line - 1]] == 2)
+    assert np.all(labels[line + 1:-2][bone[line + 1:-2]] == 1)

@@ -344,7 +344,9 @@ def _with_core_pieces(markers: np.ndarray, region: np.ndarray, landscape: np.nda
 
 def _seed_markers(region: np.ndarray, landscape: np.ndarray, groups: list[np.ndarray],
                   spacing_kji: tuple[float, ...], params: SplitParams) -> np.ndarray:
-    """Balls of ``seed_mm`` around each group's clicks, in sound bone where there is some."""
+    """Balls of ``seed_mm`` around each group's clicks, in sound bone where there is some,
+    and only the part of each ball connected to its click (:func:`_connected_to`): a click
+    beside the fracture line does not reach across it."""
     markers = np.zeros(region.shape, dtype=np.int32)
     sound = region & (landscape < params.core_level)
     half = [max(0, int(params.seed_mm / s)) for s in spacing_kji]
@@ -354,10 +356,24 @@ def _seed_markers(region: np.ndarray, landscape: np.ndarray, groups: list[np.nda
     for n, points in enumerate(groups, start=1):
         for p in points:
             ball = np.clip(p + offsets, 0, np.asarray(region.shape) - 1)
-            ball = ball[sound[tuple(ball.T)] & (markers[tuple(ball.T)] == 0)]
+            ball = _connected_to(ball[sound[tuple(ball.T)] & (markers[tuple(ball.T)] == 0)], p)
             markers[tuple(ball.T)] = n
             markers[tuple(p)] = n
     return markers
+
+
+def _connected_to(points: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """The voxels of ``points`` ((n, 3) indices) 26-connected to ``start`` through them."""
+    from scipy import ndimage
+
+    if len(points) == 0:
+        return points
+    lo = np.minimum(points.min(axis=0), start)
+    grid = np.zeros(tuple(np.maximum(points.max(axis=0), start) - lo + 1), dtype=bool)
+    grid[tuple((points - lo).T)] = True
+    grid[tuple(start - lo)] = True
+    labels, _ = ndimage.label(grid, structure=np.ones((3, 3, 3)))
+    return points[labels[tuple((points - lo).T)] == labels[tuple(start - lo)]]
 
 
 def _flood(landscape: np.ndarray, mask: np.ndarray, markers: np.ndarray,
