@@ -139,11 +139,10 @@ def _flood_clicks(landscape: np.ndarray, region: np.ndarray, markers: np.ndarray
     """The plain watershed from the click markers, or the compact one where the plain one
     trapped a click: a fragment's region under ``TRAPPED_SHARE`` of its compact region
     (module doc)."""
-    plain = _flood(landscape, region, markers, spacing_kji, params.depth_weight)
     if params.click_compactness <= 0:
-        return plain
-    compact = _flood(landscape, region, markers, spacing_kji, params.depth_weight,
-                     compactness=params.click_compactness)
+        return _flood(landscape, region, markers, spacing_kji, params.depth_weight)
+    plain, compact = _floods(landscape, region, markers, spacing_kji, params.depth_weight,
+                             compactness=(0.0, params.click_compactness))
     for n in range(1, int(markers.max()) + 1):
         if np.count_nonzero(plain == n) < TRAPPED_SHARE * np.count_nonzero(compact == n):
             return compact
@@ -378,16 +377,24 @@ def _connected_to(points: np.ndarray, start: np.ndarray) -> np.ndarray:
 
 def _flood(landscape: np.ndarray, mask: np.ndarray, markers: np.ndarray,
            spacing_kji: tuple[float, ...], depth_weight: float,
-           close_holes: bool = True, compactness: float = 0.0) -> np.ndarray:
+           close_holes: bool = True) -> np.ndarray:
     """Marker watershed of landscape + depth ramp inside ``mask``; unreached bone parts
-    (components without a marker) get labels of their own. ``compactness`` > 0: a compact
-    watershed (a voxel's priority grows with its distance from the marker, in voxels).
+    (components without a marker) get labels of their own.
 
     The mask's surface voxels (not the image border) are flooded after its inside
     (``SURFACE_RELIEF`` added): their partial volume hides the fracture line, and flooded
     early they would let a fragment run round it. Markers on the surface move to the nearest
     inside voxel, so a click on a thin part still floods from inside.
     """
+    return _floods(landscape, mask, markers, spacing_kji, depth_weight, close_holes)[0]
+
+
+def _floods(landscape: np.ndarray, mask: np.ndarray, markers: np.ndarray,
+            spacing_kji: tuple[float, ...], depth_weight: float, close_holes: bool = True,
+            compactness: Sequence[float] = (0.0,)) -> list[np.ndarray]:
+    """:func:`_flood` once per ``compactness`` (> 0: a compact watershed, a voxel's priority
+    growing with its distance from the marker, in voxels), on one relief and one set of
+    moved markers."""
     from scipy import ndimage
     from skimage.segmentation import watershed
 
@@ -398,12 +405,15 @@ def _flood(landscape: np.ndarray, mask: np.ndarray, markers: np.ndarray,
     inner = _inside(mask)
     relief[mask & ~inner] += SURFACE_RELIEF
     moved = _snap_markers(markers, inner, spacing_kji)
-    labels = watershed(relief, moved, mask=mask, connectivity=FACE,
-                       compactness=compactness).astype(np.int32)
-    rest, n = ndimage.label(mask & (labels == 0), structure=np.ones((3, 3, 3)))
-    if n:
-        labels[rest > 0] = rest[rest > 0] + labels.max()
-    return labels
+    out = []
+    for c in compactness:
+        labels = watershed(relief, moved, mask=mask, connectivity=FACE,
+                           compactness=c).astype(np.int32)
+        rest, n = ndimage.label(mask & (labels == 0), structure=np.ones((3, 3, 3)))
+        if n:
+            labels[rest > 0] = rest[rest > 0] + labels.max()
+        out.append(labels)
+    return out
 
 
 def _inside(mask: np.ndarray) -> np.ndarray:
