@@ -101,16 +101,15 @@ def _segment_box(volume: Volume, box, pos: np.ndarray, neg: np.ndarray, modality
     pos_c, neg_c = pos - lo, neg - lo
     inside = np.all((neg_c >= 0) & (neg_c < hi - lo), axis=1) if len(neg) else np.zeros(0, bool)
     neg_c = neg_c[inside]
-    pos_w = grid.to_work(pos_c)
+    pos_w, neg_w = grid.to_work(pos_c), grid.to_work(neg_c)
     level, noise = region.tumour_model(grid.image, pos_w[:1], grid.spacing)
     never = never_tumour(grid.image, modality, level)
     keep = None
     if current is not None:
         crop_current = current[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]].astype(bool)
         work_current = region.to_work_mask(grid, crop_current)
-        keep = kept_seeds(work_current, grid.to_work(neg_c), grid.spacing)
-    prob = region.geodesic_probability(grid, pos_w, grid.to_work(neg_c), never=never, keep=keep,
-                                       memo=memo)
+        keep = kept_seeds(work_current, neg_w, grid.spacing)
+    prob = region.geodesic_probability(grid, pos_w, neg_w, never=never, keep=keep, memo=memo)
     mask = region.to_crop_mask(grid, prob)
     crop = volume.array[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
     mask = refine_boundary(crop, mask, tuple(reversed(volume.spacing)), level, noise,
