@@ -21,7 +21,8 @@ PATIENT, KIND, SEED = "STS_035", "hairline", 51
 
 @pytest.fixture(scope="module")
 def case(shared_data):
-    from benchmarks.eval_fragment_split_held_out import deepest_clicks, truth_fragments
+    from benchmarks.eval_fragment_split import deepest_points
+    from benchmarks.eval_fragment_split_held_out import truth_fragments
     from scipy import ndimage
 
     from mskai.fracture.fragment_split import seeds_from_ras
@@ -34,7 +35,7 @@ def case(shared_data):
     bone = comps == np.bincount(comps.ravel())[1:].argmax() + 1
     sim = simulate_real_fracture(image, bone, KIND, seed=SEED)
     truth = truth_fragments(sim.fragments, bone)
-    seeds = seeds_from_ras(sim.image, truth > 0, deepest_clicks(truth, sim.image),
+    seeds = seeds_from_ras(sim.image, truth > 0, deepest_points(truth, sim.image),
                            max_snap_mm=5.0)
     return sim.image, truth, [s[None] for s in seeds]
 

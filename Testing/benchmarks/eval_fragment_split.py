@@ -95,15 +95,16 @@ def real_case(patient: str):
                               line_mm=1.0, noise_sd=0.0, blur_mm=0.0, seed=7)
     if min(np.count_nonzero(truth.labels == n) for n in (1, 2)) < 2000:
         return None
-    return image, truth.labels, _deepest_points(truth.labels, image), \
+    return image, truth.labels, deepest_points(truth.labels, image), \
         truth.displacement_mm, truth.angulation_deg
 
 
-def _deepest_points(labels: np.ndarray, image) -> list[np.ndarray]:
+def deepest_points(labels: np.ndarray, image) -> list[np.ndarray]:
+    """One click (RAS) per fragment 1..n, at its deepest voxel."""
     from scipy import ndimage
 
     out = []
-    for n in (1, 2):  # the image border counts as outside: a click inside the fragment
+    for n in range(1, int(labels.max()) + 1):  # the image border counts as outside
         depth = ndimage.distance_transform_edt(np.pad(labels == n, 1),
                                                sampling=tuple(reversed(image.spacing)))
         kji = np.array(np.unravel_index(int(np.argmax(depth)), depth.shape)) - 1

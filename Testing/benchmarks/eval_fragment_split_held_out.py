@@ -36,28 +36,17 @@ def truth_fragments(fragments: np.ndarray, bone: np.ndarray) -> np.ndarray:
     return np.where(bone | (fragments >= 2), fragments, 0).astype(np.int32)
 
 
-def deepest_clicks(labels: np.ndarray, image) -> list[np.ndarray]:
-    """One click (RAS) per fragment 1..n, at its deepest voxel."""
-    from scipy import ndimage
-
-    out = []
-    for n in range(1, int(labels.max()) + 1):
-        depth = ndimage.distance_transform_edt(np.pad(labels == n, 1),
-                                               sampling=tuple(reversed(image.spacing)))
-        kji = np.array(np.unravel_index(int(np.argmax(depth)), depth.shape)) - 1
-        out.append(image.index_to_ras(np.asarray(kji[::-1], dtype=float)))
-    return out
-
-
 def evaluate(image, truth: np.ndarray) -> dict[str, float]:
     """Worst-fragment Dice of the click and the automatic split on the true bone."""
+    from eval_fragment_split import deepest_points
+
     from mskai.fracture.fracture_landscape import fracture_landscape
     from mskai.fracture.fragment_split import seeds_from_ras, split_bone, split_from_seeds
     from phantoms.touching_fracture import matched_dice
 
     bone = truth > 0
     landscape = fracture_landscape(image, bone)
-    seeds = seeds_from_ras(image, bone, deepest_clicks(truth, image), max_snap_mm=5.0)
+    seeds = seeds_from_ras(image, bone, deepest_points(truth, image), max_snap_mm=5.0)
     clicked = split_from_seeds(image, bone, [s[None] for s in seeds], landscape)
     return {"click": min(matched_dice(truth, clicked)),
             "auto": min(matched_dice(truth, split_bone(image, bone, landscape)))}

@@ -40,53 +40,27 @@ def case():
     return simulate_real_fracture(image, bones[0].mask, KIND, seed=SEED), bones[0].mask
 
 
-def truth_fragments(sim, bone: np.ndarray) -> np.ndarray:
-    """The true fragments of the broken bone: 1 (unmoved) and 2 (moved), 0 elsewhere."""
-    return np.where(bone | (sim.fragments == 2), sim.fragments, 0)
-
-
-def deepest_clicks(labels: np.ndarray, image) -> list[np.ndarray]:
-    """One click per fragment, at its deepest voxel (RAS)."""
-    from scipy import ndimage
-
-    out = []
-    for n in (1, 2):
-        depth = ndimage.distance_transform_edt(np.pad(labels == n, 1),
-                                               sampling=tuple(reversed(image.spacing)))
-        kji = np.array(np.unravel_index(int(np.argmax(depth)), depth.shape)) - 1
-        out.append(image.index_to_ras(np.asarray(kji[::-1], dtype=float)))
-    return out
-
-
-def worst_dice(truth: np.ndarray, labels: np.ndarray) -> float:
-    """Dice of each true fragment with the label overlapping it most; the worse of the two."""
-    scores = []
-    for n in (1, 2):
-        t = truth == n
-        found = np.bincount(labels[t].ravel())
-        found[0] = 0
-        best = labels == int(np.argmax(found)) if found.any() else np.zeros_like(t)
-        scores.append(2.0 * np.count_nonzero(t & best) / (t.sum() + best.sum()))
-    return float(min(scores))
-
-
 def main() -> None:
-    sys.path.insert(0, str(REPO / "MSKAIExtension"))
+    for path in (REPO / "MSKAIExtension", REPO / "Testing", REPO / "Testing" / "benchmarks"):
+        sys.path.insert(0, str(path))
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from eval_fragment_split import deepest_points
+    from eval_fragment_split_held_out import truth_fragments
 
     from mskai.fracture.fracture_landscape import fracture_landscape
     from mskai.fracture.fragment_split import seeds_from_ras, split_bone, split_from_seeds
     from mskai.tasks.fracture import run_fracture
+    from phantoms.touching_fracture import matched_dice
 
     sim, bone = case()
     image = sim.image
-    truth = truth_fragments(sim, bone)
+    truth = truth_fragments(sim.fragments, bone)
     broken = truth > 0
     landscape = fracture_landscape(image, broken)
-    seeds = seeds_from_ras(image, broken, deepest_clicks(truth, image), max_snap_mm=5.0)
+    seeds = seeds_from_ras(image, broken, deepest_points(truth, image), max_snap_mm=5.0)
     clicked = split_from_seeds(image, broken, [s[None] for s in seeds], landscape)
     automatic = split_bone(image, broken, landscape)
     found = [f for f in run_fracture(image).measurements["fractures"]]
@@ -109,9 +83,9 @@ def main() -> None:
     panels = [("simulated CT (touching, held out, 1x1x3.3 mm)", "ct", None),
               ("true fracture surface", "contour", plane(sim.surface)),
               (f"{label}; HU valley", "found", plane(landscape)),
-              (f"one click per fragment: Dice {worst_dice(truth, clicked):.3f}", "labels",
+              (f"one click per fragment: Dice {min(matched_dice(truth, clicked)):.3f}", "labels",
                plane(clicked)),
-              (f"automatic split: Dice {worst_dice(truth, automatic):.3f}", "labels",
+              (f"automatic split: Dice {min(matched_dice(truth, automatic)):.3f}", "labels",
                plane(automatic))]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.8))
     for ax, (title, kind, overlay) in zip(axes, panels, strict=True):
