@@ -26,8 +26,11 @@ def _crop_256x256x60():
 
 
 def _click_ours(prepared) -> np.ndarray:
+    """The first click on a newly loaded image (its crop is prepared in the timed call)."""
     from mskai.interactive import segment_from_prompts
+    from mskai.interactive.segment import forget_prepared_crops
 
+    forget_prepared_crops()
     volume, prompts = prepared
     return segment_from_prompts(volume, prompts)
 

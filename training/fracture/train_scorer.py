@@ -16,7 +16,7 @@ candidates of the intact scan. The held-out bones (right ribs 7-12, right femur;
 
 Model: L2-regularised logistic regression over :data:`mskai.fracture.scorer.FEATURES`,
 positives weighted to balance the classes. ``--register`` writes
-``weights/fracture_score_logreg_v1.pt`` and the manifest entry (re-reading the manifest
+``weights/fracture_score_logreg_v1.npz`` and the manifest entry (re-reading the manifest
 right before writing and replacing only this entry); ``--froc`` adds the held-out FROC of
 ``Testing/benchmarks/froc_fracture.py --json=FILE`` to the entry's accuracy (the weights
 do not change: training is deterministic given the cached candidates).
@@ -35,7 +35,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 MODELS = REPO / "MSKAIExtension" / "mskai" / "models"
-FILE = "weights/fracture_score_logreg_v1.pt"
+FILE = "weights/fracture_score_logreg_v1.npz"
 HIT_MM = 10.0
 
 
@@ -76,17 +76,14 @@ def collect(per_bone: int, bone_model: bool) -> tuple[np.ndarray, np.ndarray, di
 
 
 def register(params: dict, info: dict) -> None:
-    import torch
-
-    from mskai.fracture.scorer import ARCHITECTURE, MODEL_ID
-    from mskai.models.manifest import sha256_path
+    from mskai.fracture.scorer import ARCHITECTURE, MODEL_ID, save_logistic
+    from mskai.models.manifest import PARAMETER_FORMAT, sha256_path
 
     path = MODELS / FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({k: torch.as_tensor(np.asarray(v, dtype=np.float64)) for k, v in params.items()},
-               path)
+    save_logistic(params, path)
     new = {"id": MODEL_ID, "version": "1", "task": "fracture_score", "modality": "CT",
-           "format": "state_dict", "architecture": ARCHITECTURE, "file": FILE,
+           "format": PARAMETER_FORMAT, "architecture": ARCHITECTURE, "file": FILE,
            "sha256": sha256_path(path),
            "input": {"intensity": {"type": "none", "note": "candidate features, not an "
                                    "image; see mskai.fracture.scorer.FEATURES"}},

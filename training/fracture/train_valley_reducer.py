@@ -39,7 +39,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 MODELS = REPO / "MSKAIExtension" / "mskai" / "models"
-FILE = "weights/fracture_valley_logreg_v2.pt"
+FILE = "weights/fracture_valley_logreg_v2.npz"
 VERSION = "2"
 CARD = "cards/fracture_valley_logreg.md"
 SEED0 = 20000
@@ -172,17 +172,15 @@ def sensitivity(data: dict, scores: np.ndarray, threshold: float) -> dict:
 
 def register(params: dict, info: dict, preferred: bool) -> None:
     """Save the weights, then replace this model's entry in the manifest (others untouched)."""
-    import torch
-
     from mskai.fracture.candidates import PREFERRED_FLAG
+    from mskai.fracture.scorer import save_logistic
     from mskai.fracture.valley_reducer import ARCHITECTURE, MODEL_ID, TASK
-    from mskai.models.manifest import sha256_path
+    from mskai.models.manifest import PARAMETER_FORMAT, sha256_path
 
     path = MODELS / FILE
-    torch.save({k: torch.from_numpy(np.asarray(v, dtype=np.float64)) for k, v in params.items()},
-               path)
+    save_logistic(params, path)
     new = {"id": MODEL_ID, "version": VERSION, "task": TASK, "modality": "CT",
-           "format": "state_dict", "architecture": ARCHITECTURE, "file": FILE,
+           "format": PARAMETER_FORMAT, "architecture": ARCHITECTURE, "file": FILE,
            "sha256": sha256_path(path),
            "input": {"intensity": {"type": "none", "note": "valley-region features, not an "
                                    "image; see mskai.fracture.valley_reducer.FEATURES"}},

@@ -95,7 +95,7 @@ def one_click(volume, truth: np.ndarray, options: dict) -> np.ndarray:
     ras = tuple(float(v) for v in volume.index_to_ras(kji.astype(float)[::-1]))
     original = region.geodesic_probability
     region.geodesic_probability = variant_probability(options)
-    classic._GRIDS.clear()
+    classic.forget_prepared_crops()
     try:
         return classic.segment_from_prompts(volume, Prompts(positive_ras=[ras]))
     except InputError:

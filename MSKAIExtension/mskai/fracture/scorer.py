@@ -6,9 +6,10 @@ A logistic regression over candidate features replaces the hand-set product of
 (``mskai/phantoms/simulated_fracture.py``) against candidates of intact bone; the card
 ``models/cards/fracture_score_logreg.md`` gives the simulation, the split and the FROC.
 
-The parameters are a state dict of four float64 tensors (``mean``, ``scale``, ``weight``,
-``bias``) read with ``torch.load(weights_only=True)`` after the sha256 check; the feature
-order is :data:`FEATURES` and is also stored in the entry's ``architecture.kwargs``.
+The parameters are four float64 arrays (``mean``, ``scale``, ``weight``, ``bias``) in an
+``npz`` file, read with ``numpy.load(allow_pickle=False)`` after the sha256 check (no torch:
+the default CT pipeline runs no network); the feature order is :data:`FEATURES` and is also
+stored in the entry's ``architecture.kwargs``.
 """
 
 from __future__ import annotations
@@ -136,15 +137,18 @@ def load_scorer(entry) -> LogisticScorer:
 
 def load_logistic(entry, features: tuple[str, ...], what: str) -> LogisticScorer:
     """A logistic-regression entry (this scorer or the valley reducer): sha256 verified, its
-    feature order checked against ``features``, tensors read without unpickling objects."""
+    feature order checked against ``features``, arrays read without pickle or torch."""
     from mskai.errors import ModelError
-    from mskai.models.loaders import read_state_dict
-    from mskai.models.manifest import verify
+    from mskai.models.loaders import read_arrays
 
-    verify(entry)
     names = list((entry.architecture or {}).get("kwargs", {}).get("features", []))
     if names != list(features):
         raise ModelError(f"{what} {entry.id} expects features {names}, this version "
                          f"computes {list(features)}; retrain or update mskai.")
-    tensors = read_state_dict(entry.path)
-    return LogisticScorer({k: v.double().numpy() for k, v in tensors.items()})
+    return LogisticScorer(read_arrays(entry))
+
+
+def save_logistic(params: dict[str, np.ndarray], path) -> None:
+    """Write a logistic regression's parameters as the manifest's ``npz`` format."""
+    np.savez(path, **{name: np.asarray(value, dtype=np.float64)
+                      for name, value in params.items()})

@@ -69,6 +69,12 @@ def _work_grid(volume: Volume, box: tuple[np.ndarray, np.ndarray],
     return grid
 
 
+def forget_prepared_crops() -> None:
+    """Drop the prepared (smoothed, resampled) crops kept for refinement clicks, so the next
+    click prepares its crop again, as the first click on a newly loaded image does."""
+    _GRIDS.clear()
+
+
 def _cached_box(volume: Volume, modality: str, need: tuple[np.ndarray, np.ndarray]):
     """The most recent cached crop of this volume that contains ``need``, or None."""
     vkey = _volume_key(volume, modality)

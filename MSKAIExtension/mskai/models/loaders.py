@@ -7,6 +7,8 @@
 - ``monai_bundle``: ``configs/inference.json`` gives ``network_def``; only MONAI classes may
   be instantiated (no ``$`` expressions, no ``%`` macros, no foreign ``_target_``), weights
   come from ``models/model.pt`` (weights only) or ``models/model.ts``.
+- ``npz``: the named arrays of a model that is no network (a logistic regression), read by
+  :func:`read_arrays` with ``numpy.load(allow_pickle=False)``; torch is not imported.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mskai.errors import ModelError
-from mskai.models.manifest import ModelEntry, first_line, verify
+from mskai.models.manifest import PARAMETER_FORMAT, ModelEntry, first_line, verify
 
 BUNDLE_CONFIGS = ("inference.json", "inference.yaml", "inference.yml")
 MAX_CONFIG_BYTES = 4 << 20  # a bundle config is a few KB
@@ -28,6 +30,9 @@ def load_model(entry: ModelEntry, device: Any = "cpu") -> Callable:
 
     The sha256 check always runs before the file is opened by any deserialiser.
     """
+    if entry.format == PARAMETER_FORMAT:
+        raise ModelError(f"model {entry.id} holds the parameters of a model that is no "
+                         "network; its own module reads them (loaders.read_arrays).")
     import torch
 
     verify(entry)
@@ -71,6 +76,23 @@ def read_state_dict(path: Path, device: Any = "cpu") -> dict[str, Any]:
                          "and cannot be loaded safely; save model.state_dict() or export "
                          "TorchScript/ONNX instead.") from exc
     return _unwrap_state_dict(data, path)
+
+
+def read_arrays(entry: ModelEntry) -> dict[str, Any]:
+    """The named arrays of an ``npz`` entry, after the sha256 check; never unpickled, and
+    torch is not imported (a CT run with no network then starts without it)."""
+    import numpy as np
+
+    if entry.format != PARAMETER_FORMAT:
+        raise ModelError(f"model {entry.id} has format {entry.format!r}; its parameters must "
+                         f"be saved as {PARAMETER_FORMAT!r} (numpy.savez), fix the manifest.")
+    verify(entry)
+    try:
+        with np.load(entry.path, allow_pickle=False) as data:
+            return {name: np.array(data[name]) for name in data.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ModelError(f"{entry.path} is not a numpy .npz of plain arrays "
+                         f"({first_line(exc)}); save the parameters with numpy.savez.") from None
 
 
 def _unwrap_state_dict(data: Any, path: Path) -> dict[str, Any]:

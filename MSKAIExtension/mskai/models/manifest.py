@@ -4,7 +4,7 @@ A manifest is a JSON file ``{"schema": "mskai.models/1", "models": [entry, ...]}
 entry's ``file`` is relative to the manifest's folder. An entry looks like::
 
     {"id": "knee_unet", "version": "1.0.0", "task": "knee_seg", "modality": "MR",
-     "format": "state_dict",          # or "torchscript" | "onnx" | "monai_bundle"
+     "format": "state_dict",          # or "torchscript" | "onnx" | "monai_bundle" | "npz"
      "architecture": {"type": "monai.UNet", "kwargs": {...}},   # state_dict only
      "file": "weights/knee_unet.pt", "sha256": "<64 hex>",
      "input": {"spacing_mm": [0.5, 0.5, 0.7], "orientation": "RAS",
@@ -16,7 +16,9 @@ entry's ``file`` is relative to the manifest's folder. An entry looks like::
      "card": "cards/knee_unet.md"}
 
 A ``monai_bundle`` entry's ``file`` is the bundle folder; its sha256 covers every file in it
-(see :func:`sha256_path`).
+(see :func:`sha256_path`). An ``npz`` entry holds the parameters of a model that is no
+network (a logistic regression: named float arrays), read by numpy without pickle and
+without torch.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from mskai.errors import ModelError
 from mskai.resources import sha256_file
 
 SCHEMA = "mskai.models/1"
-FORMATS = ("state_dict", "torchscript", "onnx", "monai_bundle")
+PARAMETER_FORMAT = "npz"   # named arrays of a model that is no network (loaders.read_arrays)
+FORMATS = ("state_dict", "torchscript", "onnx", "monai_bundle", PARAMETER_FORMAT)
 INTENSITY_TYPES = ("ct_window", "mr_percentile", "zscore", "none")
 ACTIVATIONS = ("softmax", "sigmoid", "none")
 PACKAGED_MANIFEST = Path(__file__).resolve().parent / "manifest.json"
