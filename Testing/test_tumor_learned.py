@@ -16,7 +16,7 @@ from mskai.interactive.clicks import deepest_voxel, next_click
 from mskai.interactive.evaluate import dice
 from phantoms.lesion import ellipsoid_lesion
 
-LEARNED_ONE_CLICK = 0.564   # measured mean (v3), see test_one_click_on_training_cases_regression
+LEARNED_ONE_CLICK = 0.782   # measured mean (v5), see test_one_click_on_training_cases_regression
 
 
 def _ras(volume, kji) -> tuple[float, float, float]:
@@ -47,12 +47,28 @@ def test_packaged_weights_verify_and_load() -> None:
     entry = find_model(MODEL_ID)
     verify(entry)
     assert sha256_path(entry.path) == entry.sha256
-    assert entry.format == "state_dict" and entry.labels == {1: "tumor"}
+    assert entry.format == "torchscript" and entry.labels == {1: "tumor"}   # no MONAI to load
     assert entry.card_path is not None and entry.card_path.is_file()
     assert entry.path.stat().st_size < 3 * 2**20
-    assert [(e.id, e.version) for e in models_for_task("tumor_refine")] == [(MODEL_ID, "3")]
+    assert [(e.id, e.version) for e in models_for_task("tumor_refine")] == [(MODEL_ID, "5")]
     assert entry.architecture["kwargs"]["in_channels"] == 6
     assert load_refine_model() is not None
+
+
+def test_loading_the_shipped_model_needs_no_monai() -> None:
+    """The network ships as TorchScript, so a new process loads it without importing MONAI
+    (1.3-1.4 s instead of 3.0-3.5 s with the state dict; make bench)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = ("import sys\n"
+              "from mskai.interactive.learned import load_refine_model\n"
+              "load_refine_model()\n"
+              "print('monai' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[1] / "MSKAIExtension")
+    assert out.stdout.strip() == "False"
 
 
 # measured (1 / 2 / 3 clicks) with v3, the network from the first click: CT 0.182 / 0.227 /
@@ -96,9 +112,10 @@ def test_one_click_on_training_cases_regression(test_data) -> None:
     """Mean one-click Dice of the shipped weights on STS_001-003 (CT and T1 MR, cropped
     copies in Testing/Data): training cases, so a regression check, not an accuracy claim.
 
-    The issue asks >= 0.85 here with the shipped weights; it is NOT met: measured 0.564
-    with v3 (STS_001 0.74 / 0.73, STS_002 0.35 / 0.48, STS_003 0.47 / 0.61, CT / MR; v2
-    0.536); held-out (cross-validation) numbers are in the model card (0.622 CT / 0.627 MR).
+    The issue asks >= 0.85 here with the shipped weights; it is NOT met: measured 0.782
+    with v5 (STS_001 0.79 / 0.72, STS_002 0.68 / 0.86, STS_003 0.86 / 0.80, CT / MR; v3
+    0.564, v2 0.536); held-out (cross-validation) numbers are in the model card (0.692 CT /
+    0.686 MR).
     """
     dices = [_one_click(volume, truth, "network") for volume, truth in _training_cases(test_data)]
     assert np.mean(dices) >= LEARNED_ONE_CLICK - 0.03, dices
@@ -147,8 +164,9 @@ def test_methods_dispatch() -> None:
 
 def test_default_auto_one_click_on_sts_001_003(test_data) -> None:
     """The default method ("auto", the size gate) on the same six volumes: the classic mask
-    where the tumour is small, the shipped network's where it is large (measured 0.835:
-    STS_001 CT and MR go to the network, the others stay classic). The issue's 0.85 is not met.
+    where the tumour is small, the shipped network's where it is large (measured 0.841 with
+    v5, 0.835 with v3: STS_001 CT and MR go to the network, the others stay classic). The
+    issue's 0.85 is not met.
     """
     from mskai.click_methods import DEFAULT_METHOD
 

@@ -47,14 +47,19 @@ V1_CHANNELS = (0, 3, 4, 5)   # v1's image, positive, negative, mask -> v2's inpu
 
 
 def initial_weights(path: Path) -> dict:
-    """A state dict for the v2 network from ``path``; v1's 4 input channels are mapped onto
-    the v2 channels (relative image, clicks, mask), the new ones (absolute image, modality
-    flag) start at zero, so the start is exactly v1's behaviour."""
+    """A state dict for the v2 network from ``path`` (a state dict, or the shipped TorchScript
+    model); v1's 4 input channels are mapped onto the v2 channels (relative image, clicks,
+    mask), the new ones (absolute image, modality flag) start at zero, so the start is
+    exactly v1's behaviour."""
     import torch
 
     from mskai.interactive.learned import IN_CHANNELS
+    from mskai.models.loaders import is_torchscript, jit_load
 
-    state = torch.load(path, weights_only=True)
+    if is_torchscript(path):   # the shipped model (register.py exports TorchScript)
+        state = dict(jit_load(path, "cpu").state_dict())
+    else:
+        state = torch.load(path, weights_only=True)
     for key, value in state.items():
         if value.ndim == 5 and value.shape[1] == len(V1_CHANNELS) != IN_CHANNELS:
             grown = torch.zeros((value.shape[0], IN_CHANNELS, *value.shape[2:]), dtype=value.dtype)
@@ -94,7 +99,7 @@ def augment_intensity(x: np.ndarray, is_ct: bool, rng) -> np.ndarray:
     return (x * hi * rng.uniform(0.3, 3.0)).astype(np.float32)
 
 
-def extract(vol: dict, rng, aug: bool):
+def extract(vol: dict, rng, aug: bool, patch: tuple[int, int, int] = PATCH):
     """Image and truth patch (raw units), the first click in patch coordinates."""
     from scipy import ndimage
 
@@ -104,7 +109,7 @@ def extract(vol: dict, rng, aug: bool):
     if aug:
         s = rng.uniform(0.8, 1.25)
         scale = np.array([rng.uniform(0.8, 1.25), s, s * rng.uniform(0.95, 1.05)])
-    size = np.array(PATCH)
+    size = np.array(patch)
     offset = rng.uniform(-0.3, 0.3, 3) * size if aug else np.zeros(3)
     centre = click + offset * scale
     coords = [centre[d] + (np.arange(size[d]) - (size[d] - 1) / 2) * scale[d] for d in range(3)]
@@ -139,8 +144,13 @@ def add_error_click(current, truth, pos, neg) -> bool:
     return True
 
 
-def make_batch(pool, rng, size: int, model, own: float, device):
-    """Inputs and targets of one batch with simulated click states (see the module doc)."""
+def make_batch(pool, rng, size: int, model, own: float, device, first: float | None = None,
+               patch: tuple[int, int, int] = PATCH):
+    """Inputs and targets of one batch with simulated click states (see the module doc).
+
+    ``own``: share of samples refined from the network's own prediction; ``first``: share
+    of first-click samples (no current mask; None: 45 % of what ``own`` leaves, the v3/v4
+    recipe); the rest start from a perturbed current mask."""
     import torch
     from samples import perturb, perturb_single
 
@@ -149,14 +159,14 @@ def make_batch(pool, rng, size: int, model, own: float, device):
     items = []
     for _ in range(size):
         vol = pool[rng.integers(len(pool))]
-        img, truth, c0 = extract(vol, rng, aug=True)
+        img, truth, c0 = extract(vol, rng, aug=True, patch=patch)
         chans = image_channels(img, vol["modality"] == "CT", c0)
         item = {"chans": chans, "truth": truth, "pos": [c0], "neg": [], "current": None,
                 "rounds": 0}
         r = rng.random()
         if r < own and model is not None:
             item["rounds"] = int(rng.integers(1, 4))
-        elif r < own + (1 - own) * 0.55:
+        elif r < 1 - (first if first is not None else (1 - own) * 0.45):
             cur = perturb_single(truth, rng) if rng.random() < 0.5 else perturb(truth, rng)
             for _ in range(int(rng.integers(1, 3))):
                 add_error_click(cur, truth, item["pos"], item["neg"])
@@ -194,6 +204,11 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--own", type=float, default=0.35,
                         help="share of samples whose current mask is the network's own")
+    parser.add_argument("--first-click", type=float, default=None,
+                        help="share of first-click samples (no current mask); default: 45 %% "
+                             "of the samples --own leaves (the v3/v4 recipe)")
+    parser.add_argument("--patch", default=",".join(map(str, PATCH)),
+                        help="training patch in working-grid voxels, K,J,I")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--max-minutes", type=float, default=120.0)
     parser.add_argument("--seed", type=int, default=0)
@@ -232,11 +247,12 @@ def train(args) -> None:
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, args.lr, total_steps=args.steps,
                                                    pct_start=0.1)
     dice_loss, bce = DiceLoss(sigmoid=True), torch.nn.BCEWithLogitsLoss()
+    patch = tuple(int(n) for n in args.patch.split(","))
     losses = []
     step = 0
     for step in range(1, args.steps + 1):
         own = args.own if step > 0.2 * args.steps else 0.0
-        x, y = make_batch(pool, rng, args.batch, model, own, device)
+        x, y = make_batch(pool, rng, args.batch, model, own, device, args.first_click, patch)
         logits = model(x)
         loss = dice_loss(logits, y) + bce(logits, y)
         optimiser.zero_grad()
@@ -255,7 +271,7 @@ def train(args) -> None:
     info = {"architecture": ARCHITECTURE, "fold": args.fold, "steps": step,
             "init": str(args.init),
             "batch": args.batch, "lr": args.lr, "own": args.own, "seed": args.seed,
-            "patch": PATCH, "training_volumes": len(pool),
+            "first_click": args.first_click, "patch": patch, "training_volumes": len(pool),
             "minutes": round((time.perf_counter() - start) / 60, 1),
             "final_loss": round(float(np.mean(losses[-50:])), 4)}
     args.out.with_suffix(".json").write_text(json.dumps(info, indent=1) + "\n")
