@@ -212,11 +212,11 @@ def test_model_cache_loads_each_model_once_per_process(tmp_path, tampered_copy):
 
     from mskai.cohort import model_cache
     from mskai.errors import ModelError
-    from mskai.fracture import scorer
+    from mskai.fracture import scorer, valley_reducer
     from mskai.models import loaders
     from mskai.models.registry import find_model
 
-    original = (loaders.load_model, scorer.load_scorer)
+    original = (loaders.load_model, scorer.load_scorer, valley_reducer.load_reducer)
     try:
         model_cache.install()
         model_cache.install()  # idempotent: one wrapper
@@ -225,11 +225,14 @@ def test_model_cache_loads_each_model_once_per_process(tmp_path, tampered_copy):
         assert loaders.load_model(knee, torch.device("cpu")) is first
         entry = scorer.scorer_entry()
         assert scorer.load_scorer(entry) is scorer.load_scorer(entry)
+        reducer = valley_reducer.reducer_entry(preferred_only=True)
+        assert valley_reducer.load_reducer(reducer) is valley_reducer.load_reducer(reducer)
         stats = model_cache.stats()
         assert stats["loads"][f"load_model:{knee.id} {knee.version}"] == 1
         assert stats["loads"][f"load_scorer:{entry.id} {entry.version}"] == 1
+        assert stats["loads"][f"load_reducer:{reducer.id} {reducer.version}"] == 1
         assert stats["hits"][f"load_model:{knee.id} {knee.version}"] >= 1
         with pytest.raises(ModelError):  # a changed file is loaded (and checked) again
             loaders.load_model(tampered_copy(knee))
     finally:
-        loaders.load_model, scorer.load_scorer = original
+        loaders.load_model, scorer.load_scorer, valley_reducer.load_reducer = original

@@ -1,8 +1,9 @@
 """Models load once per worker process, not once per case.
 
-:func:`install` wraps the two model loaders that the tasks call
+:func:`install` wraps the model loaders that the tasks call
 (:func:`mskai.models.loaders.load_model`, used by the knee, bone and tumour-refinement
-networks, and :func:`mskai.fracture.scorer.load_scorer`) with a per-process cache. The
+networks, and the fracture logistic regressions' :func:`mskai.fracture.scorer.load_scorer`
+and :func:`mskai.fracture.valley_reducer.load_reducer`) with a per-process cache. The
 tasks import them inside their functions, so they pick up the wrapped loader. Only batch
 workers install it: a single ``mskai`` command loads each model once anyway.
 
@@ -61,11 +62,12 @@ def cached(loader: Callable, name: str) -> Callable:
 
 def install() -> None:
     """Wrap the model loaders of this process (idempotent)."""
-    from mskai.fracture import scorer
+    from mskai.fracture import scorer, valley_reducer
     from mskai.models import loaders
 
     with _LOCK:
-        for module, name in ((loaders, "load_model"), (scorer, "load_scorer")):
+        for module, name in ((loaders, "load_model"), (scorer, "load_scorer"),
+                             (valley_reducer, "load_reducer")):
             loader = getattr(module, name)
             if not getattr(loader, _WRAPPED, False):
                 setattr(module, name, cached(loader, name))
