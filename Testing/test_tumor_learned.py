@@ -16,7 +16,7 @@ from mskai.interactive.clicks import deepest_voxel, next_click
 from mskai.interactive.evaluate import dice
 from phantoms.lesion import ellipsoid_lesion
 
-LEARNED_ONE_CLICK = 0.782   # measured mean (v5), see test_one_click_on_training_cases_regression
+LEARNED_ONE_CLICK = 0.797   # measured mean (v6), see test_one_click_on_training_cases_regression
 
 
 def _ras(volume, kji) -> tuple[float, float, float]:
@@ -50,7 +50,7 @@ def test_packaged_weights_verify_and_load() -> None:
     assert entry.format == "torchscript" and entry.labels == {1: "tumor"}   # no MONAI to load
     assert entry.card_path is not None and entry.card_path.is_file()
     assert entry.path.stat().st_size < 3 * 2**20
-    assert [(e.id, e.version) for e in models_for_task("tumor_refine")] == [(MODEL_ID, "5")]
+    assert [(e.id, e.version) for e in models_for_task("tumor_refine")] == [(MODEL_ID, "6")]
     assert entry.architecture["kwargs"]["in_channels"] == 6
     assert load_refine_model() is not None
 
@@ -112,10 +112,10 @@ def test_one_click_on_training_cases_regression(test_data) -> None:
     """Mean one-click Dice of the shipped weights on STS_001-003 (CT and T1 MR, cropped
     copies in Testing/Data): training cases, so a regression check, not an accuracy claim.
 
-    The issue asks >= 0.85 here with the shipped weights; it is NOT met: measured 0.782
-    with v5 (STS_001 0.79 / 0.72, STS_002 0.68 / 0.86, STS_003 0.86 / 0.80, CT / MR; v3
-    0.564, v2 0.536); held-out (cross-validation) numbers are in the model card (0.692 CT /
-    0.686 MR).
+    The issue asks >= 0.85 here with the shipped weights; it is NOT met: measured 0.797
+    with v6 (STS_001 0.80 / 0.72, STS_002 0.72 / 0.85, STS_003 0.86 / 0.82, CT / MR; v5
+    0.782, v3 0.564, v2 0.536); held-out (cross-validation) numbers are in the model card
+    (0.699 CT / 0.699 MR).
     """
     dices = [_one_click(volume, truth, "network") for volume, truth in _training_cases(test_data)]
     assert np.mean(dices) >= LEARNED_ONE_CLICK - 0.03, dices
@@ -164,9 +164,9 @@ def test_methods_dispatch() -> None:
 
 def test_default_auto_one_click_on_sts_001_003(test_data) -> None:
     """The default method ("auto", the size gate) on the same six volumes: the classic mask
-    where the tumour is small, the shipped network's where it is large (measured 0.841 with
-    v5, 0.835 with v3: STS_001 CT and MR go to the network, the others stay classic). The
-    issue's 0.85 is not met.
+    where the tumour is small, the shipped network's where it is large (measured 0.842 with
+    v6, 0.841 with v5, 0.835 with v3: STS_001 CT and MR go to the network, the others stay
+    classic). The issue's 0.85 is not met.
     """
     from mskai.click_methods import DEFAULT_METHOD
 

@@ -2,8 +2,8 @@
 
 Usage::
 
-    .venv/bin/python training/tumor/register.py --weights /tmp/tumor_v5/final.pt \
-        --cv training/tumor/cv_results.json --regression /tmp/tumor_v5/regression.json
+    .venv/bin/python training/tumor/register.py --weights /tmp/tumor_v6/final.pt \
+        --cv training/tumor/cv_results.json --regression /tmp/tumor_v6/regression.json
 
 ``--weights`` is the state dict ``train.py --fold -1`` wrote. It is exported with
 ``torch.jit.script`` (the same outputs, bit for bit), so loading the model needs torch but
@@ -12,7 +12,7 @@ writes the entry; other models' entries are kept as they
 are (the manifest is re-read right before it is written). Older entries of the same id are
 dropped: v1 (4 input channels) and v2 (a 3 x 2 x 2 mm working grid) do not match the
 inference code (4 x 3 x 3 mm grid since v3); v3 (the same network, less training) is
-replaced by v5.
+replaced by v5, v5 by v6.
 ``--cv`` is the JSON that ``summarize.py --json`` writes (the cross-validation);
 ``--regression``, optional, the one-click Dice of the shipped weights on STS_001-003.
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 MODELS = REPO / "MSKAIExtension" / "mskai" / "models"
-VERSION = "5"
+VERSION = "6"
 FILE = f"weights/tumor_click_unet_v{VERSION}.ts"
 
 

@@ -9,9 +9,9 @@ the user drew around the tumour is a better measure of its size, so with one the
 the box's inscribed ellipsoid (:data:`AUTO_BOX_THRESHOLD_ML`); the box is taken as drawn
 closely around the tumour, as an ROI for this is. Every later click refines the current
 mask with the classic method. In the patient-level 5-fold
-cross-validation (training/tumor/README.md, the v5 model card) its mean Dice beats the
+cross-validation (training/tumor/README.md, the v6 model card) its mean Dice beats the
 classic method's after 1, 2, 3 and 5 clicks on CT and on T1 MR, and so does its worst case
-after 3 clicks (CT 0.596 against 0.494, MR 0.523 against 0.432), so it is the default of
+after 3 clicks (CT 0.596 against 0.494, MR 0.546 against 0.432), so it is the default of
 ``mskai tumor`` and TumorSeg.
 """
 

@@ -16,7 +16,7 @@ The output (sigmoid) is interpolated linearly back onto the native grid and thre
 current mask is kept unchanged. By default the network makes the first guess too
 (``FIRST_GUESS``, as ``mskai tumor --method learned``); ``LOCAL`` says whether, at later
 clicks, only the network's changes connected to the new clicks are applied (so hand edits
-elsewhere survive). The weights are the packaged ``tumor_refine_unet`` model v5
+elsewhere survive). The weights are the packaged ``tumor_refine_unet`` model v6
 (``mskai.models``), trained on 36 real sarcoma patients (CT and T1 MR), verified by sha256
 and loaded as TorchScript (no MONAI import); training and cross-validation:
 ``training/tumor/``; results: the model card.
