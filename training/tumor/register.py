@@ -70,8 +70,8 @@ def entry(sha256: str, accuracy: dict) -> dict:
 
 
 def export_torchscript(weights: Path, out: Path) -> None:
-    """The state dict ``weights`` in the v3 network, scripted and saved to ``out``; refused
-    unless the scripted network gives the same output as the eager one."""
+    """The state dict ``weights`` in the network of ``ARCHITECTURE``, scripted and saved to
+    ``out``; refused unless the scripted network gives the same output as the eager one."""
     import torch
 
     from mskai.interactive.learned import ARCHITECTURE, BASE_SHAPE, IN_CHANNELS
