@@ -22,22 +22,13 @@ PATIENT, KIND, SEED = "STS_035", "hairline", 51
 @pytest.fixture(scope="module")
 def case(shared_data):
     from benchmarks.eval_fragment_split import deepest_points
-    from benchmarks.eval_fragment_split_held_out import truth_fragments
-    from scipy import ndimage
+    from benchmarks.eval_fragment_split_held_out import sarcoma_case
 
     from mskai.fracture.fragment_split import seeds_from_ras
-    from mskai.image import read_image
-    from mskai.phantoms.real_fracture import simulate_real_fracture
-    from mskai.segmentation.bone_ct import segment_bone_ct
 
-    image = read_image(shared_data / "sts_sarcoma" / PATIENT / "CT_image.nii.gz")
-    comps, _ = ndimage.label(segment_bone_ct(image), structure=np.ones((3, 3, 3)))
-    bone = comps == np.bincount(comps.ravel())[1:].argmax() + 1
-    sim = simulate_real_fracture(image, bone, KIND, seed=SEED)
-    truth = truth_fragments(sim.fragments, bone)
-    seeds = seeds_from_ras(sim.image, truth > 0, deepest_points(truth, sim.image),
-                           max_snap_mm=5.0)
-    return sim.image, truth, [s[None] for s in seeds]
+    image, truth = sarcoma_case(shared_data, PATIENT, KIND, SEED)
+    seeds = seeds_from_ras(image, truth > 0, deepest_points(truth, image), max_snap_mm=5.0)
+    return image, truth, [s[None] for s in seeds]
 
 
 def _worst_dice(case, params) -> float:

@@ -1,11 +1,14 @@
-"""The learned click model (tumor_refine_unet v3) with its shipped weights only.
+"""The learned click model (tumor_refine_unet v6) with its shipped weights only.
 
-No training here: the packaged state dict is sha256-verified and loaded with
-``weights_only=True``. Latency is measured in Testing/benchmarks/bench_tumor.py, not here.
+No training here: the packaged TorchScript file is sha256-verified before it is loaded.
+Latency is measured in Testing/benchmarks/bench_tumor.py, not here.
 The cross-validation set-up is tested in test_tumor_cv.py.
 """
 
 from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +18,8 @@ from mskai.interactive import Prompts, segment_with_method
 from mskai.interactive.clicks import deepest_voxel, next_click
 from mskai.interactive.evaluate import dice
 from phantoms.lesion import ellipsoid_lesion
+
+REGRESSION = Path(__file__).resolve().parents[1] / "training" / "tumor" / "regression.py"
 
 LEARNED_ONE_CLICK = 0.797   # measured mean (v6), see test_one_click_on_training_cases_regression
 
@@ -84,28 +89,18 @@ def test_held_out_synthetic_lesion(modality: str, floor: float) -> None:
     assert dices[-1] >= floor, dices
 
 
-def _one_click(volume, truth, method: str) -> float:
-    """One click at the most interior voxel; "network": the shipped weights alone."""
-    prompts = Prompts(positive_ras=[_ras(volume, deepest_voxel(
-        truth, tuple(reversed(volume.spacing))))])
-    if method == "network":
-        from mskai.interactive.learned import segment_learned
-
-        return dice(segment_learned(volume, prompts, first_guess="network"), truth)
-    return dice(segment_with_method(volume, prompts, method=method), truth)
+def _regression():
+    """training/tumor/regression.py, which writes the figures register.py records."""
+    spec = importlib.util.spec_from_file_location("tumor_regression", REGRESSION)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _training_cases(test_data):
-    from mskai.image import read_image
-    from mskai.labels import read_labels
-
-    folder = test_data / "sts_sarcoma"
-    for case in ("STS_001", "STS_002", "STS_003"):
-        for series in ("CT", "MR_T1"):
-            volume = read_image(folder / f"{case}_{series}_image.nii.gz")
-            truth = read_labels(folder / f"{case}_{series}_mask.nii.gz", volume,
-                                {"tumor": 1})["tumor"]
-            yield volume, truth
+def _one_click_dices(test_data, method: str | None = None) -> list[float]:
+    regression = _regression()
+    return [regression.one_click_dice(volume, truth, method or regression.NETWORK)
+            for volume, truth in regression.training_cases(test_data / "sts_sarcoma")]
 
 
 def test_one_click_on_training_cases_regression(test_data) -> None:
@@ -117,13 +112,13 @@ def test_one_click_on_training_cases_regression(test_data) -> None:
     0.782, v3 0.564, v2 0.536); held-out (cross-validation) numbers are in the model card
     (0.699 CT / 0.699 MR).
     """
-    dices = [_one_click(volume, truth, "network") for volume, truth in _training_cases(test_data)]
+    dices = _one_click_dices(test_data)
     assert np.mean(dices) >= LEARNED_ONE_CLICK - 0.03, dices
 
 
 def test_classic_one_click_on_sts_001_003(test_data) -> None:
     """The classic method's mean one-click Dice on the same six volumes (measured 0.801)."""
-    dices = [_one_click(volume, truth, "classic") for volume, truth in _training_cases(test_data)]
+    dices = _one_click_dices(test_data, "classic")
     assert np.mean(dices) >= 0.78, dices
 
 
@@ -170,7 +165,6 @@ def test_default_auto_one_click_on_sts_001_003(test_data) -> None:
     """
     from mskai.click_methods import DEFAULT_METHOD
 
-    dices = [_one_click(volume, truth, DEFAULT_METHOD)
-             for volume, truth in _training_cases(test_data)]
+    dices = _one_click_dices(test_data, DEFAULT_METHOD)
     print(f"auto one-click Dice on STS_001-003: {np.round(dices, 3)} mean {np.mean(dices):.3f}")
     assert np.mean(dices) >= 0.80, dices

@@ -14,7 +14,10 @@ Cases (truth from :mod:`phantoms.touching_fracture` / :mod:`phantoms.long_bone`)
   plane tilted about 34 degrees, with a rough touching fracture (2 mm roughness, 1 mm
   displacement, 3 degrees, 1 mm line, no added noise: the scan's own).
 
-Per case: Dice of each truth fragment with the split fragment overlapping it most (worst
+The automatic split is the product's (:func:`automatic`: at the fractures the detector
+reports, else along the landscape alone); "landscape only" is
+:func:`mskai.fracture.fragment_split.split_bone` alone, the automatic split before
+2026-12-06. Per case: Dice of each truth fragment with the split fragment overlapping it most (worst
 of the two), for the split given the true bone mask ("true bone") and given the HU bone
 mask of :func:`mskai.segmentation.bone_ct.segment_bone_ct` ("HU bone", end to end; bounded
 by that mask's own Dice, given as "bone Dice"); the click split uses one click per fragment
@@ -112,6 +115,18 @@ def deepest_points(labels: np.ndarray, image) -> list[np.ndarray]:
     return out
 
 
+def automatic(image, bone: np.ndarray, landscape: np.ndarray | None = None) -> np.ndarray:
+    """The product's automatic split of ``bone``: at the fractures the default detector
+    reports on it (reduced valley candidates scoring at least ``MIN_SCORE``), else along the
+    landscape alone (:func:`mskai.fracture.guided_split.automatic_fragments`)."""
+    from mskai.fracture.guided_split import automatic_fragments
+    from mskai.fracture.valley_reducer import reduced_valley_candidates
+    from mskai.tasks.fracture import MIN_SCORE
+
+    reported = [c for c in reduced_valley_candidates(image, bone) if c.score >= MIN_SCORE]
+    return automatic_fragments(image, bone, reported, landscape)
+
+
 def evaluate(image, truth: np.ndarray, clicks, displacement: float, angulation: float) -> dict:
     from mskai.fracture.fragment_split import seeds_from_ras, split_bone, split_from_seeds
     from mskai.fracture.split_alignment import split_alignment
@@ -122,7 +137,9 @@ def evaluate(image, truth: np.ndarray, clicks, displacement: float, angulation: 
     hu = segment_bone_ct(image)
     row["bone_dice"] = dice(hu, truth > 0)
     for name, bone in (("true", truth > 0), ("hu", hu)):
-        row[f"auto_{name}"] = min(matched_dice(truth, split_bone(image, bone)))
+        row[f"auto_{name}"] = min(matched_dice(truth, automatic(image, bone)))
+        if name == "true":
+            row["landscape_true"] = min(matched_dice(truth, split_bone(image, bone)))
         seeds = seeds_from_ras(image, bone, clicks, max_snap_mm=5.0)
         clicked = split_from_seeds(image, bone, [s[None] for s in seeds])
         row[f"click_{name}"] = min(matched_dice(truth, clicked))
@@ -145,11 +162,11 @@ def main() -> None:
         if case is not None:
             rows.append((f"real CT {patient} touching", evaluate(*case)))
             print(rows[-1], flush=True)
-    keys = ("auto_true", "click_true", "auto_hu", "click_hu", "bone_dice", "disp_err",
-            "ang_err")
-    lines = ["| case | auto, true bone | click, true bone | auto, HU bone | click, HU bone "
-             "| HU bone Dice | displacement error mm | angulation error deg |",
-             "|---|---|---|---|---|---|---|---|"]
+    keys = ("auto_true", "landscape_true", "click_true", "auto_hu", "click_hu", "bone_dice",
+            "disp_err", "ang_err")
+    lines = ["| case | auto, true bone | landscape only, true bone | click, true bone | auto, "
+             "HU bone | click, HU bone | HU bone Dice | displacement error mm | angulation "
+             "error deg |", "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {name} | " + " | ".join(f"{r[k]:.3f}" if "err" not in k else f"{r[k]:.2f}"
                                           for k in keys) + " |" for name, r in rows]
     for group in ("phantom", "real CT"):

@@ -3,7 +3,11 @@
 Usage::
 
     .venv/bin/python training/tumor/register.py --weights /tmp/tumor_v6/final.pt \
-        --cv training/tumor/cv_results.json --regression /tmp/tumor_v6/regression.json
+        --cv training/tumor/cv_results.json --regression /tmp/regression.json
+
+``training/tumor/regression.py --out /tmp/regression.json`` measures the weights the
+manifest names, so run it after a first ``register.py`` without ``--regression``, then
+register again with it.
 
 ``--weights`` is the state dict ``train.py --fold -1`` wrote. It is exported with
 ``torch.jit.script`` (the same outputs, bit for bit), so loading the model needs torch but

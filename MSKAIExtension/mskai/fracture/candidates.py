@@ -63,6 +63,15 @@ class Candidate:
     bone: str = BONE
     fragments: list[str] = field(default_factory=list)
     source: int = 0  # which fragment label map ``labels`` refer to (tasks/fracture.py)
+    # principal axes (RAS unit rows, longest spread first) of a detected line region
+    axes_ras: np.ndarray | None = None
+    fragment_map: int | None = None  # a detector's candidate split later: its labels' map
+
+    @property
+    def label_map(self) -> int | None:
+        """The fragment label map ``labels`` refer to: ``source`` for a pair of fragments,
+        ``fragment_map`` for a line region split afterwards, else None."""
+        return self.source if self.source >= 0 else self.fragment_map
 
     @property
     def source_name(self) -> str:

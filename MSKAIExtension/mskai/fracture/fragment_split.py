@@ -5,7 +5,9 @@ they are one component. Here a marker-based watershed floods the fracture landsc
 :mod:`mskai.fracture.fracture_landscape` (0 in sound bone, up to 1 on a fracture line)
 inside the bone mask, so fragments meet where the landscape is highest: on the line.
 
-- Automatic (:func:`split_bone`): the bone is *eroded across the valley* (voxels where the
+- Automatic (:func:`split_bone`, the landscape alone; the task also splits the bone at the
+  fractures it reports, :mod:`mskai.fracture.guided_split`): the bone is *eroded across
+  the valley* (voxels where the
   landscape stays below ``core_level``); the regional maxima of that core's distance
   transform, above a share of its deepest point (the share of ``MARKER_LEVELS`` giving the
   most pieces), are the markers. Contact patches too wide for the valley to cut still leave

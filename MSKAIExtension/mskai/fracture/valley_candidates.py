@@ -159,4 +159,31 @@ def _candidate(kji: np.ndarray, w: np.ndarray, box: tuple, volume: Volume, score
     size_ml = len(kji) * volume.voxel_volume_mm3 / 1000.0
     return Candidate((), position, float("nan"), score,
                      {mean_term: float(w.mean()), "valley_extent_mm": extent_mm,
-                      "valley_ml": size_ml}, None, bone=BONE, source=source)
+                      "valley_ml": size_ml}, None, bone=BONE, source=source,
+                     axes_ras=region_axes_ras(kji, volume))
+
+
+def region_axes_ras(kji: np.ndarray, volume: Volume) -> np.ndarray:
+    """The region's principal axes as RAS unit vectors, rows from the longest spread to the
+    shortest (the last is the normal of a sheet-like region)."""
+    spacing = np.asarray(tuple(reversed(volume.spacing)), dtype=float)
+    _, vectors = principal_axes(kji * spacing, floor=spacing / np.sqrt(12.0))
+    to_ras = volume.ijk_to_ras()[:3, :3]
+    rows = [to_ras @ (vectors[:, n] / spacing)[::-1] for n in range(3)]
+    return np.array([r / np.linalg.norm(r) for r in rows])
+
+
+def principal_axes(points_mm: np.ndarray, floor: np.ndarray | float = 0.0) -> tuple[
+        np.ndarray, np.ndarray]:
+    """(spreads (SD, largest first), unit vectors as columns) of a point cloud.
+
+    ``floor`` (per axis, mm) is the spread of a single voxel, added so one-voxel-thick
+    regions do not read as infinitely thin.
+    """
+    centred = points_mm - points_mm.mean(axis=0)
+    cov = centred.T @ centred / max(len(points_mm), 1) + np.diag(
+        np.broadcast_to(np.asarray(floor, dtype=float), (3,)) ** 2)
+    values, vectors = np.linalg.eigh(cov)
+    order = np.argsort(values)[::-1]
+    return np.sqrt(np.maximum(values[order], 0.0)), vectors[:, order]
+

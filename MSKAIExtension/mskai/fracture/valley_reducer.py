@@ -44,7 +44,7 @@ import numpy as np
 
 from mskai.fracture.candidates import Candidate
 from mskai.fracture.scorer import operating_threshold, recentred
-from mskai.fracture.valley_candidates import extent_mm
+from mskai.fracture.valley_candidates import extent_mm, principal_axes
 from mskai.volume import Volume
 
 TASK = "fracture_valley_fp"
@@ -148,7 +148,7 @@ def region_features(box: tuple, here: np.ndarray, response: np.ndarray, image: V
     w = response[box][here]
     mm = kji * spacing
     extent = extent_mm(kji, image.spacing)
-    spreads, vectors = _principal_axes(mm, floor=spacing / np.sqrt(12.0))
+    spreads, vectors = principal_axes(mm, floor=spacing / np.sqrt(12.0))
     normal, long_axis = vectors[:, 2], vectors[:, 0]
     centre = mm.mean(axis=0)
     bone_axis = _local_bone_axis(bone, centre, spacing)
@@ -165,21 +165,6 @@ def region_features(box: tuple, here: np.ndarray, response: np.ndarray, image: V
     ]
 
 
-def _principal_axes(points_mm: np.ndarray, floor: np.ndarray | float = 0.0) -> tuple[
-        np.ndarray, np.ndarray]:
-    """(spreads (SD, largest first), unit vectors as columns) of a point cloud.
-
-    ``floor`` (per axis, mm) is the spread of a single voxel, added so one-voxel-thick
-    regions do not read as infinitely thin.
-    """
-    centred = points_mm - points_mm.mean(axis=0)
-    cov = centred.T @ centred / max(len(points_mm), 1) + np.diag(
-        np.broadcast_to(np.asarray(floor, dtype=float), (3,)) ** 2)
-    values, vectors = np.linalg.eigh(cov)
-    order = np.argsort(values)[::-1]
-    return np.sqrt(np.maximum(values[order], 0.0)), vectors[:, order]
-
-
 def _local_bone_axis(bone: np.ndarray, centre_mm: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     """Principal axis of the bone within ``BONE_AXIS_MM`` of a point (kji mm space)."""
     box = _box_mm(centre_mm, BONE_AXIS_MM, spacing, bone.shape)
@@ -187,7 +172,7 @@ def _local_bone_axis(bone: np.ndarray, centre_mm: np.ndarray, spacing: np.ndarra
     pts = pts[np.linalg.norm(pts - centre_mm, axis=1) <= BONE_AXIS_MM]
     if len(pts) < 10:
         return np.array([1.0, 0.0, 0.0])
-    return _principal_axes(pts[:: max(1, len(pts) // 20000)])[1][:, 0]
+    return principal_axes(pts[:: max(1, len(pts) // 20000)])[1][:, 0]
 
 
 def _rim_crossings(on_rim: np.ndarray) -> int:

@@ -66,6 +66,7 @@ MAX_SEARCH_VOXELS = 12_000_000
 MIN_FRAGMENT_ML = 0.5
 FRAGMENT_HU = (150.0, 250.0)  # (low, high) hysteresis thresholds of the stricter mask
 DEDUPE_MM = 10.0
+MIN_SCORE = 0.5  # candidates at or above are reported as fractures
 SAME_FRACTURE_MM = 5.0  # a valley this close to both fragments of a better pair is its line
 MAX_BONE_FRACTION = 0.9  # of the image's voxels
 MAX_BONE_CUT = 0.5  # of the bone's surface on the image border, with >= half the image bone
@@ -73,7 +74,7 @@ MAX_BONE_CUT = 0.5  # of the bone's surface on the image border, with >= half th
 
 def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
                  progress: Callable[[float, str], None] | None = None,
-                 cancel: Callable[[], bool] | None = None, min_score: float = 0.5,
+                 cancel: Callable[[], bool] | None = None, min_score: float = MIN_SCORE,
                  split_touching: bool = False, use_models: bool = True,
                  learned_surface: bool | None = None,
                  fragment_seeds: FragmentSeeds | None = None,
@@ -90,6 +91,10 @@ def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
     = the component candidates alone).
     ``fragment_seeds`` (clicks, one per fragment) split the bone into those fragments
     (:mod:`mskai.tasks.fracture_fragments`) instead of finding fragments automatically.
+    ``split_touching`` adds the fragments split along the fracture landscape
+    (:func:`mskai.fracture.fragment_split.split_bone`) and, for every reported fracture
+    line without fragments, the bone split at it (:mod:`mskai.fracture.guided_split`),
+    with displacement and angulation measured on those fragments.
     """
     report = progress or (lambda fraction, message: None)
 
@@ -123,7 +128,10 @@ def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
     candidates = _with_valley(candidates, image, bone, use_models and labels is None and (
         valley_reducer is not False) and fragment_seeds is None,
         preferred_only=valley_reducer is None, maps=maps)
-    _touching_alignment(candidates, maps, image, split_touching or fragment_seeds is not None)
+    touching = {len(maps) - 1} if split_touching or fragment_seeds is not None else set()
+    if split_touching and fragment_seeds is None and not given_fragments:
+        touching |= _split_at_reported(candidates, maps, image, bone, min_score)
+    _touching_alignment(candidates, maps, image, touching)
     model = bone_entry
     provenance = Provenance(method=method, model_id=model.id if model else None,
                             model_version=model.version if model else None,
@@ -223,15 +231,32 @@ def _valley_split(image: Volume, bone: np.ndarray, wanted: bool) -> list[np.ndar
     return [split_bone(image, bone)]
 
 
+def _split_at_reported(candidates: list, maps: list[np.ndarray], image: Volume,
+                       bone: np.ndarray, min_score: float) -> set[int]:
+    """With ``split_touching``: the bone split at the reported fractures that have no
+    fragments yet (line regions; :mod:`mskai.fracture.guided_split`), appended to ``maps``;
+    each fracture used gets its two fragments. The new map's index, or none."""
+    from mskai.fracture.guided_split import split_at_fractures
+
+    lines = [c for c in candidates if c.score >= min_score and not c.labels]
+    guided = split_at_fractures(image, bone, lines) if lines else None
+    if guided is None or not guided.pairs:
+        return set()
+    maps.append(guided.labels)
+    for c, pair in guided.pairs:
+        c.labels, c.fragment_map = pair, len(maps) - 1
+    return {len(maps) - 1}
+
+
 def _touching_alignment(candidates: list, maps: list[np.ndarray], image: Volume,
-                        wanted: bool) -> None:
-    """Candidates of the last map (the clicked fragments, or the valley split) measured on
-    the split fragments where they touch (:mod:`mskai.tasks.fracture_fragments`)."""
-    if not wanted:
-        return
+                        sources: set[int]) -> None:
+    """Candidates of the maps in ``sources`` (the clicked fragments, the valley split, the
+    split at reported fractures) measured on their split fragments where they touch
+    (:mod:`mskai.tasks.fracture_fragments`)."""
     from mskai.tasks.fracture_fragments import touching_alignment
 
-    touching_alignment(candidates, maps[-1], image, {len(maps) - 1})
+    for source in sorted(sources):
+        touching_alignment(candidates, maps[source], image, {source})
 
 
 def _pooled_candidates(maps: list[np.ndarray], image: Volume, warnings: list[str],
@@ -489,8 +514,8 @@ def _name_fragments(result: Result, fractures, maps: list[np.ndarray],
     names: dict[tuple[int, int], str] = {}
     for c in fractures:
         for lab in c.labels:
-            names.setdefault((c.source, int(lab)), fragment_id(len(names) + 1))
-        c.fragments = [names[(c.source, int(lab))] for lab in c.labels]
+            names.setdefault((c.label_map, int(lab)), fragment_id(len(names) + 1))
+        c.fragments = [names[(c.label_map, int(lab))] for lab in c.labels]
     given = labels is not None and any(k.startswith(BONE_FRAGMENT_PREFIX) for k in labels)
     taken = np.zeros(maps[0].shape, dtype=bool)
     for (source, lab), seg_id in sorted(names.items(),

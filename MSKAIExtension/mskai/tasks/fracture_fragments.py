@@ -84,7 +84,7 @@ def touching_alignment(candidates: list, fragments: np.ndarray, image: Volume,
     from mskai.fracture.split_alignment import split_alignment
 
     for c in candidates:
-        if sources is not None and c.source not in sources:
+        if not c.labels or (sources is not None and c.label_map not in sources):
             continue
         a, b = (int(v) for v in c.labels)
         al = split_alignment(fragments, image, a, b)

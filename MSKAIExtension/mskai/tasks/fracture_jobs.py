@@ -28,6 +28,7 @@ from mskai.errors import InputError
 from mskai.results.job_files import write_job_files
 from mskai.runner.base import job
 from mskai.segments import Result, Segment
+from mskai.tasks.fracture import MIN_SCORE
 from mskai.volume import Volume
 
 Slices = tuple[slice, slice, slice]
@@ -98,7 +99,7 @@ def embed_result(result: Result, full: Volume, box: Slices) -> Result:
                   dict(result.measurements), list(result.warnings))
 
 
-def detect(volume: Volume, roi: dict[str, Any] | None = None, min_score: float = 0.5,
+def detect(volume: Volume, roi: dict[str, Any] | None = None, min_score: float = MIN_SCORE,
            split_touching: bool = False,
            progress: Callable[[float, str], None] | None = None,
            cancel: Callable[[], bool] | None = None) -> Result:
@@ -116,7 +117,7 @@ def detect(volume: Volume, roi: dict[str, Any] | None = None, min_score: float =
 
 @job
 def detect_fractures(image: str, out: str, roi: dict[str, Any] | None = None,
-                     min_score: float = 0.5, split_touching: bool = False,
+                     min_score: float = MIN_SCORE, split_touching: bool = False,
                      modality: str | None = None, *,
                      progress: Callable[[float, str], None],
                      cancel: threading.Event) -> dict[str, Any]:
