@@ -18,8 +18,9 @@ Up to ``max_splits`` fractures are used, best first, at least ``separation_mm`` 
 further one splits the fragment it lies in, so a comminuted fracture can give three pieces.
 On simulated fractures of the TRAINING patients (78, seeds from 5001) this gave a mean
 worst-fragment Dice of 0.550 against 0.468 for ``split_bone`` alone, and was chosen there
-among 20 settings (normal rule, reach, side distance, one or two splits); held-out numbers
-are in ``Testing/benchmarks/results_fragment_split_held_out.md``.
+among 20 settings (normal rule, reach, side distance, one or two splits;
+``training/fracture/tune_guided_split.py``); held-out numbers are in
+``Testing/benchmarks/results_fragment_split_held_out.md``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class GuidedSplitParams:
     separation_mm: float = 10.0   # fractures closer than this to a used one are the same
     surface_sigma_mm: float = 2.0  # smoothing of the bone mask for its surface normal
     min_cross: float = 0.3        # |long axis x surface normal| below: use the short axis
+    band_normal: bool = True      # a valley band's normal from its long axis (False: short)
 
 
 DEFAULT_GUIDED = GuidedSplitParams()
@@ -50,8 +52,8 @@ DEFAULT_GUIDED = GuidedSplitParams()
 
 @dataclass
 class GuidedSplit:
-    """Fragment labels (1..n in the split bone components, 0 elsewhere) and, per fracture
-    used, the two labels its seeds grew."""
+    """Fragment labels (uint8: 1..n in the split bone components, 0 elsewhere) and, per
+    fracture used, the two labels its seeds grew."""
 
     labels: np.ndarray
     pairs: list[tuple[Candidate, tuple[int, int]]]
@@ -66,7 +68,7 @@ def split_at_fractures(image: Volume, bone: np.ndarray, fractures: Sequence[Cand
 
     bone = np.asarray(bone, dtype=bool)
     spacing = np.asarray(tuple(reversed(image.spacing)), dtype=float)
-    labels = bone.astype(np.int32)
+    labels = bone.astype(np.uint8)  # at most 1 + max_splits labels; a CT is large
     touched = np.zeros(bone.shape, dtype=bool)
     pairs: list[tuple[Candidate, tuple[int, int]]] = []
     used: list[np.ndarray] = []
@@ -89,7 +91,7 @@ def split_at_fractures(image: Volume, bone: np.ndarray, fractures: Sequence[Cand
 
             landscape = fracture_landscape(image, bone)
         grown = split_from_seeds(image, part, [s[None] for s in seeds], landscape)
-        new = int(labels.max()) + 1
+        new = len(pairs) + 2
         kept = int(labels[tuple(seeds[0])])
         labels[part & (grown == 2)] = new
         touched |= grown > 0
@@ -99,9 +101,10 @@ def split_at_fractures(image: Volume, bone: np.ndarray, fractures: Sequence[Cand
 
 
 def automatic_fragments(image: Volume, bone: np.ndarray, fractures: Sequence[Candidate],
-                        landscape: np.ndarray | None = None) -> np.ndarray:
+                        landscape: np.ndarray | None = None,
+                        params: GuidedSplitParams = DEFAULT_GUIDED) -> np.ndarray:
     """The split at the reported fractures, or :func:`split_bone` where none could be used."""
-    guided = split_at_fractures(image, bone, fractures, landscape)
+    guided = split_at_fractures(image, bone, fractures, landscape, params)
     if guided.pairs:
         return guided.labels
     from mskai.fracture.fragment_split import split_bone
@@ -113,7 +116,7 @@ def fracture_normal(image: Volume, bone: np.ndarray, fracture: Candidate, at_kji
                     params: GuidedSplitParams = DEFAULT_GUIDED) -> np.ndarray:
     """Unit normal (k, j, i mm) of the fracture's plane (module doc)."""
     axes = np.array([ras_to_kji_direction(image, a) for a in fracture.axes_ras])
-    if fracture.source != SOURCE_VALLEY:
+    if fracture.source != SOURCE_VALLEY or not params.band_normal:
         return axes[2]
     across = np.cross(axes[0], surface_normal(bone, at_kji_mm, image, params.surface_sigma_mm))
     size = float(np.linalg.norm(across))
@@ -189,7 +192,7 @@ def _ball_box(at_kji_mm: np.ndarray, radius_mm: float, spacing: np.ndarray,
 def _consecutive(labels: np.ndarray, pairs: list) -> GuidedSplit:
     """Labels renumbered 1..n in order of appearance; the pairs follow."""
     present = np.unique(labels[labels > 0])
-    lookup = np.zeros(int(labels.max()) + 1, dtype=np.int32)
-    lookup[present] = np.arange(1, len(present) + 1, dtype=np.int32)
+    lookup = np.zeros(int(labels.max()) + 1, dtype=labels.dtype)
+    lookup[present] = np.arange(1, len(present) + 1)
     return GuidedSplit(lookup[labels], [(c, (int(lookup[a]), int(lookup[b]))) for c, (a, b)
                                         in pairs])

@@ -69,6 +69,12 @@ def outer_rim(bone: np.ndarray, spacing: tuple[float, float, float],
     from mskai.segmentation.bone_ct_filters import erode_cross
 
     filled = fill_holes_in_plane(bone)
+    # Known limit: the valley is read one in-plane voxel inside the bone (valley_response),
+    # so with one step (in-plane voxels over 1.33 mm) no region reaches this rim and the
+    # detector finds nothing (TPTBox, 1.5 mm). Two steps there were measured on 2026-12-06:
+    # held-out sensitivity at 1 FP/scan 0.55 -> 0.61, but the intact 1.5 mm CTs then read
+    # false fractures the reducer scores 0.6-1.0 (TPTBox, ts_example), and the reducer
+    # retrained with them lost more than that (0.47), so the rim stays as it was.
     steps = max(1, int(round(depth_mm / min(spacing[0], spacing[1]))))
     inner = erode_cross(filled, IN_PLANE_AXES, iterations=steps)
     return bone & ~inner
