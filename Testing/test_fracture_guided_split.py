@@ -140,3 +140,35 @@ def test_split_touching_names_the_fragments_of_a_reported_line(hairline):
     measured = split_alignment(pair, image, 1, 2)
     assert lines[0]["displacement_mm"] == pytest.approx(measured.displacement_mm)
     assert lines[0]["angulation_deg"] == pytest.approx(measured.angulation_deg)
+
+
+def test_the_command_line_passes_split_touching(capsys, tmp_path, monkeypatch):
+    """``mskai fracture --split-touching`` runs the task with ``split_touching=True``."""
+    from cli_runner import run_cli
+
+    import mskai.tasks.fracture as task
+    from mskai.image import write_image
+
+    seen: dict = {}
+    real = task.run_fracture
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    image, _ = _rod()
+    path = tmp_path / "rod.nrrd"
+    write_image(Volume(np.pad(image.array, 8, constant_values=-1000.0), modality="CT"), path)
+    monkeypatch.setattr(task, "run_fracture", spy)
+    code, _, err = run_cli(capsys, "fracture", str(path), "--split-touching", "--out",
+                           str(tmp_path / "out"))
+    assert code == 0, err
+    assert seen["split_touching"] is True
+
+
+def test_clicks_and_split_touching_together_are_refused(capsys, tmp_path):
+    from cli_runner import run_cli
+
+    code, _, err = run_cli(capsys, "fracture", str(tmp_path / "ct.nrrd"), "--split-touching",
+                           "--fragment-ras", "1,2,3", "--out", str(tmp_path / "out"))
+    assert code == 2 and "not allowed with" in err

@@ -56,10 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
                            help="which echo of a multi-echo series IMAGE to measure on "
                                 "(1 = first, the default for a multi-echo series)")
     fracture = _add_measure_command(sub, "fracture", "CT: bone, fracture candidates, fragments")
-    fracture.add_argument("--fragment-ras", type=ras_point, action="append", default=[],
-                          help="click inside a bone fragment, R,A,S mm, once per fragment "
-                               "(repeatable): splits the bone through the fracture into "
-                               "bone_fragment_1, 2, ... in click order, also where they touch")
+    split = fracture.add_mutually_exclusive_group()
+    split.add_argument("--fragment-ras", type=ras_point, action="append", default=[],
+                       help="click inside a bone fragment, R,A,S mm, once per fragment "
+                            "(repeatable): splits the bone through the fracture into "
+                            "bone_fragment_1, 2, ... in click order, also where they touch")
+    split.add_argument("--split-touching", action="store_true",
+                       help="also split fragments that touch: along the fracture line, and "
+                            "at each reported fracture line that has no fragments yet "
+                            "(one seed either side of it); those fractures then name their "
+                            "fragments, with displacement and angulation measured on them")
     _add_radiomics(sub)
     _add_response(sub)
     _add_batch(sub)

@@ -201,7 +201,8 @@ def run_fracture(args: argparse.Namespace) -> str:
         from mskai.tasks.fracture_fragments import FragmentSeeds
 
         seeds = FragmentSeeds(list(args.fragment_ras))
-    result = task(image, labels=labels, fragment_seeds=seeds)
+    result = task(image, labels=labels, fragment_seeds=seeds,
+                  split_touching=bool(getattr(args, "split_touching", False)))
     return finish(result, out, candidate_figures(result), image=image)
 
 
