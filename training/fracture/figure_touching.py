@@ -10,8 +10,8 @@ the fracture it reports, with its score, over the HU valley of
 the fragments from one click per fragment (:func:`mskai.fracture.fragment_split.
 split_from_seeds`, clicks at each true fragment's deepest voxel, as
 ``Testing/benchmarks/eval_fragment_split.py``); and the automatic split
-(:func:`mskai.fracture.fragment_split.split_bone`). Fragment Dice against the truth is in
-the titles.
+(``eval_fragment_split.automatic``: at the fractures the detector reports, as
+:mod:`mskai.fracture.guided_split`). Fragment Dice against the truth is in the titles.
 
 Run: ``.venv/bin/python training/fracture/figure_touching.py`` (about a minute)
 """
@@ -47,11 +47,12 @@ def main() -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from eval_fragment_split import automatic as automatic_split
     from eval_fragment_split import deepest_points
     from eval_fragment_split_held_out import truth_fragments
 
     from mskai.fracture.fracture_landscape import fracture_landscape
-    from mskai.fracture.fragment_split import seeds_from_ras, split_bone, split_from_seeds
+    from mskai.fracture.fragment_split import seeds_from_ras, split_from_seeds
     from mskai.tasks.fracture import run_fracture
     from phantoms.touching_fracture import matched_dice
 
@@ -62,7 +63,7 @@ def main() -> None:
     landscape = fracture_landscape(image, broken)
     seeds = seeds_from_ras(image, broken, deepest_points(truth, image), max_snap_mm=5.0)
     clicked = split_from_seeds(image, broken, [s[None] for s in seeds], landscape)
-    automatic = split_bone(image, broken, landscape)
+    automatic = automatic_split(image, broken, landscape)
     found = [f for f in run_fracture(image).measurements["fractures"]]
     centre = np.rint(image.ras_to_index(sim.centers_ras[0])).astype(int).reshape(3)
     # the in-plane array axis (i or j) most along the fracture normal stays in the picture
