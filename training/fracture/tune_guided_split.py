@@ -9,9 +9,9 @@ Printed per setting: the mean worst-fragment Dice, and how many cases reach 0.90
 
 The rule, written before the first run (2026-12-06): the best mean is chosen, and adopted
 only if it beats the landscape-only split by 0.03 or more. It chose the band normal, 40 mm
-reach, 5 mm off the plane and two fractures (0.550 against 0.468 over 78 cases; measured
-with the exploration code this script was written from, so the figures it prints may differ
-in the third decimal).
+reach, 5 mm off the plane and two fractures (0.550 against 0.468 over 78 cases with the
+exploration code this script was written from; this script gives 0.547, tied with 30 mm
+reach and 8 mm off; its output is ``guided_split_tuning.md``).
 
 Run: ``nice -n 10 .venv/bin/python training/fracture/tune_guided_split.py`` (about 25
 minutes on one core).

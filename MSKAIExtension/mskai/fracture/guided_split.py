@@ -17,9 +17,10 @@ The plane's normal comes from the detected region (:attr:`Candidate.axes_ras`):
 Up to ``max_splits`` fractures are used, best first, at least ``separation_mm`` apart; a
 further one splits the fragment it lies in, so a comminuted fracture can give three pieces.
 On simulated fractures of the TRAINING patients (78, seeds from 5001) this gave a mean
-worst-fragment Dice of 0.550 against 0.468 for ``split_bone`` alone, and was chosen there
+worst-fragment Dice of 0.547 against 0.468 for ``split_bone`` alone, and was chosen there
 among 20 settings (normal rule, reach, side distance, one or two splits;
-``training/fracture/tune_guided_split.py``); held-out numbers are in
+``training/fracture/tune_guided_split.py``, its output in
+``training/fracture/guided_split_tuning.md``); held-out numbers are in
 ``Testing/benchmarks/results_fragment_split_held_out.md``.
 """
 
