@@ -130,6 +130,7 @@ def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
         preferred_only=valley_reducer is None, maps=maps)
     touching = {len(maps) - 1} if split_touching or fragment_seeds is not None else set()
     if split_touching and fragment_seeds is None and not given_fragments:
+        step(0.7, "fragments at the reported fractures")
         touching |= _split_at_reported(candidates, maps, image, bone, min_score)
     _touching_alignment(candidates, maps, image, touching)
     model = bone_entry
