@@ -79,19 +79,9 @@ def cases():
     import real_bones
     from froc_real_fracture import SEED0
 
-    from mskai.phantoms.real_fracture import KINDS, simulate_real_fracture
-
-    seed = SEED0
-    for patient in real_bones.split()["test"]:
-        image, bones = real_bones.load_patient(patient)
-        bone = bones[0]
-        for kind in KINDS:
-            seed += 1
-            try:
-                sim = simulate_real_fracture(image, bone.mask, kind, seed=seed)
-            except ValueError:
-                continue
-            yield patient, kind, sim.image, truth_fragments(sim.fragments, bone.mask)
+    for patient, kind, bone, sim in real_bones.broken_largest_bones(real_bones.split()["test"],
+                                                                    SEED0):
+        yield patient, kind, sim.image, truth_fragments(sim.fragments, bone.mask)
 
 
 def main() -> None:

@@ -81,6 +81,25 @@ def bones_of(patients: list[str]) -> Iterator[Bone]:
         yield from load_patient(patient)[1]
 
 
+def broken_largest_bones(patients: list[str], seed0: int) -> Iterator[tuple[str, str, Bone,
+                                                                          object]]:
+    """(patient, kind, bone, simulated fracture) for each patient's largest bone broken once
+    per kind (:mod:`mskai.phantoms.real_fracture`), seeds ``seed0 + 1``, ``+ 2``, ... in
+    that order; a seed the simulator refuses (ValueError) is used up and skipped."""
+    from mskai.phantoms.real_fracture import KINDS, simulate_real_fracture
+
+    seed = seed0
+    for patient in patients:
+        _, bones = load_patient(patient)
+        for kind in KINDS:
+            seed += 1
+            try:
+                sim = simulate_real_fracture(bones[0].image, bones[0].mask, kind, seed=seed)
+            except ValueError:
+                continue
+            yield patient, kind, bones[0], sim
+
+
 def _labelled(patient: str, image, seg: np.ndarray, labels: list[int]) -> list[Bone]:
     ml = image.voxel_volume_mm3 / 1000.0
     counts = np.bincount(seg.ravel().astype(np.int64), minlength=max(labels) + 1)

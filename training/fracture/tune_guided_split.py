@@ -48,18 +48,8 @@ def cases():
     import real_bones
     from eval_fragment_split_held_out import truth_fragments
 
-    from mskai.phantoms.real_fracture import KINDS, simulate_real_fracture
-
-    seed = SEED0
-    for patient in real_bones.split()["train"]:
-        image, bones = real_bones.load_patient(patient)
-        for kind in KINDS:
-            seed += 1
-            try:
-                sim = simulate_real_fracture(image, bones[0].mask, kind, seed=seed)
-            except ValueError:
-                continue
-            yield sim.image, truth_fragments(sim.fragments, bones[0].mask)
+    for _, _, bone, sim in real_bones.broken_largest_bones(real_bones.split()["train"], SEED0):
+        yield sim.image, truth_fragments(sim.fragments, bone.mask)
 
 
 def main() -> None:
