@@ -112,3 +112,20 @@ def test_a_short_fragment_behind_a_steep_cut_keeps_its_axis_along_the_bone() -> 
     chosen = non_shaft_axis(fragment, surface, 40.0, 2.0)
     assert chosen.elongation == principal_axis(fragment).elongation > 2.0
     assert off_axis(chosen.direction_ras) < 10.0
+
+
+def test_the_pair_is_measured_alike_in_a_larger_image_with_other_bone(broken) -> None:
+    """The measurement works in the pair's own box: 30 voxels of margin in j and i (the
+    origin moved so every voxel keeps its place) holding a third bone change nothing."""
+    volume, labels = broken
+    pad = ((0, 0), (30, 30), (30, 30))
+    big_labels = np.pad(labels, pad)
+    big_labels[:, :10, :10] = 3
+    origin = volume.index_to_ras([-30.0, -30.0, 0.0])
+    big = Volume(np.zeros(big_labels.shape, dtype=np.float32), spacing=SPACING,
+                 origin=tuple(np.asarray(origin) * [-1.0, -1.0, 1.0]), modality="CT")
+    assert np.allclose(big.index_to_ras([30.0, 30.0, 0.0]), volume.index_to_ras([0.0, 0.0, 0.0]))
+    small, large = split_alignment(labels, volume, 1, 2), split_alignment(big_labels, big, 1, 2)
+    assert large.displacement_mm == pytest.approx(small.displacement_mm, abs=1e-9)
+    assert large.angulation_deg == pytest.approx(small.angulation_deg, abs=1e-9)
+    assert np.allclose(large.fracture_center_ras, small.fracture_center_ras, atol=1e-9)

@@ -14,6 +14,8 @@ class Case:
     ours: Callable[[Any], Any]
     baseline: Callable[[Any], Any]
     baseline_name: str
+    max_repeats: int | None = None  # a case of minutes: fewer repeats than ``--repeats``
+    warm_up: bool = True            # False: no untimed first call (a case of minutes)
 
 
 class Measured(float):

@@ -78,6 +78,14 @@ def _pipeline_bone_full(volume):
     return result
 
 
+def _pipeline_split_touching(volume):
+    """The pipeline with ``split_touching`` (the automatic fragment split, opt-in) on the
+    intact bone-full CT: it must finish (before 2026-12-07 it did not in 15 minutes)."""
+    from mskai.tasks.fracture import run_fracture
+
+    return run_fracture(volume, split_touching=True)
+
+
 def _hu_bone(volume):
     """Baseline: the HU bone segmentation alone (the first step of the pipeline)."""
     from mskai.segmentation.bone_ct import segment_bone_ct
@@ -145,6 +153,9 @@ CASES = [
          "the same without them (components only)"),
     Case("fracture pipeline (default), ts_example resampled to 512x512x300 (bone-full)",
          _bone_full_ct, _pipeline_bone_full, _hu_bone, "HU bone segmentation alone"),
+    Case("fracture pipeline with split_touching, ts_example resampled to 512x512x300 "
+         "(bone-full), one run", _bone_full_ct, _pipeline_split_touching, _pipeline_bone_full,
+         "the default pipeline (no split)", max_repeats=1, warm_up=False),
     Case("learned fracture surface + candidates, 512x512x300 CT", partial(_ct, (512, 512, 300)),
          _learned_surface, _threshold_components, "threshold + connected components"),
 ]

@@ -51,9 +51,10 @@ def _time_case(suite: str, name: str, which: str, repeats: int) -> dict:
     case = next(c for c in importlib.import_module(suite).CASES if c.name == name)
     prepared = case.prepare()
     fn = case.ours if which == "ours" else case.baseline
-    fn(prepared)  # warm-up: imports, caches of the library itself
+    if case.warm_up:
+        fn(prepared)  # warm-up: imports, caches of the library itself
     times = []
-    for _ in range(repeats):
+    for _ in range(min(repeats, case.max_repeats or repeats)):
         start = time.perf_counter()
         value = fn(prepared)
         elapsed = time.perf_counter() - start
@@ -76,6 +77,7 @@ def main() -> None:
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--suite", choices=SUITES, action="append")
+    parser.add_argument("--case", help="only the cases whose name holds this text")
     args = parser.parse_args()
     if args.one:
         suite, rest = args.one.split(":", 1)   # a case name may hold a colon
@@ -88,13 +90,15 @@ def main() -> None:
              "|---|---|---|---|---|---|"]
     for suite in args.suite or SUITES:
         for case in importlib.import_module(suite).CASES:
+            if args.case and args.case not in case.name:
+                continue
             ours = _spawn(suite, case.name, "ours", args.repeats)
             base = _spawn(suite, case.name, "baseline", args.repeats)
             lines.append(_row(case, ours, base))
             print(lines[-1], flush=True)
     lines.append("\n" + load_line(load_before, os.getloadavg()))
     table = "\n".join(lines)
-    if not args.suite:  # a partial run does not overwrite the full table
+    if not args.suite and not args.case:  # a partial run does not overwrite the full table
         (HERE / "results.md").write_text(table + "\n", encoding="utf-8")
     print("\n" + table)
 

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mskai.distance import depth_mm
 from mskai.errors import InputError
 from mskai.volume import Volume
 
@@ -90,7 +91,7 @@ def split_bone(image: Volume, bone: np.ndarray, landscape: np.ndarray | None = N
     sub_bone, sub_land = bone[box], landscape[box]
     spacing_kji = tuple(reversed(image.spacing))
     core = sub_bone & (sub_land < params.core_level)
-    depth = ndimage.distance_transform_edt(core, sampling=spacing_kji)
+    depth = depth_mm(core, spacing_kji)
     min_voxels = params.min_fragment_ml * 1000.0 / image.voxel_volume_mm3
     markers = _depth_markers(depth, params, params.min_marker_ml * 1000.0 / image.voxel_volume_mm3)
     labels = _flood(sub_land, sub_bone, markers, spacing_kji, params.depth_weight)
@@ -320,27 +321,31 @@ def _with_core_pieces(markers: np.ndarray, region: np.ndarray, landscape: np.nda
     A single click is a small marker: where it lies in bright texture or thin cortex, the
     other fragment's flood reaches round it first. The core piece holding it does not leak.
     """
-    from scipy import ndimage
-
     spacing_kji = tuple(reversed(image.spacing))
     core = region & (landscape < params.core_level)
-    depth = ndimage.distance_transform_edt(core, sampling=spacing_kji)
+    depth = depth_mm(core, spacing_kji)
     pieces = _depth_markers(depth, params, params.min_marker_ml * 1000.0
                             / image.voxel_volume_mm3)
     if not pieces.any():
         return markers
-    _, idx = ndimage.distance_transform_edt(pieces == 0, sampling=spacing_kji,
-                                            return_indices=True)
+    in_piece = np.argwhere(pieces > 0)
     owner: dict[int, int] = {}
     for n, points in enumerate(groups, start=1):
         for p in points:
-            piece = int(pieces[tuple(idx[:, p[0], p[1], p[2]])])
+            piece = int(pieces[tuple(_nearest(in_piece, p, spacing_kji))])
             if owner.setdefault(piece, n) != n:
                 return markers  # two fragments in one piece: the clicks alone decide
     out = markers.copy()
     for piece, n in owner.items():
         out[(pieces == piece) & (out == 0)] = n
     return out
+
+
+def _nearest(points: np.ndarray, p: np.ndarray, spacing_kji: Sequence[float]) -> np.ndarray:
+    """The row of ``points`` ((n, 3) voxel indices) nearest ``p`` in mm (the first on a
+    tie). A few clicks against one piece map: cheaper than a feature transform of the grid."""
+    offset = (points - np.asarray(p)) * np.asarray(spacing_kji, dtype=float)
+    return points[int(np.argmin(np.einsum("ij,ij->i", offset, offset)))]
 
 
 def _seed_markers(region: np.ndarray, landscape: np.ndarray, groups: list[np.ndarray],
@@ -401,7 +406,7 @@ def _floods(landscape: np.ndarray, mask: np.ndarray, markers: np.ndarray,
     from skimage.segmentation import watershed
 
     markers = np.where(mask, markers, 0)
-    depth = ndimage.distance_transform_edt(mask, sampling=spacing_kji)
+    depth = depth_mm(mask, spacing_kji)
     relief = ndimage.grey_dilation(landscape, footprint=FACE) if close_holes else landscape
     relief = relief + depth_weight * (1.0 - depth / max(float(depth.max()), 1e-6))
     inner = _inside(mask)

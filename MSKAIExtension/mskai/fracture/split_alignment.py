@@ -154,7 +154,7 @@ def lateral_surface_axis(mask: np.ndarray, other: np.ndarray, volume: Volume,
     if np.count_nonzero(keep) < 20:
         raise ValueError("a fragment has too little outer surface near the fracture")
     kji, points = kji[keep], points[keep]
-    gradient_kji = np.stack([np.gradient(smooth, axis=a)[tuple(kji.T)] / spacing_kji[a]
+    gradient_kji = np.stack([_gradient_at(smooth, kji, a) / spacing_kji[a]
                              for a in range(3)], axis=1)
     normals = gradient_kji[:, ::-1] @ _index_directions(volume)
     normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
@@ -175,6 +175,31 @@ def _surface_box(mask: np.ndarray, volume: Volume) -> tuple[slice, slice, slice]
 
     pad_mm = 4.0 * SURFACE_SMOOTHING_MM + (EDGE_VOXELS + 2) * max(volume.spacing)
     return padded_bbox(mask, volume, pad_mm)
+
+
+def _gradient_at(values: np.ndarray, kji: np.ndarray, axis: int) -> np.ndarray:
+    """``np.gradient(values, axis=axis)[tuple(kji.T)]`` (central differences, one-sided at
+    the array's ends) computed at the points only, not over a whole box per fragment."""
+    n = values.shape[axis]
+    at = kji[:, axis]
+    lo, hi = kji.copy(), kji.copy()
+    lo[:, axis] = np.maximum(at - 1, 0)
+    hi[:, axis] = np.minimum(at + 1, n - 1)
+    step = np.where((at == 0) | (at == n - 1), 1.0, 2.0)
+    return ((values[tuple(hi.T)] - values[tuple(lo.T)]) / step).astype(values.dtype)
+
+
+def _pair_box(labels: np.ndarray, volume: Volume, a: int,
+              b: int) -> tuple[slice, slice, slice] | None:
+    """Both fragments' bounding box padded as :func:`_surface_box` pads one: each fragment's
+    surface box then lies inside it, cut only where the image ends, so its edges are the
+    image's edges and nothing else. None when neither label is present."""
+    from mskai.crop import mask_bbox
+
+    pair = (labels == a) | (labels == b)
+    if mask_bbox(pair) is None:
+        return None
+    return _surface_box(pair, volume)
 
 
 def _clear_edges(mask: np.ndarray, voxels: int) -> None:
@@ -208,7 +233,15 @@ def _circle_centre(points_ras: np.ndarray, direction: np.ndarray) -> np.ndarray:
 def split_alignment(labels: np.ndarray, volume: Volume, proximal: int, distal: int,
                     reach_mm: float = 40.0, clearance_mm: float = 2.0) -> Alignment | None:
     """Alignment of two touching fragments of a label map; None when they share fewer than
-    ``MIN_CONTACT_FACES`` faces or a fragment is too small for an axis."""
+    ``MIN_CONTACT_FACES`` faces or a fragment is too small for an axis.
+
+    Measured in the pair's box (:func:`_pair_box`): the same result as on the whole label
+    map, without a pass over a whole CT per fragment (a bone-full 512x512x300 CT with 29
+    touching pairs took 130 s here, 45 s of it listing voxels)."""
+    box = _pair_box(labels, volume, proximal, distal)
+    if box is None:
+        return None
+    labels, volume = labels[box], volume.crop(box)
     surface = contact_points(labels, volume, proximal, distal)
     if len(surface) < MIN_CONTACT_FACES:
         return None
