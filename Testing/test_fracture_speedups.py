@@ -102,6 +102,8 @@ def test_candidates_name_their_source_and_report_at_the_scorer_threshold(phantom
     (found,) = [f for f in result.measurements["fractures"]
                 if np.linalg.norm(np.subtract(f["position_ras"], truth)) <= 10.0]
     assert found["source"] == SOURCE_NAME_COMPONENTS
+    for model in (scorer_entry(), reducer_entry(preferred_only=True)):  # both ran: named
+        assert f"{model.id} {model.version}" in result.provenance.method
     threshold = operating_threshold(scorer_entry())
     assert threshold > 0.9  # chosen on the intact training CTs (component_threshold.py)
     probability = found["score_terms"]["scorer_probability"]

@@ -1,7 +1,6 @@
 """The fragment splits' speed-ups keep their results.
 
-ITK's Maurer distance (:func:`mskai.distance.depth_mm`) must give scipy's Euclidean distance,
-the ITK reconstruction of :func:`mskai.fracture.fragments.h_maxima` the maxima of
+The ITK reconstruction of :func:`mskai.fracture.fragments.h_maxima` must give the maxima of
 scikit-image's ``h_maxima``, and :func:`mskai.fracture.fragments.split_at_necks`, now worked
 in the mask's box, the parts it finds with the mask alone in a much larger image.
 """
@@ -13,24 +12,8 @@ import pytest
 from scipy import ndimage
 from skimage.morphology import h_maxima as skimage_h_maxima
 
-from mskai.distance import depth_mm
 from mskai.fracture.fragments import h_maxima, split_at_necks
 from mskai.volume import Volume
-
-
-@pytest.mark.parametrize("spacing_kji", [(1.0, 1.0, 1.0), (3.3, 0.9, 0.8), (0.5, 2.0, 1.0)])
-def test_depth_is_scipys_euclidean_distance(spacing_kji) -> None:
-    rng = np.random.default_rng(0)
-    mask = ndimage.binary_opening(rng.random((30, 40, 50)) > 0.3)
-    mask[0] = True  # touching the array's edge, which is not background
-    expected = ndimage.distance_transform_edt(mask, sampling=spacing_kji)
-    assert np.abs(depth_mm(mask, spacing_kji) - expected).max() < 1e-4
-
-
-def test_depth_of_a_mask_without_background_is_scipys() -> None:
-    mask = np.ones((4, 5, 6), dtype=bool)
-    expected = ndimage.distance_transform_edt(mask, sampling=(1.0, 2.0, 3.0))
-    assert np.array_equal(depth_mm(mask, (1.0, 2.0, 3.0)), expected)
 
 
 @pytest.mark.parametrize("h", [0.05, 0.2, 0.5])

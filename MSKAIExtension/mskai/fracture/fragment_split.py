@@ -44,7 +44,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mskai.distance import depth_mm
 from mskai.errors import InputError
 from mskai.volume import Volume
 
@@ -91,7 +90,7 @@ def split_bone(image: Volume, bone: np.ndarray, landscape: np.ndarray | None = N
     sub_bone, sub_land = bone[box], landscape[box]
     spacing_kji = tuple(reversed(image.spacing))
     core = sub_bone & (sub_land < params.core_level)
-    depth = depth_mm(core, spacing_kji)
+    depth = ndimage.distance_transform_edt(core, sampling=spacing_kji)
     min_voxels = params.min_fragment_ml * 1000.0 / image.voxel_volume_mm3
     markers = _depth_markers(depth, params, params.min_marker_ml * 1000.0 / image.voxel_volume_mm3)
     labels = _flood(sub_land, sub_bone, markers, spacing_kji, params.depth_weight)
@@ -321,9 +320,11 @@ def _with_core_pieces(markers: np.ndarray, region: np.ndarray, landscape: np.nda
     A single click is a small marker: where it lies in bright texture or thin cortex, the
     other fragment's flood reaches round it first. The core piece holding it does not leak.
     """
+    from scipy import ndimage
+
     spacing_kji = tuple(reversed(image.spacing))
     core = region & (landscape < params.core_level)
-    depth = depth_mm(core, spacing_kji)
+    depth = ndimage.distance_transform_edt(core, sampling=spacing_kji)
     pieces = _depth_markers(depth, params, params.min_marker_ml * 1000.0
                             / image.voxel_volume_mm3)
     if not pieces.any():
@@ -406,7 +407,7 @@ def _floods(landscape: np.ndarray, mask: np.ndarray, markers: np.ndarray,
     from skimage.segmentation import watershed
 
     markers = np.where(mask, markers, 0)
-    depth = depth_mm(mask, spacing_kji)
+    depth = ndimage.distance_transform_edt(mask, sampling=spacing_kji)
     relief = ndimage.grey_dilation(landscape, footprint=FACE) if close_holes else landscape
     relief = relief + depth_weight * (1.0 - depth / max(float(depth.max()), 1e-6))
     inner = _inside(mask)

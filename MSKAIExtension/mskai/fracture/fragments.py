@@ -76,9 +76,7 @@ def _split_box(mask: np.ndarray, volume: Volume, min_radius_mm: float,
     from scipy import ndimage
     from skimage.segmentation import watershed
 
-    from mskai.distance import depth_mm
-
-    dist = depth_mm(mask, tuple(reversed(volume.spacing)))
+    dist = ndimage.distance_transform_edt(mask, sampling=tuple(reversed(volume.spacing)))
     peak = float(dist.max())
     if peak < min_radius_mm:
         return mask.astype(np.int32)

@@ -120,21 +120,23 @@ def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
         shared=shared)
     shared.clear()  # frees the smoothed CT and body mask before the valley step
     step(0.6, "fracture candidates")
-    candidates = _pooled_candidates(maps, image, warnings,
-                                    _entry("score", use_models and not given_fragments))
+    scorer = _entry("score", use_models and not given_fragments)
+    used = [scorer] if scorer is not None else []  # the candidate models that ran
+    candidates = _pooled_candidates(maps, image, warnings, scorer)
     candidates = _with_learned_surface(candidates, image, bone, use_models and (
         learned_surface is not False) and fragment_seeds is None,
-        preferred_only=learned_surface is None)
+        preferred_only=learned_surface is None, used=used)
     candidates = _with_valley(candidates, image, bone, use_models and labels is None and (
         valley_reducer is not False) and fragment_seeds is None,
-        preferred_only=valley_reducer is None, maps=maps)
+        preferred_only=valley_reducer is None, maps=maps, used=used)
     touching = {len(maps) - 1} if split_touching or fragment_seeds is not None else set()
     if split_touching and fragment_seeds is None and not given_fragments:
         step(0.7, "fragments at the reported fractures")
         touching |= _split_at_reported(candidates, maps, image, bone, min_score)
     _touching_alignment(candidates, maps, image, touching)
     model = bone_entry
-    provenance = Provenance(method=method, model_id=model.id if model else None,
+    provenance = Provenance(method=with_candidate_models(method, used),
+                            model_id=model.id if model else None,
                             model_version=model.version if model else None,
                             model_sha256=model.sha256 if model else None)
     result = Result(MODULE, image, provenance, warnings=warnings)
@@ -271,9 +273,18 @@ def _pooled_candidates(maps: list[np.ndarray], image: Volume, warnings: list[str
     return dedupe(sorted(pooled, key=lambda c: -c.score))
 
 
+def with_candidate_models(method: str, used: list) -> str:
+    """The method, naming the fracture-candidate models that ran: ``provenance.model`` holds
+    one model (the bone model), and the candidates may come from up to three more."""
+    if not used:
+        return method
+    return f"{method}; fracture candidates from {', '.join(f'{e.id} {e.version}' for e in used)}"
+
+
 def _with_learned_surface(candidates: list, image: Volume, bone: np.ndarray, wanted: bool,
-                          preferred_only: bool) -> list:
-    """Component candidates merged with the learned surface model's (when it verifies)."""
+                          preferred_only: bool, used: list | None = None) -> list:
+    """Component candidates merged with the learned surface model's (when it verifies; its
+    entry is then appended to ``used``)."""
     if not wanted:
         return candidates
     from mskai.fracture.surface_candidates import learned_candidates, merge
@@ -282,14 +293,17 @@ def _with_learned_surface(candidates: list, image: Volume, bone: np.ndarray, wan
     entry = surface_model_entry(preferred_only=preferred_only)
     if entry is None:
         return candidates
+    if used is not None:
+        used.append(entry)
     return merge(candidates, learned_candidates(image, bone, entry), DEDUPE_MM)
 
 
 def _with_valley(candidates: list, image: Volume, bone: np.ndarray, wanted: bool,
-                 preferred_only: bool, maps: list[np.ndarray] | None = None) -> list:
-    """Candidates merged with the reduced HU-valley candidates (when the reducer verifies),
-    without valley candidates on the line of a better component candidate
-    (:func:`off_component_lines`)."""
+                 preferred_only: bool, maps: list[np.ndarray] | None = None,
+                 used: list | None = None) -> list:
+    """Candidates merged with the reduced HU-valley candidates (when the reducer verifies;
+    its entry is then appended to ``used``), without valley candidates on the line of a
+    better component candidate (:func:`off_component_lines`)."""
     if not wanted:
         return candidates
     from mskai.fracture.surface_candidates import merge
@@ -298,6 +312,8 @@ def _with_valley(candidates: list, image: Volume, bone: np.ndarray, wanted: bool
     entry = reducer_entry(preferred_only=preferred_only)
     if entry is None:
         return candidates
+    if used is not None:
+        used.append(entry)
     valley = reduced_valley_candidates(image, bone, entry)
     if maps:
         valley = off_component_lines(valley, candidates, maps, image)
