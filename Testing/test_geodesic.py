@@ -1,7 +1,9 @@
 """Geodesic distances of the click methods: the same numbers as scikit-image's solver, faster.
 
 Truth is ``skimage.graph.MCP_Geometric`` started from every seed voxel, as the classic
-method called it before; the speed-ups must give the same distances bit for bit.
+method called it before; the speed-ups (scipy's Dijkstra on the grid's graph for working
+grids, surface seeds only for larger ones) must give the same distances bit for bit, walls
+of infinite cost included.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.graph import MCP_Geometric
 
+import mskai.interactive.geodesic as geodesic
 from mskai.interactive.geodesic import geodesic_distance
 from mskai.interactive.region import background_distance
 
@@ -29,10 +32,32 @@ def _cost_and_seeds() -> tuple[np.ndarray, np.ndarray]:
     return cost, seeds
 
 
-def test_surface_seeds_give_the_distances_of_all_seeds() -> None:
+def _truth(cost: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    return MCP_Geometric(cost, sampling=SPACING).find_costs(np.argwhere(seeds))[0]
+
+
+def test_the_graph_solver_gives_scikit_images_distances() -> None:
     cost, seeds = _cost_and_seeds()
-    truth = MCP_Geometric(cost, sampling=SPACING).find_costs(np.argwhere(seeds))[0]
+    assert cost.size <= geodesic.MAX_GRAPH_VOXELS
+    assert np.array_equal(geodesic_distance(cost, seeds, SPACING), _truth(cost, seeds))
+
+
+def test_walls_of_infinite_cost_stop_both_solvers_alike(monkeypatch) -> None:
+    """The multi-label fronts mark what they may not cross with an infinite cost."""
+    cost, seeds = _cost_and_seeds()
+    cost[:, 14, :] = np.inf  # a wall across the whole grid: the far side is unreachable
+    seeds[:, 15:, :] = False
+    truth = _truth(cost, seeds)
+    assert np.isinf(truth[:, 15:, :]).all()
     assert np.array_equal(geodesic_distance(cost, seeds, SPACING), truth)
+    monkeypatch.setattr(geodesic, "MAX_GRAPH_VOXELS", 0)
+    assert np.array_equal(geodesic_distance(cost, seeds, SPACING), truth)
+
+
+def test_on_a_large_grid_surface_seeds_give_the_distances_of_all_seeds(monkeypatch) -> None:
+    monkeypatch.setattr(geodesic, "MAX_GRAPH_VOXELS", 0)  # this grid counts as large
+    cost, seeds = _cost_and_seeds()
+    assert np.array_equal(geodesic_distance(cost, seeds, SPACING), _truth(cost, seeds))
 
 
 def test_a_run_with_the_same_background_reuses_its_distance() -> None:

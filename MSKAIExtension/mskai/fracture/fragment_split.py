@@ -329,24 +329,18 @@ def _with_core_pieces(markers: np.ndarray, region: np.ndarray, landscape: np.nda
                             / image.voxel_volume_mm3)
     if not pieces.any():
         return markers
-    in_piece = np.argwhere(pieces > 0)
+    _, idx = ndimage.distance_transform_edt(pieces == 0, sampling=spacing_kji,
+                                            return_indices=True)
     owner: dict[int, int] = {}
     for n, points in enumerate(groups, start=1):
         for p in points:
-            piece = int(pieces[tuple(_nearest(in_piece, p, spacing_kji))])
+            piece = int(pieces[tuple(idx[:, p[0], p[1], p[2]])])
             if owner.setdefault(piece, n) != n:
                 return markers  # two fragments in one piece: the clicks alone decide
     out = markers.copy()
     for piece, n in owner.items():
         out[(pieces == piece) & (out == 0)] = n
     return out
-
-
-def _nearest(points: np.ndarray, p: np.ndarray, spacing_kji: Sequence[float]) -> np.ndarray:
-    """The row of ``points`` ((n, 3) voxel indices) nearest ``p`` in mm (the first on a
-    tie). A few clicks against one piece map: cheaper than a feature transform of the grid."""
-    offset = (points - np.asarray(p)) * np.asarray(spacing_kji, dtype=float)
-    return points[int(np.argmin(np.einsum("ij,ij->i", offset, offset)))]
 
 
 def _seed_markers(region: np.ndarray, landscape: np.ndarray, groups: list[np.ndarray],
