@@ -152,10 +152,9 @@ def lateral_surface_axis(mask: np.ndarray, other: np.ndarray, volume: Volume,
     # only the other fragment's voxels that can lie within the clearance of a near point
     other_ras = other_ras[np.linalg.norm(other_ras - centre, axis=1)
                           <= reach_mm + FRACTURE_CLEARANCE_MM]
-    if len(other_ras) == 0:
-        other_ras = np.full((1, 3), np.inf)
     keep = near.copy()
-    keep[near] = cKDTree(other_ras).query(points[near])[0] > FRACTURE_CLEARANCE_MM
+    if len(other_ras):
+        keep[near] = cKDTree(other_ras).query(points[near])[0] > FRACTURE_CLEARANCE_MM
     if np.count_nonzero(keep) < 20:
         raise ValueError("a fragment has too little outer surface near the fracture")
     kji, points = kji[keep], points[keep]

@@ -4,10 +4,10 @@ The distance is that of scikit-image's ``MCP_Geometric``: Dijkstra on the 26-con
 each step costing the mean of its two voxels' costs times its length in mm; voxels of
 infinite or negative cost are walls. Two solvers give it, bit for bit:
 
-- on a grid of up to :data:`MAX_GRAPH_VOXELS` (the click methods' working grid holds about
-  120,000), scipy's compiled Dijkstra on the grid's graph, built as arrays: every seed starts
-  at once, where ``MCP_Geometric`` prepares each start point in Python (a background of
-  14,000 seeds cost 0.2 s to hand over) and runs a slower inner loop;
+- on a grid of up to :data:`MAX_GRAPH_VOXELS` voxels (the click methods' working grid holds
+  about 120,000), scipy's compiled Dijkstra on the grid's graph, built as arrays: every
+  seed starts at once, where ``MCP_Geometric`` prepares each start point in Python (a
+  background of 14,000 seeds cost 0.2 s to hand over) and runs a slower inner loop;
 - on a larger grid ``MCP_Geometric`` itself, whose memory does not grow with the 26 edges
   of every voxel. Only the seeds on the set's surface are handed to it: a path from an inner
   seed must leave the set through a surface seed, which starts at cost 0 itself, so every
@@ -21,7 +21,9 @@ from itertools import product
 
 import numpy as np
 
-MAX_GRAPH_VOXELS = 300_000  # the graph holds 26 edges a voxel: about 100 MB here
+# The graph holds 26 edges a voxel, 16 bytes each kept between solves and about 40 while one
+# is built: 50 MB and 130 MB for the 120,000-voxel working grid, twice that at this size.
+MAX_GRAPH_VOXELS = 250_000
 
 
 def geodesic_distance(cost: np.ndarray, seeds: np.ndarray,
@@ -61,7 +63,7 @@ def grid_graph(cost: np.ndarray, spacing: tuple[float, float, float]):
     return csr_matrix((weight, target, indptr), shape=(flat.size, flat.size))
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=1)
 def _grid_edges(shape: tuple[int, ...], spacing: tuple[float, ...]) -> tuple[np.ndarray, ...]:
     """The in-grid edges of every voxel in CSR order: row pointers, source and target voxel,
     half the step's length (mm). The three solves of a click share one grid: built once."""
