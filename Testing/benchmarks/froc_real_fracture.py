@@ -18,7 +18,9 @@ run through three detectors:
 - ``merged_valley``: components and reduced valley pooled like ``merged``;
 - ``default``: :func:`mskai.tasks.fracture.run_fracture` as shipped (since 2026-12-06 the
   components, scored at the scorer's operating threshold, with the reduced valley
-  candidates, none on the line of a better component pair).
+  candidates, none on the line of a better component pair);
+- ``split_touching``: the same with the automatic fragment split (opt-in), whose split maps
+  add component candidates.
 
 Hit criterion: a candidate is a true positive when its position lies within ``HIT_MM``
 (10 mm) of a voxel of the true fracture surface; a fracture counts once (its best hitting
@@ -54,7 +56,7 @@ HIT_MM = 10.0
 RATES = (0.5, 1.0, 2.0, 4.0, 8.0)
 DEFAULT = 0.5
 DETECTORS = ("components", "learned", "merged", "valley", "valley_reduced", "merged_valley",
-             "default")
+             "default", "split_touching")
 MERGES = {"merged": ("components", "learned"), "merged_valley": ("components", "valley_reduced")}
 SEED0 = 0
 
@@ -74,6 +76,12 @@ def detect(image, detectors: tuple[str, ...], net=None) -> dict[str, list]:
 
         out["default"] = [[*c["position_ras"], c["score"]]
                           for c in run_fracture(image).measurements["fracture_candidates"]]
+    if "split_touching" in detectors:
+        from mskai.tasks.fracture import run_fracture
+
+        split = run_fracture(image, split_touching=True)
+        out["split_touching"] = [[*c["position_ras"], c["score"]]
+                                 for c in split.measurements["fracture_candidates"]]
     if "learned" in detectors:
         from mskai.fracture.surface_candidates import learned_candidates
         from mskai.segmentation.bone_ct import segment_bone_ct
