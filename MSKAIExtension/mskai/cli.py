@@ -65,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also split fragments that touch: along the fracture line, and "
                             "at each reported fracture line that has no fragments yet "
                             "(one seed either side of it); those fractures then name their "
-                            "fragments, with displacement and angulation measured on them")
+                            "fragments, with displacement and angulation measured on them. "
+                            "For the fragments, not for finding fractures: the pieces it cuts "
+                            "add candidates, many false on intact bone (review the list)")
     _add_radiomics(sub)
     _add_response(sub)
     _add_batch(sub)
