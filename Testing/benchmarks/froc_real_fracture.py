@@ -64,24 +64,12 @@ SEED0 = 0
 def detect(image, detectors: tuple[str, ...], net=None) -> dict[str, list]:
     """[x, y, z, score] of every candidate of each requested base detector."""
     out: dict[str, list] = {}
-    if "components" in detectors:
-        from mskai.tasks.fracture import run_fracture
-
-        comp = run_fracture(image, use_models=True, learned_surface=False,
-                            valley_reducer=False)
-        out["components"] = [[*c["position_ras"], c["score"]]
-                             for c in comp.measurements["fracture_candidates"]]
-    if "default" in detectors:
-        from mskai.tasks.fracture import run_fracture
-
-        out["default"] = [[*c["position_ras"], c["score"]]
-                          for c in run_fracture(image).measurements["fracture_candidates"]]
-    if "split_touching" in detectors:
-        from mskai.tasks.fracture import run_fracture
-
-        split = run_fracture(image, split_touching=True)
-        out["split_touching"] = [[*c["position_ras"], c["score"]]
-                                 for c in split.measurements["fracture_candidates"]]
+    pipelines = {"components": {"use_models": True, "learned_surface": False,
+                                "valley_reducer": False},
+                 "default": {}, "split_touching": {"split_touching": True}}
+    for name, options in pipelines.items():
+        if name in detectors:
+            out[name] = _pipeline_candidates(image, **options)
     if "learned" in detectors:
         from mskai.fracture.surface_candidates import learned_candidates
         from mskai.segmentation.bone_ct import segment_bone_ct
@@ -99,6 +87,14 @@ def detect(image, detectors: tuple[str, ...], net=None) -> dict[str, list]:
         out["valley_reduced"] = [[*map(float, c.position_ras), c.score]
                                  for c in reduced_valley_candidates(image)]
     return out
+
+
+def _pipeline_candidates(image, **options) -> list:
+    """[x, y, z, score] of every candidate :func:`run_fracture` reports with ``options``."""
+    from mskai.tasks.fracture import run_fracture
+
+    return [[*c["position_ras"], c["score"]]
+            for c in run_fracture(image, **options).measurements["fracture_candidates"]]
 
 
 def default_of(detector: str) -> float:

@@ -198,12 +198,8 @@ def _pair_box(labels: np.ndarray, volume: Volume, a: int,
     """Both fragments' bounding box padded as :func:`_surface_box` pads one: each fragment's
     surface box then lies inside it, cut only where the image ends, so its edges are the
     image's edges and nothing else. None when neither label is present."""
-    from mskai.crop import mask_bbox
-
     pair = (labels == a) | (labels == b)
-    if mask_bbox(pair) is None:
-        return None
-    return _surface_box(pair, volume)
+    return _surface_box(pair, volume) if pair.any() else None
 
 
 def _clear_edges(mask: np.ndarray, voxels: int) -> None:
