@@ -62,12 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "(repeatable): splits the bone through the fracture into "
                             "bone_fragment_1, 2, ... in click order, also where they touch")
     split.add_argument("--split-touching", action="store_true",
-                       help="also split fragments that touch: along the fracture line, and "
-                            "at each reported fracture line that has no fragments yet "
-                            "(one seed either side of it); those fractures then name their "
-                            "fragments, with displacement and angulation measured on them. "
-                            "For the fragments, not for finding fractures: the pieces it cuts "
-                            "add candidates, many false on intact bone (review the list)")
+                       help="also split fragments that touch: the bone is split at each "
+                            "reported fracture line that has no fragments yet (one seed "
+                            "either side of it); those fractures then name their fragments, "
+                            "with displacement and angulation measured on them. The list of "
+                            "fractures is the same as without it")
     _add_radiomics(sub)
     _add_response(sub)
     _add_batch(sub)

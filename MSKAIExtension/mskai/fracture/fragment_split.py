@@ -5,8 +5,10 @@ they are one component. Here a marker-based watershed floods the fracture landsc
 :mod:`mskai.fracture.fracture_landscape` (0 in sound bone, up to 1 on a fracture line)
 inside the bone mask, so fragments meet where the landscape is highest: on the line.
 
-- Automatic (:func:`split_bone`, the landscape alone; the task also splits the bone at the
-  fractures it reports, :mod:`mskai.fracture.guided_split`): the bone is *eroded across
+- Automatic (:func:`split_bone`, the landscape alone: the baseline of the fragment
+  benchmarks and the fallback of :func:`mskai.fracture.guided_split.automatic_fragments`;
+  the task splits the bone at the fractures it reports, :mod:`mskai.fracture.guided_split`):
+  the bone is *eroded across
   the valley* (voxels where the
   landscape stays below ``core_level``); the regional maxima of that core's distance
   transform, above a share of its deepest point (the share of ``MARKER_LEVELS`` giving the
@@ -33,7 +35,7 @@ inside the bone mask, so fragments meet where the landscape is highest: on the l
 The flooded relief is the landscape, grey-dilated by one voxel (a pinhole in a faint line
 would let one fragment flood the other), plus a small ramp of the bone's depth
 (``depth_weight``), so where there is no line at all the boundary takes the narrowest way
-through the bone, as :func:`mskai.fracture.fragments.split_at_necks` does. The mask's
+through the bone, as a watershed of the distance map would. The mask's
 surface voxels are flooded after its inside: their partial volume hides the line.
 """
 

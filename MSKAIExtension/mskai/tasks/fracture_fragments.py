@@ -78,9 +78,10 @@ def _require_distinct(points: list[np.ndarray], groups: list[int]) -> None:
 
 
 def touching_alignment(candidates: list, fragments: np.ndarray, image: Volume,
-                       sources: set[int] | None = None) -> None:
+                       sources: set[int] | None = None, keep_position: bool = False) -> None:
     """Measure each candidate between touching fragments with :func:`split_alignment`
-    (only candidates of the fragment maps in ``sources``, when given)."""
+    (only candidates of the fragment maps in ``sources``, when given); its position becomes
+    the split's centre unless ``keep_position``."""
     from mskai.fracture.split_alignment import split_alignment
 
     for c in candidates:
@@ -90,7 +91,8 @@ def touching_alignment(candidates: list, fragments: np.ndarray, image: Volume,
         al = split_alignment(fragments, image, a, b)
         if al is not None:
             c.alignment = al
-            c.position_ras = al.fracture_center_ras
+            if not keep_position:
+                c.position_ras = al.fracture_center_ras
 
 
 def name_clicked_fragments(result: Result, fractures: list, fragments: np.ndarray,
