@@ -67,6 +67,24 @@ def test_segmented_ct_phantom_finds_the_fracture():
         assert abs(fracture["angulation_deg"] - truth.angulation_deg) <= 2.0
 
 
+@pytest.mark.parametrize(("pixel_mm", "warned"), [(0.9, False), (1.33, False), (1.5, True)])
+def test_pixels_too_coarse_for_the_line_detector_are_said(pixel_mm, warned):
+    """The HU-valley detector reads its lines one in-plane voxel inside the bone and keeps
+    those reaching the outer 2 mm rim: over 1.33 mm in-plane no line can reach it, so an
+    empty list would not mean "no touching fracture". The result says so."""
+    k, j, i = np.mgrid[:24, :40, :40]
+    rod = (j - 20) ** 2 + (i - 20) ** 2 <= 36
+    array = np.where((j > 4) & (j < 35) & (i > 4) & (i < 35), 40.0, -1000.0)
+    image = Volume(np.where(rod, 900.0, array).astype(np.float32),
+                   spacing=(pixel_mm, pixel_mm, 1.0), modality="CT")
+    result = run_fracture(image)
+    said = [w for w in result.warnings if "fracture-line detector" in w]
+    assert bool(said) == warned
+    assert not warned or f"{pixel_mm:.2f} mm" in said[0]
+    labelled = run_fracture(image, labels={"bone": rod})
+    assert not any("fracture-line detector" in w for w in labelled.warnings)  # not used
+
+
 def test_intact_long_bone_gives_no_fracture():
     ph = intact_long_bone(body_radius_mm=30.0, noise_sd=15.0, supersample=2)
     result = run_fracture(ph.image)

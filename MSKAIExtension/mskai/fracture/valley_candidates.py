@@ -44,6 +44,7 @@ MIN_VOXELS = 4
 FULL_EXTENT_MM = 10.0
 OPERATING_SCORE = 0.85  # training intact CTs: 0 regions at or above (16 scans)
 RIM_MM = 2.0  # a region must reach bone within this of the bone's outside (crosses cortex)
+LINE_PIXEL_MM = RIM_MM / 1.5  # the coarsest in-plane pixel with a two-layer rim (reaches_rim)
 IN_PLANE_AXES = (1, 2)  # (j, i) of a (k, j, i) array: erosions within each slice
 
 
@@ -69,15 +70,28 @@ def outer_rim(bone: np.ndarray, spacing: tuple[float, float, float],
     from mskai.segmentation.bone_ct_filters import erode_cross
 
     filled = fill_holes_in_plane(bone)
-    # Known limit: the valley is read one in-plane voxel inside the bone (valley_response),
-    # so with one step (in-plane voxels over 1.33 mm) no region reaches this rim and the
-    # detector finds nothing (TPTBox, 1.5 mm). Two steps there were measured on 2026-12-06:
-    # held-out sensitivity at 1 FP/scan 0.55 -> 0.61, but the intact 1.5 mm CTs then read
-    # false fractures the reducer scores 0.6-1.0 (TPTBox, ts_example), and the reducer
-    # retrained with them lost more than that (0.47), so the rim stays as it was.
-    steps = max(1, int(round(depth_mm / min(spacing[0], spacing[1]))))
-    inner = erode_cross(filled, IN_PLANE_AXES, iterations=steps)
+    inner = erode_cross(filled, IN_PLANE_AXES, iterations=rim_steps(spacing, depth_mm))
     return bone & ~inner
+
+
+def rim_steps(spacing: tuple[float, float, float], depth_mm: float = RIM_MM) -> int:
+    """In-plane voxel layers of the outer rim (at least one)."""
+    return max(1, int(round(depth_mm / min(spacing[0], spacing[1]))))
+
+
+def reaches_rim(spacing: tuple[float, float, float]) -> bool:
+    """Whether a valley region can reach the outer rim at this spacing at all.
+
+    Known limit: the valley is read one in-plane voxel inside the bone
+    (:func:`valley_response`), so with a one-layer rim (in-plane voxels over 1.33 mm) no
+    region reaches it and the detector finds nothing (TPTBox, 1.5 mm; ts_example, 3 mm). Two
+    layers there were measured on 2026-12-06: held-out sensitivity at 1 FP/scan 0.55 ->
+    0.61, but the intact 1.5 mm CTs then read false fractures the reducer scores 0.6-1.0
+    (TPTBox, ts_example), and the reducer retrained with them lost more than that (0.47), so
+    the rim stays as it was and the task warns instead
+    (:func:`mskai.tasks.fracture.line_detection_warning`).
+    """
+    return rim_steps(spacing) >= 2
 
 
 def fill_holes_in_plane(mask: np.ndarray) -> np.ndarray:

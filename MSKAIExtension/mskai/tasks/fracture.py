@@ -127,9 +127,12 @@ def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
     candidates = _with_learned_surface(candidates, image, bone, use_models and (
         learned_surface is not False) and fragment_seeds is None,
         preferred_only=learned_surface is None, used=used)
-    candidates = _with_valley(candidates, image, bone, use_models and labels is None and (
-        valley_reducer is not False) and fragment_seeds is None,
-        preferred_only=valley_reducer is None, maps=maps, used=used)
+    valley = use_models and labels is None and valley_reducer is not False and (
+        fragment_seeds is None)
+    candidates = _with_valley(candidates, image, bone, valley,
+                              preferred_only=valley_reducer is None, maps=maps, used=used)
+    if valley:
+        warnings.extend(line_detection_warning(image))
     if given_fragments and (split_touching or fragment_seeds is not None):
         _touching_alignment(candidates, maps, image, {0})  # clicked or given: may touch
     elif split_touching:
@@ -157,6 +160,23 @@ def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
     result.measurements["fracture_candidates"] = [c.as_contract() for c in candidates]
     step(1.0, "done")
     return result
+
+
+def line_detection_warning(image: Volume) -> list[str]:
+    """A warning when the in-plane pixels are too coarse for the fracture-line (HU valley)
+    detector to find anything (:func:`mskai.fracture.valley_candidates.reaches_rim`): a
+    user must not read an empty list there as "no touching fracture"."""
+    from mskai.fracture.slice_dip import measures_slices
+    from mskai.fracture.valley_candidates import LINE_PIXEL_MM, reaches_rim
+
+    if reaches_rim(image.spacing):
+        return []
+    pixel = min(image.spacing[0], image.spacing[1])
+    across = " (only as lines dark within one thick slice)" if measures_slices(image) else ""
+    return [f"the in-plane pixels are {pixel:.2f} mm, coarser than the {LINE_PIXEL_MM:.2f} mm "
+            "the fracture-line detector needs, so fractures whose fragments touch (undisplaced,"
+            f" impacted, hairline) were not looked for{across}; only fragments parted by a gap "
+            "were. Reconstruct the CT with finer in-plane pixels to look for them"]
 
 
 def require_surroundings(bone: np.ndarray, given: bool = False) -> None:
