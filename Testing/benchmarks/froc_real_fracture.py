@@ -19,8 +19,9 @@ run through three detectors:
 - ``default``: :func:`mskai.tasks.fracture.run_fracture` as shipped (since 2026-12-06 the
   components, scored at the scorer's operating threshold, with the reduced valley
   candidates, none on the line of a better component pair);
-- ``split_touching``: the same with the automatic fragment split (opt-in), whose split maps
-  add component candidates.
+- ``split_touching``: the same with the automatic fragment split (opt-in); until 2026-12-07
+  its neck and landscape splits added component candidates, since then it adds none and
+  keeps each fracture's position, so it must read as ``default``.
 
 Hit criterion: a candidate is a true positive when its position lies within ``HIT_MM``
 (10 mm) of a voxel of the true fracture surface; a fracture counts once (its best hitting
