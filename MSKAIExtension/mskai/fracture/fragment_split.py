@@ -8,9 +8,8 @@ inside the bone mask, so fragments meet where the landscape is highest: on the l
 - Automatic (:func:`split_bone`, the landscape alone: the baseline of the fragment
   benchmarks and the fallback of :func:`mskai.fracture.guided_split.automatic_fragments`;
   the task splits the bone at the fractures it reports, :mod:`mskai.fracture.guided_split`):
-  the bone is *eroded across
-  the valley* (voxels where the
-  landscape stays below ``core_level``); the regional maxima of that core's distance
+  the bone is *eroded across the valley* (voxels where the landscape stays below
+  ``core_level``); the regional maxima of that core's distance
   transform, above a share of its deepest point (the share of ``MARKER_LEVELS`` giving the
   most pieces), are the markers. Contact patches too wide for the valley to cut still leave
   a neck in the distance map, so the fragments get separate markers; an intact bone may get
