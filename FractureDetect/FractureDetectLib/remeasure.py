@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from mskai.errors import InputError
+from mskai.fracture.fragments import fragment_id, fragment_number
 from mskai.segments import Result
-from mskai.terminology import BONE, BONE_FRAGMENT_PREFIX
+from mskai.terminology import BONE
 from mskai.volume import Volume
 
 BONE_SEGMENT = re.compile(r"^bone(_fragment_[1-9][0-9]*)?$")
@@ -74,8 +75,8 @@ def remeasureResult(volume: Volume, segmentationNode: Any, minScore: float = 0.5
 
 def _coreIds(masks: dict[str, np.ndarray]) -> dict[str, str]:
     """Core fragment id (numbered 1..n in id order) -> the node's segment id."""
-    fragments = sorted((k for k in masks if k != BONE), key=lambda k: int(k.rsplit("_", 1)[1]))
-    return {f"{BONE_FRAGMENT_PREFIX}{n}": segmentId
+    fragments = sorted((k for k in masks if k != BONE), key=fragment_number)
+    return {fragment_id(n): segmentId
             for n, segmentId in enumerate(fragments, start=1)}
 
 

@@ -61,13 +61,13 @@ def sarcoma_case(data: Path, patient: str, kind: str, seed: int):
 def product_fragments(image) -> np.ndarray:
     """The fragment segments of ``run_fracture(image, split_touching=True)`` as one label
     map (``bone_fragment_N`` is label N)."""
-    from mskai.fracture.fragments import is_fragment_id
+    from mskai.fracture.fragments import fragment_number, is_fragment_id
     from mskai.tasks.fracture import run_fracture
 
     found = np.zeros(image.array.shape, dtype=np.int32)
     for seg in run_fracture(image, split_touching=True).segments:
         if is_fragment_id(seg.id):
-            found[seg.mask] = int(seg.id.rsplit("_", 1)[1])
+            found[seg.mask] = fragment_number(seg.id)
     return found
 
 

@@ -19,6 +19,11 @@ def fragment_id(n: int) -> str:
     return f"{BONE_FRAGMENT_PREFIX}{n}"
 
 
+def fragment_number(segment_id: str) -> int:
+    """The n of a ``bone_fragment_n`` id (or of any id ending in ``_n``): its sort key."""
+    return int(segment_id.rsplit("_", 1)[1])
+
+
 def is_fragment_id(segment_id: str) -> bool:
     """Whether a segment id is one :func:`fragment_id` makes (``bone_fragment_<n>``)."""
     prefix = fragment_id(0)[:-1]

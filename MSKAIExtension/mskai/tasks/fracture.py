@@ -412,11 +412,12 @@ def _bone_and_fragments(image: Volume, labels: dict[str, np.ndarray] | None,
 
 
 def _given(labels: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None, str]:
+    from mskai.fracture.fragments import fragment_number
     from mskai.labels import canonical_id
 
     ids = {canonical_id(k): np.asarray(v, dtype=bool) for k, v in labels.items()}
     frag_ids = sorted((k for k in ids if k.startswith(BONE_FRAGMENT_PREFIX)),
-                      key=lambda k: int(k.rsplit("_", 1)[1]))
+                      key=fragment_number)
     if BONE not in ids and not frag_ids:
         raise InputError("the given labels have neither a 'bone' nor 'bone_fragment_N' "
                          "segment; name them with --label-names bone=1 or "
@@ -530,7 +531,7 @@ def _strided(volume: Volume, stride: int, array: np.ndarray) -> Volume:
 def _name_fragments(result: Result, fractures, maps: list[np.ndarray],
                     labels: dict[str, np.ndarray] | None, status: str) -> None:
     """Segments ``bone_fragment_N`` for every fragment of a fractured bone."""
-    from mskai.fracture.fragments import fragment_id
+    from mskai.fracture.fragments import fragment_id, fragment_number
 
     names: dict[tuple[int, int], str] = {}
     for c in fractures:
@@ -540,7 +541,7 @@ def _name_fragments(result: Result, fractures, maps: list[np.ndarray],
     given = labels is not None and any(k.startswith(BONE_FRAGMENT_PREFIX) for k in labels)
     taken = np.zeros(maps[0].shape, dtype=bool)
     for (source, lab), seg_id in sorted(names.items(),
-                                        key=lambda kv: int(kv[1].rsplit("_", 1)[1])):
+                                        key=lambda kv: fragment_number(kv[1])):
         seg_id = fragment_id(lab) if given else seg_id
         piece = maps[source] == lab
         mask = piece & ~taken  # pieces of the two maps may overlap; keep segments disjoint
