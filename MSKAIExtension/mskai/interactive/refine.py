@@ -94,17 +94,28 @@ def kept_seeds(current: np.ndarray, negative: np.ndarray,
 
 def _removed(current: np.ndarray, new: np.ndarray, local: np.ndarray | None,
              negative: np.ndarray) -> np.ndarray:
-    """Per negative click: the unreached part holding it, or only its local part (module doc)."""
+    """Per negative click: the unreached part holding it, or only its local part (module doc).
+    Both parts lie in the current mask, so they are labelled in its bounding box only."""
     if local is None:
         return _components_at(current & ~new, negative)
     from scipy import ndimage
 
-    unreached, _ = ndimage.label(current & ~new)      # labelled once for all the clicks
-    nearer, _ = ndimage.label(current & ~local)
+    from mskai.crop import mask_bbox
+
     out = np.zeros_like(current)
-    for q in map(tuple, negative):
+    box = mask_bbox(current)
+    if box is None:
+        return out
+    origin = np.array([s.start for s in box])
+    inside, part = current[box], out[box]
+    unreached, _ = ndimage.label(inside & ~new[box])      # labelled once for all the clicks
+    nearer, _ = ndimage.label(inside & ~local[box])
+    for q in negative - origin:
+        if np.any(q < 0) or np.any(q >= inside.shape):
+            continue  # a click outside the mask removes nothing
+        q = tuple(q)
         whole, near = _component_of(unreached, q), _component_of(nearer, q)
-        out |= whole if near.sum() >= LOCAL_REMOVAL_RATIO * max(int(whole.sum()), 1) else near
+        part |= whole if near.sum() >= LOCAL_REMOVAL_RATIO * max(int(whole.sum()), 1) else near
     return out
 
 

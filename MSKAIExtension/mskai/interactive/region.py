@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mskai.background import second_thread
 from mskai.errors import InputError
 
 
@@ -188,8 +189,10 @@ def geodesic_probability(grid: WorkGrid, pos: np.ndarray, neg: np.ndarray,
     fg[tuple(pos.T)] = True
     base = 1.0 + p.edge_weight * edge
     cost_fg = base + p.unlike_weight * np.maximum(unlike - p.like_z, 0)
-    d_fg = geodesic_distance(cost_fg, fg, sp)
-    d_bg = background_distance(base, bg, sp, memo)
+    with second_thread() as background:  # the two solves are independent: one per core
+        d_bg = background.submit(background_distance, base, bg, sp, memo)
+        d_fg = geodesic_distance(cost_fg, fg, sp)
+    d_bg = d_bg.result()
     return (d_bg / np.maximum(d_fg + d_bg, 1e-6)).astype(np.float32)
 
 
@@ -238,26 +241,37 @@ def to_crop_mask(grid: WorkGrid, prob: np.ndarray, level: float = 0.5) -> np.nda
 
 def clean(mask: np.ndarray, pos: np.ndarray, spacing_kji: tuple[float, float, float],
           closing_mm: float = 2.0) -> np.ndarray:
-    """Keep the components holding positive clicks, close lightly in mm, fill holes."""
+    """Keep the components holding positive clicks, close lightly in mm, fill holes.
+
+    Components are labelled in the mask's bounding box only: the same components, without
+    labelling the whole crop's background."""
     from scipy import ndimage
 
-    labels, n = ndimage.label(mask)
-    keep = np.unique(labels[tuple(pos.T)])
+    from mskai.crop import mask_bbox
+
+    out = np.zeros_like(mask, dtype=bool)
+    found = mask_bbox(mask)
+    if found is None:
+        return out
+    origin = np.array([s.start for s in found])
+    labels, _ = ndimage.label(mask[found])
+    points = np.asarray(pos).reshape(-1, 3) - origin
+    points = points[np.all((points >= 0) & (points < labels.shape), axis=1)]
+    keep = np.unique(labels[tuple(points.T)])
     keep = keep[keep > 0]
-    if n == 0 or keep.size == 0:
-        return np.zeros_like(mask, dtype=bool)
+    if keep.size == 0:
+        return out
     kept = np.isin(labels, keep)
     b = ball(closing_mm, spacing_kji)
     pad = np.array(b.shape)
-    found = np.argwhere(kept)
-    lo, hi = found.min(0), found.max(0) + 1
-    box = tuple(slice(a, c) for a, c in zip(lo, hi, strict=True))
-    sub = np.pad(kept[box], [(p, p) for p in pad])
+    inner = mask_bbox(kept)
+    lo = origin + [s.start for s in inner]
+    hi = origin + [s.stop for s in inner]
+    sub = np.pad(kept[inner], [(p, p) for p in pad])
     sub = ndimage.binary_closing(sub, structure=b)
     sub = ndimage.binary_fill_holes(sub)
     for k in range(sub.shape[0]):
         sub[k] = ndimage.binary_fill_holes(sub[k])
-    out = np.zeros_like(mask, dtype=bool)
     glo, ghi = lo - pad, hi + pad
     src = tuple(slice(max(0, -g0), sub.shape[d] - max(0, g1 - mask.shape[d]))
                 for d, (g0, g1) in enumerate(zip(glo, ghi, strict=True)))

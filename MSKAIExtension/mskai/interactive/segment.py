@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mskai.background import second_thread
 from mskai.errors import CancelledError, InputError
 from mskai.interactive import region
 from mskai.interactive.boundary import refine_boundary
@@ -125,6 +126,34 @@ def _segment_box(volume: Volume, box, pos: np.ndarray, neg: np.ndarray, modality
     return region.clean(mask, pos_c, tuple(reversed(volume.spacing)))
 
 
+def _first_closed_box(volume: Volume, boxes: list, pos: np.ndarray, neg: np.ndarray,
+                      modality: str, memo: dict,
+                      progress: Callable[[float, str], None] | None,
+                      cancel: Callable[[], bool] | None) -> tuple[np.ndarray, tuple]:
+    """The method's mask in the first of ``boxes`` that it does not reach the open sides of
+    (else in the last), and that box."""
+    crop_mask, box = None, boxes[0]
+    for n, box in enumerate(boxes):
+        if cancel is not None and cancel():
+            raise CancelledError("segmentation cancelled")
+        if progress is not None:
+            progress(n / len(boxes), "segmenting")
+        crop_mask = _segment_box(volume, box, pos, neg, modality, memo=memo)
+        if not _touches_open_border(crop_mask, box, volume.array.shape[:3],
+                                    tuple(reversed(volume.spacing))):
+            break
+    if progress is not None:
+        progress(1.0, "done")
+    return crop_mask, box
+
+
+def _on_volume(crop_mask: np.ndarray, box: tuple, shape: np.ndarray) -> np.ndarray:
+    out = np.zeros(tuple(shape), dtype=bool)
+    lo, hi = box
+    out[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = crop_mask
+    return out
+
+
 def segment_from_prompts(volume: Volume, prompts: Prompts, current_mask: np.ndarray | None = None,
                          modality: str | None = None,
                          progress: Callable[[float, str], None] | None = None,
@@ -153,34 +182,29 @@ def segment_from_prompts(volume: Volume, prompts: Prompts, current_mask: np.ndar
         if cached is not None:
             boxes = [cached] + [b for b in boxes if np.any(b[0] < cached[0])
                                 or np.any(b[1] > cached[1])]
-    crop_mask, box = None, boxes[0]
+    seeded_by_current = current_mask is not None and len(neg) > 0
     memo: dict = {}
-    for n, box in enumerate(boxes):
-        if cancel is not None and cancel():
-            raise CancelledError("segmentation cancelled")
-        if progress is not None:
-            progress(n / len(boxes), "segmenting")
-        crop_mask = _segment_box(volume, box, pos, neg, modality, memo=memo)
-        if not _touches_open_border(crop_mask, box, shape, tuple(reversed(volume.spacing))):
-            break
-    if progress is not None:
-        progress(1.0, "done")
+    with second_thread() as background:
+        local_job = None
+        if seeded_by_current:  # the run seeded with the current mask goes on the other core
+            _work_grid(volume, boxes[0], modality)  # prepared here, once for both threads
+            local_job = background.submit(_segment_box, volume, boxes[0], pos, neg, modality,
+                                          current=current_mask)
+        crop_mask, box = _first_closed_box(volume, boxes, pos, neg, modality, memo,
+                                           progress, cancel)
     filled = crop_mask.mean()
     if filled > MAX_FILL:
         raise InputError(f"the result fills {filled:.0%} of the region searched; add background "
                          "clicks outside the tumour or give an ROI box around it")
-    new = np.zeros(tuple(shape), dtype=bool)
-    lo, hi = box
-    new[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = crop_mask
+    new = _on_volume(crop_mask, box, shape)
     if current_mask is None:
         if new.sum() <= len(pos):
             raise InputError("the segmentation is empty around the seeds; click well inside the "
                              "tumour or give an ROI box around it")
         return new
     local = None
-    if len(neg):
-        local = np.zeros(tuple(shape), dtype=bool)
-        local[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = _segment_box(
-            volume, box, pos, neg, modality, current=current_mask, memo=memo)
+    if seeded_by_current:
+        local = _on_volume(local_job.result() if box is boxes[0] else _segment_box(
+            volume, box, pos, neg, modality, current=current_mask, memo=memo), box, shape)
     return merge_with_current(current_mask, new, pos, neg, tuple(reversed(volume.spacing)),
                               local=local)

@@ -33,6 +33,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mskai.background import second_thread
 from mskai.errors import InputError
 from mskai.volume import Volume
 
@@ -175,35 +176,47 @@ def segment_bone_ct(volume: Volume, low_hu: float = 110.0, high_hu: float = 300.
 def _segment(volume: Volume, low_hu: float, high_hu: float, min_component_ml: float,
              smoothing_mm: float, refine: bool, steps: dict) -> np.ndarray:
     """The method on ``volume`` (already coarsened); ``steps`` caches the steps that other
-    calls on the same volume repeat (smoothing, body mask, hysteresis of the same thresholds)."""
+    calls on the same volume repeat (smoothing, body mask, hysteresis of the same thresholds).
+    The body mask is found on a second thread while the bone is (:mod:`mskai.background`)."""
     from mskai.crop import padded_bbox
-    from mskai.segmentation.bone_boundary import drop_weak_regions, trim_partial_volume
+    from mskai.segmentation.bone_boundary import trim_partial_volume
 
     values = np.asarray(volume.array, dtype=np.float32)
     candidates = values >= low_hu
     if not (values >= high_hu).any():
         return np.zeros(values.shape, dtype=bool)
     box = padded_bbox(candidates, volume, pad_mm=3 * smoothing_mm + max(volume.spacing))
-    sub = volume.crop(box)
+    with second_thread() as background:
+        if "body" not in steps:
+            steps["body"] = background.submit(body_mask, values, volume)
+        bone = _filled_bone(values[box], volume.crop(box), low_hu, high_hu, min_component_ml,
+                            smoothing_mm, refine, steps, box)
+    out = np.zeros(values.shape, dtype=bool)
+    out[box] = bone
+    out &= steps["body"].result()
+    if refine:
+        spacing_kji = tuple(reversed(volume.spacing))
+        out[box] = trim_partial_volume(out[box], values[box], spacing_kji)
+    return out
+
+
+def _filled_bone(values: np.ndarray, sub: Volume, low_hu: float, high_hu: float,
+                 min_component_ml: float, smoothing_mm: float, refine: bool, steps: dict,
+                 box: tuple[slice, ...]) -> np.ndarray:
+    """Steps 1-5 but the body mask on the crop ``sub`` (``values``: its HU) at ``box``."""
+    from mskai.segmentation.bone_boundary import drop_weak_regions
+
     spacing_kji = tuple(reversed(sub.spacing))
     key = ("smooth", tuple((b.start, b.stop) for b in box), smoothing_mm)
     if key not in steps:
-        steps[key] = _smoothed(values[box], smoothing_mm, spacing_kji)
+        steps[key] = _smoothed(values, smoothing_mm, spacing_kji)
     hyst_key = (*key, low_hu, high_hu)  # the refined and plain masks share thresholds
     if hyst_key not in steps:
         steps[hyst_key] = hysteresis(steps[key], low_hu, high_hu)
     bone = steps[hyst_key]
     if refine:
-        bone = drop_weak_regions(bone, values[box], spacing_kji)
-    bone = remove_small_components(fill_holes_all_planes(bone), sub, min_component_ml)
-    out = np.zeros(values.shape, dtype=bool)
-    out[box] = bone
-    if "body" not in steps:
-        steps["body"] = body_mask(values, volume)
-    out &= steps["body"]
-    if refine:
-        out[box] = trim_partial_volume(out[box], values[box], spacing_kji)
-    return out
+        bone = drop_weak_regions(bone, values, spacing_kji)
+    return remove_small_components(fill_holes_all_planes(bone), sub, min_component_ml)
 
 
 def _smoothed(values: np.ndarray, smoothing_mm: float,

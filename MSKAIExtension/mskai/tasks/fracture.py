@@ -49,16 +49,19 @@ fragment labels; gaps narrower than two coarse voxels can then vanish, a warning
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mskai.background import second_thread
 from mskai.errors import CancelledError, InputError
 from mskai.segments import STATUS_AI, STATUS_EDITED, Provenance, Result, Segment
 from mskai.terminology import BONE, BONE_FRAGMENT_PREFIX
 from mskai.volume import Volume
 
 if TYPE_CHECKING:
+    from mskai.models.manifest import ModelEntry
     from mskai.tasks.fracture_fragments import FragmentSeeds
 
 MODULE = "FractureDetect"
@@ -117,20 +120,23 @@ def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
 
         fragments = clicked_fragments(image, bone, fragment_seeds)
     given_fragments = fragments is not None
-    maps = [fragments] if given_fragments else _fragment_maps(
-        image, bone, labels, learned_bone=bone_entry is not None, shared=shared)
-    shared.clear()  # frees the smoothed CT and body mask before the valley step
-    step(0.6, "fracture candidates")
-    scorer = _entry("score", use_models and not given_fragments)
-    used = [scorer] if scorer is not None else []  # the candidate models that ran
-    candidates = _pooled_candidates(maps, image, warnings, scorer)
-    candidates = _with_learned_surface(candidates, image, bone, use_models and (
-        learned_surface is not False) and fragment_seeds is None,
-        preferred_only=learned_surface is None, used=used)
     valley = use_models and labels is None and valley_reducer is not False and (
         fragment_seeds is None)
-    candidates = _with_valley(candidates, image, bone, valley,
-                              preferred_only=valley_reducer is None, maps=maps, used=used)
+    with second_thread() as background:
+        valley_job = _start_valley(background, image, bone, valley,
+                                   preferred_only=valley_reducer is None)
+        bone_shape = background.submit(_shape, bone, image)
+        maps = [fragments] if given_fragments else _fragment_maps(
+            image, bone, labels, learned_bone=bone_entry is not None, shared=shared)
+        shared.clear()  # frees the smoothed CT and body mask
+        step(0.6, "fracture candidates")
+        scorer = _entry("score", use_models and not given_fragments)
+        used = [scorer] if scorer is not None else []  # the candidate models that ran
+        candidates = _pooled_candidates(maps, image, warnings, scorer)
+        candidates = _with_learned_surface(candidates, image, bone, use_models and (
+            learned_surface is not False) and fragment_seeds is None,
+            preferred_only=learned_surface is None, used=used)
+        candidates = _with_valley(candidates, valley_job, image, maps, used)
     if valley:
         warnings.extend(line_detection_warning(image))
     if given_fragments and (split_touching or fragment_seeds is not None):
@@ -155,7 +161,7 @@ def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
 
         name_clicked_fragments(result, fractures, maps[0], status)
     step(0.8, "measurements")
-    measure_fracture_result(result)
+    measure_fracture_result(result, {BONE: bone_shape.result()})
     result.measurements["fractures"] = [c.as_contract() for c in fractures]
     result.measurements["fracture_candidates"] = [c.as_contract() for c in candidates]
     step(1.0, "done")
@@ -217,12 +223,23 @@ def border_share(mask: np.ndarray) -> float:
     return on_border / max(on_border + inside, 1)
 
 
-def measure_fracture_result(result: Result) -> None:
-    """Shape measurements on every segment; the same code runs after a manual edit."""
+def _shape(mask: np.ndarray, image: Volume) -> dict:
     from mskai.measure.shape import shape_measurements
 
+    return shape_measurements(mask, image)
+
+
+def measure_fracture_result(result: Result, taken: dict[str, dict] | None = None) -> None:
+    """Shape measurements on every segment; the same code runs after a manual edit.
+    ``taken``: measurements of unchanged segments already taken, by segment id (the bone's,
+    taken on the second thread while the fractures are found)."""
+    from mskai.measure.shape import shape_measurements
+
+    taken = taken or {}
     for seg in result.segments:
-        seg.measurements.update(shape_measurements(seg.mask, result.image))
+        values = taken.get(seg.id)
+        seg.measurements.update(values if values is not None
+                                else shape_measurements(seg.mask, result.image))
 
 
 def _fragment_maps(image: Volume, bone: np.ndarray, labels: dict[str, np.ndarray] | None,
@@ -309,23 +326,35 @@ def _with_learned_surface(candidates: list, image: Volume, bone: np.ndarray, wan
     return merge(candidates, learned_candidates(image, bone, entry), DEDUPE_MM)
 
 
-def _with_valley(candidates: list, image: Volume, bone: np.ndarray, wanted: bool,
-                 preferred_only: bool, maps: list[np.ndarray] | None = None,
-                 used: list | None = None) -> list:
-    """Candidates merged with the reduced HU-valley candidates (when the reducer verifies;
-    its entry is then appended to ``used``), without valley candidates on the line of a
-    better component candidate (:func:`off_component_lines`)."""
+def _start_valley(background: Executor, image: Volume, bone: np.ndarray,
+                  wanted: bool, preferred_only: bool) -> tuple[ModelEntry, Future] | None:
+    """The reduced HU-valley candidates, started on the second thread: they need only the
+    bone, so they run while the fragments are found. With the reducer's entry; None when not
+    wanted or when no entry verifies."""
     if not wanted:
-        return candidates
-    from mskai.fracture.surface_candidates import merge
+        return None
     from mskai.fracture.valley_reducer import reduced_valley_candidates, reducer_entry
 
     entry = reducer_entry(preferred_only=preferred_only)
     if entry is None:
+        return None
+    return entry, background.submit(reduced_valley_candidates, image, bone, entry)
+
+
+def _with_valley(candidates: list, job: tuple[ModelEntry, Future] | None, image: Volume,
+                 maps: list[np.ndarray] | None = None, used: list | None = None) -> list:
+    """Candidates merged with the reduced HU-valley candidates of ``job``
+    (:func:`_start_valley`; the reducer's entry is then appended to ``used``), without
+    valley candidates on the line of a better component candidate
+    (:func:`off_component_lines`)."""
+    if job is None:
         return candidates
+    from mskai.fracture.surface_candidates import merge
+
+    entry, valley_future = job
     if used is not None:
         used.append(entry)
-    valley = reduced_valley_candidates(image, bone, entry)
+    valley = valley_future.result()
     if maps:
         valley = off_component_lines(valley, candidates, maps, image)
     return merge(candidates, valley, DEDUPE_MM)
