@@ -122,10 +122,12 @@ def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
     given_fragments = fragments is not None
     valley = use_models and labels is None and valley_reducer is not False and (
         fragment_seeds is None)
+    from mskai.measure.shape import shape_measurements
+
     with second_thread() as background:
         valley_job = _start_valley(background, image, bone, valley,
                                    preferred_only=valley_reducer is None)
-        bone_shape = background.submit(_shape, bone, image)
+        bone_shape = background.submit(shape_measurements, bone, image)
         maps = [fragments] if given_fragments else _fragment_maps(
             image, bone, labels, learned_bone=bone_entry is not None, shared=shared)
         shared.clear()  # frees the smoothed CT and body mask
@@ -221,12 +223,6 @@ def border_share(mask: np.ndarray) -> float:
     on_border = int(np.count_nonzero(mask & border))
     inside = int(np.count_nonzero(mask & ~ndimage.binary_erosion(mask, border_value=1)))
     return on_border / max(on_border + inside, 1)
-
-
-def _shape(mask: np.ndarray, image: Volume) -> dict:
-    from mskai.measure.shape import shape_measurements
-
-    return shape_measurements(mask, image)
 
 
 def measure_fracture_result(result: Result, taken: dict[str, dict] | None = None) -> None:
