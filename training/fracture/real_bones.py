@@ -19,8 +19,9 @@ of a test patient is ever simulated for training. ``write_split`` stores the lis
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import count
 from pathlib import Path
 
 import numpy as np
@@ -81,23 +82,34 @@ def bones_of(patients: list[str]) -> Iterator[Bone]:
         yield from load_patient(patient)[1]
 
 
+def broken(image, pairs: Iterable[tuple[Bone, str]],
+           seeds: Iterator[int]) -> Iterator[tuple[Bone, str, int, object]]:
+    """(bone, kind, seed, simulated fracture) for each (bone, kind) of ``pairs`` broken on
+    ``image`` (:mod:`mskai.phantoms.real_fracture`) with the next seed of ``seeds``; a seed
+    the simulator refuses (ValueError) is used up and skipped. The training scripts share it
+    so that each draws its seeds the same way."""
+    from mskai.phantoms.real_fracture import simulate_real_fracture
+
+    for bone, kind in pairs:
+        seed = next(seeds)
+        try:
+            sim = simulate_real_fracture(image, bone.mask, kind, seed=seed)
+        except ValueError:
+            continue
+        yield bone, kind, seed, sim
+
+
 def broken_largest_bones(patients: list[str], seed0: int) -> Iterator[tuple[str, str, Bone,
                                                                           object]]:
     """(patient, kind, bone, simulated fracture) for each patient's largest bone broken once
-    per kind (:mod:`mskai.phantoms.real_fracture`), seeds ``seed0 + 1``, ``+ 2``, ... in
-    that order; a seed the simulator refuses (ValueError) is used up and skipped."""
-    from mskai.phantoms.real_fracture import KINDS, simulate_real_fracture
+    per kind (:func:`broken`), seeds ``seed0 + 1``, ``+ 2``, ... in that order."""
+    from mskai.phantoms.real_fracture import KINDS
 
-    seed = seed0
+    seeds = count(seed0 + 1)
     for patient in patients:
         _, bones = load_patient(patient)
-        for kind in KINDS:
-            seed += 1
-            try:
-                sim = simulate_real_fracture(bones[0].image, bones[0].mask, kind, seed=seed)
-            except ValueError:
-                continue
-            yield patient, kind, bones[0], sim
+        for bone, kind, _, sim in broken(bones[0].image, ((bones[0], k) for k in KINDS), seeds):
+            yield patient, kind, bone, sim
 
 
 def _labelled(patient: str, image, seg: np.ndarray, labels: list[int]) -> list[Bone]:

@@ -30,6 +30,7 @@ when torch sees one)::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -103,13 +104,12 @@ def build_cache(path: Path) -> dict:
     sys.path.insert(0, str(HERE))
     import real_bones
 
-    from mskai.phantoms.real_fracture import simulate_real_fracture
     from mskai.segmentation.bone_ct import segment_bone_ct
 
     split = real_bones.write_split()
     rng = np.random.default_rng(SEED0)
     xs, ys, log = [], [], []
-    seed = SEED0
+    seeds = itertools.count(SEED0 + 1)
     start = time.time()
     for patient in split["train"]:
         image, bones = real_bones.load_patient(patient)
@@ -117,20 +117,14 @@ def build_cache(path: Path) -> dict:
         for x, y in patches_of(image, intact, np.zeros_like(intact), rng, 0, INTACT_PATCHES):
             xs.append(x)
             ys.append(y)
-        for b, bone in enumerate(bones):
-            for kind in kinds_for(patient, b):
-                seed += 1
-                try:
-                    sim = simulate_real_fracture(image, bone.mask, kind, seed=seed)
-                except ValueError:
-                    continue
-                hu_bone = segment_bone_ct(sim.image)
-                truth = sim.surface & (hu_bone | (sim.fragments > 0))
-                for x, y in patches_of(sim.image, hu_bone, truth, rng, POS_PATCHES,
-                                       RANDOM_PATCHES):
-                    xs.append(x)
-                    ys.append(y)
-                log.append(f"{patient} {bone.name} {kind} seed {seed}")
+        pairs = ((bone, kind) for b, bone in enumerate(bones) for kind in kinds_for(patient, b))
+        for bone, kind, seed, sim in real_bones.broken(image, pairs, seeds):
+            hu_bone = segment_bone_ct(sim.image)
+            truth = sim.surface & (hu_bone | (sim.fragments > 0))
+            for x, y in patches_of(sim.image, hu_bone, truth, rng, POS_PATCHES, RANDOM_PATCHES):
+                xs.append(x)
+                ys.append(y)
+            log.append(f"{patient} {bone.name} {kind} seed {seed}")
         print(f"{patient}: {len(xs)} patches, {time.time() - start:.0f} s", flush=True)
     info = {"patches": len(xs), "simulated_scans": len(log),
             "cache_minutes": round((time.time() - start) / 60, 1), "train_patients": split["train"]}

@@ -32,6 +32,7 @@ import argparse
 import json
 import sys
 import time
+from itertools import count
 from pathlib import Path
 
 import numpy as np
@@ -59,11 +60,11 @@ def collect() -> dict:
     import real_bones
 
     from mskai.fracture.valley_reducer import valley_candidate_features
-    from mskai.phantoms.real_fracture import KINDS, simulate_real_fracture
+    from mskai.phantoms.real_fracture import KINDS
     from mskai.segmentation.bone_ct import segment_bone_ct
 
     xs, dists, cand_scan, scans = [], [], [], []
-    seed, start = SEED0, time.time()
+    seeds, start = count(SEED0 + 1), time.time()
     patients = real_bones.split()["train"]
     for p_index, patient in enumerate(patients):
         image, bones = real_bones.load_patient(patient)
@@ -71,16 +72,11 @@ def collect() -> dict:
         _, feats = valley_candidate_features(image, segment_bone_ct(image))
         _add(xs, dists, cand_scan, feats, np.full(len(feats), np.inf), len(scans))
         scans.append({"patient": p_index, "kind": "intact"})
-        for bone in bones:
-            for kind in [k for k in KINDS for _ in range(SEEDS_PER_KIND)]:
-                seed += 1
-                try:
-                    sim = simulate_real_fracture(image, bone.mask, kind, seed=seed)
-                except ValueError:
-                    continue
-                cands, feats = valley_candidate_features(sim.image, segment_bone_ct(sim.image))
-                _add(xs, dists, cand_scan, feats, _distances(cands, sim), len(scans))
-                scans.append({"patient": p_index, "kind": kind})
+        pairs = ((bone, kind) for bone in bones for kind in KINDS for _ in range(SEEDS_PER_KIND))
+        for _, kind, _, sim in real_bones.broken(image, pairs, seeds):
+            cands, feats = valley_candidate_features(sim.image, segment_bone_ct(sim.image))
+            _add(xs, dists, cand_scan, feats, _distances(cands, sim), len(scans))
+            scans.append({"patient": p_index, "kind": kind})
         print(f"{patient}: {len(scans)} scans, {sum(len(x) for x in xs)} candidates "
               f"({(time.time() - start) / 60:.1f} min)", flush=True)
     return {"x": np.vstack(xs), "dist": np.concatenate(dists),

@@ -33,21 +33,16 @@ def collect() -> tuple[list[dict], list[dict]]:
     import real_bones
 
     from mskai.fracture.valley_candidates import outer_rim, valley_response
-    from mskai.phantoms.real_fracture import KINDS, simulate_real_fracture
+    from mskai.phantoms.real_fracture import KINDS
     from mskai.segmentation.bone_ct import segment_bone_ct
 
-    cases, intact, seed = [], [], SEED0
+    cases, intact, seeds = [], [], itertools.count(SEED0 + 1)
     for patient in real_bones.split()["train"][1:]:
         image, bones = real_bones.load_patient(patient)
         bone = segment_bone_ct(image)
         resp, rim = valley_response(image, bone), outer_rim(bone, image.spacing)
         intact.append({"image": image, "resp": resp, "rim": rim})
-        for kind in KINDS:
-            seed += 1
-            try:
-                sim = simulate_real_fracture(image, bones[0].mask, kind, seed=seed)
-            except ValueError:
-                continue
+        for _, kind, _, sim in real_bones.broken(image, ((bones[0], k) for k in KINDS), seeds):
             broken = segment_bone_ct(sim.image)
             cases.append({"image": image, "kind": kind, "surface": sim.surface,
                           "resp": valley_response(sim.image, broken),
