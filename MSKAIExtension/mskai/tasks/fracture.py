@@ -133,12 +133,13 @@ def run_fracture(image: Volume, labels: dict[str, np.ndarray] | None = None,
         shared.clear()  # frees the smoothed CT and body mask
         step(0.6, "fracture candidates")
         scorer = _entry("score", use_models and not given_fragments)
-        used = [scorer] if scorer is not None else []  # the candidate models that ran
         candidates = _pooled_candidates(maps, image, warnings, scorer)
-        candidates = _with_learned_surface(candidates, image, bone, use_models and (
+        candidates, surface = _with_learned_surface(candidates, image, bone, use_models and (
             learned_surface is not False) and fragment_seeds is None,
-            preferred_only=learned_surface is None, used=used)
-        candidates = _with_valley(candidates, valley_job, image, maps, used)
+            preferred_only=learned_surface is None)
+        candidates = _with_valley(candidates, valley_job, image, maps)
+    reducer = valley_job[0] if valley_job is not None else None
+    used = [e for e in (scorer, surface, reducer) if e is not None]  # the candidate models run
     if valley:
         warnings.extend(line_detection_warning(image))
     if given_fragments and (split_touching or fragment_seeds is not None):
@@ -306,20 +307,18 @@ def with_candidate_models(method: str, used: list) -> str:
 
 
 def _with_learned_surface(candidates: list, image: Volume, bone: np.ndarray, wanted: bool,
-                          preferred_only: bool, used: list | None = None) -> list:
-    """Component candidates merged with the learned surface model's (when it verifies; its
-    entry is then appended to ``used``)."""
+                          preferred_only: bool) -> tuple[list, ModelEntry | None]:
+    """Component candidates merged with the learned surface model's, and its entry (None
+    when not wanted or when no entry verifies: the candidates unchanged)."""
     if not wanted:
-        return candidates
+        return candidates, None
     from mskai.fracture.surface_candidates import learned_candidates, merge
     from mskai.fracture.surface_net import surface_model_entry
 
     entry = surface_model_entry(preferred_only=preferred_only)
     if entry is None:
-        return candidates
-    if used is not None:
-        used.append(entry)
-    return merge(candidates, learned_candidates(image, bone, entry), DEDUPE_MM)
+        return candidates, None
+    return merge(candidates, learned_candidates(image, bone, entry), DEDUPE_MM), entry
 
 
 def _start_valley(background: Executor, image: Volume, bone: np.ndarray,
@@ -338,19 +337,15 @@ def _start_valley(background: Executor, image: Volume, bone: np.ndarray,
 
 
 def _with_valley(candidates: list, job: tuple[ModelEntry, Future] | None, image: Volume,
-                 maps: list[np.ndarray] | None = None, used: list | None = None) -> list:
+                 maps: list[np.ndarray] | None = None) -> list:
     """Candidates merged with the reduced HU-valley candidates of ``job``
-    (:func:`_start_valley`; the reducer's entry is then appended to ``used``), without
-    valley candidates on the line of a better component candidate
-    (:func:`off_component_lines`)."""
+    (:func:`_start_valley`), without valley candidates on the line of a better component
+    candidate (:func:`off_component_lines`)."""
     if job is None:
         return candidates
     from mskai.fracture.surface_candidates import merge
 
-    entry, valley_future = job
-    if used is not None:
-        used.append(entry)
-    valley = valley_future.result()
+    valley = job[1].result()
     if maps:
         valley = off_component_lines(valley, candidates, maps, image)
     return merge(candidates, valley, DEDUPE_MM)
