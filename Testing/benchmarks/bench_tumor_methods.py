@@ -1,9 +1,11 @@
 """TumorSeg click methods side by side: the learned network (tumor_refine_unet) against the
-classic method, on a 256x256x60 crop with 2 threads, after loading; and the model's load time.
+classic method, on a 256x256x60 crop with 2 threads (onnxruntime's default on the 2-core
+machine), after loading; and the model's load time.
 
 Targets (issue "TumorSeg: box and RECIST-line prompts ..."): < 0.3 s per click, < 2 s to load
 the model. Peak memory is each process's ``ru_maxrss`` (``run_benchmarks.py`` runs every side
-of every case in its own process, so the learned side includes torch and the model).
+of every case in its own process, so the learned side includes onnxruntime and the model;
+neither side imports torch).
 """
 
 from __future__ import annotations
@@ -16,21 +18,13 @@ from pathlib import Path
 from bench_case import Case
 from bench_tumor import _crop_256x256x60
 
-THREADS = 2
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _threads() -> None:
-    import torch
-
-    torch.set_num_threads(THREADS)
 
 
 def _first_click_prepared():
     """The crop, one click at the lesion's centre, and the model loaded (not timed)."""
     from mskai.interactive.learned import load_refine_model
 
-    _threads()
     volume, prompts = _crop_256x256x60()
     return volume, prompts, load_refine_model()
 
@@ -98,7 +92,6 @@ def _refine_prepared():
     from mskai.interactive import segment_from_prompts
     from mskai.interactive.learned import load_refine_model
 
-    _threads()
     volume, prompts = _crop_256x256x60()
     mask = segment_from_prompts(volume, prompts)
     edge = tuple(volume.index_to_ras([128 + 36, 128, 30]))
@@ -120,27 +113,26 @@ def _refine_classic(prepared):
 
 
 def _load_prepared():
-    """torch imported and the weights' file in the page cache (warm start)."""
-    import torch  # noqa: F401
+    """onnxruntime imported and the weights' file in the page cache (warm start)."""
+    import onnxruntime  # noqa: F401
 
     from mskai.models.registry import find_model
 
-    _threads()
     return find_model("tumor_refine_unet")
 
 
 def _load_model(entry):
-    """sha256 check, then the TorchScript archive read (no MONAI network to build)."""
+    """sha256 check, then the ONNX session built (no torch, no MONAI network to build)."""
     from mskai.models.loaders import load_model
 
     return load_model(entry)
 
 
 def _read_file_only(entry):
-    """torch reading the TorchScript archive alone, without the sha256 check."""
-    import torch
+    """onnxruntime's session of the file alone, without the sha256 check."""
+    import onnxruntime
 
-    return torch.jit.load(str(entry.path), map_location="cpu")
+    return onnxruntime.InferenceSession(str(entry.path), providers=["CPUExecutionProvider"])
 
 
 def _cold(code: str) -> float:
@@ -150,9 +142,8 @@ def _cold(code: str) -> float:
 
 
 def _cold_learned(_):
-    """A fresh interpreter: import torch and the model code, verify and load the model."""
-    return _cold("import torch; torch.set_num_threads(2); "
-                 "from mskai.interactive.learned import load_refine_model; load_refine_model()")
+    """A fresh interpreter: import the model code, verify and load the model."""
+    return _cold("from mskai.interactive.learned import load_refine_model; load_refine_model()")
 
 
 def _cold_classic(_):
@@ -168,8 +159,8 @@ CASES = [
          "first click alone, classic"),
     Case("refinement click, learned, 256x256x60, 2 threads", _refine_prepared,
          _refine_learned, _refine_classic, "refinement click, classic"),
-    Case("load tumor_refine_unet, torch already imported", _load_prepared, _load_model,
-         _read_file_only, "torch.jit.load of the file alone"),
+    Case("load tumor_refine_unet, onnxruntime already imported", _load_prepared, _load_model,
+         _read_file_only, "onnxruntime session of the file alone"),
     Case("cold start + load tumor_refine_unet (new process)", lambda: None, _cold_learned,
          _cold_classic, "cold start, classic (import only)"),
 ]

@@ -47,8 +47,8 @@ V1_CHANNELS = (0, 3, 4, 5)   # v1's image, positive, negative, mask -> v2's inpu
 
 
 def initial_weights(path: Path) -> dict:
-    """A state dict for the v2 network from ``path`` (a state dict, or the shipped TorchScript
-    model); v1's 4 input channels are mapped onto the v2 channels (relative image, clicks,
+    """A state dict for the v2 network from ``path`` (a state dict, or a TorchScript export
+    of one); v1's 4 input channels are mapped onto the v2 channels (relative image, clicks,
     mask), the new ones (absolute image, modality flag) start at zero, so the start is
     exactly v1's behaviour."""
     import torch
@@ -56,7 +56,7 @@ def initial_weights(path: Path) -> dict:
     from mskai.interactive.learned import IN_CHANNELS
     from mskai.models.loaders import is_torchscript, jit_load
 
-    if is_torchscript(path):   # the shipped model (register.py exports TorchScript)
+    if is_torchscript(path):   # a TorchScript export (v5 and v6 first shipped as one)
         state = dict(jit_load(path, "cpu").state_dict())
     else:
         state = torch.load(path, weights_only=True)

@@ -18,7 +18,7 @@ current mask is kept unchanged. By default the network makes the first guess too
 clicks, only the network's changes connected to the new clicks are applied (so hand edits
 elsewhere survive). The weights are the packaged ``tumor_refine_unet`` model v6
 (``mskai.models``), trained on 36 real sarcoma patients (CT and T1 MR), verified by sha256
-and loaded as TorchScript (no MONAI import); training and cross-validation:
+and run by onnxruntime (no torch or MONAI import); training and cross-validation:
 ``training/tumor/``; results: the model card.
 """
 
@@ -223,7 +223,17 @@ def load_refine_model(model_id: str = MODEL_ID):
 
 
 def predict(model, x: np.ndarray) -> np.ndarray:
-    """Sigmoid output of the network for one (C, K, J, I) input."""
+    """Sigmoid output of the network for one (C, K, J, I) input.
+
+    The shipped ONNX model runs on numpy (no torch import); a torch module (a user's
+    TorchScript or state-dict import) runs under torch.
+    """
+    from scipy.special import expit
+
+    from mskai.models.loaders import OnnxModel
+
+    if isinstance(model, OnnxModel):
+        return expit(model.numpy(np.asarray(x, np.float32)[None])[0, 0])
     import torch
 
     with torch.inference_mode():

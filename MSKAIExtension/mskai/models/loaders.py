@@ -3,7 +3,9 @@
 - ``state_dict``: the MONAI network named by the manifest's ``architecture`` is built, then
   weights are read with ``torch.load(weights_only=True)``.
 - ``torchscript``: ``torch.jit.load`` (code is TorchScript, not pickled Python objects).
-- ``onnx``: an onnxruntime session wrapped to take and return torch tensors.
+- ``onnx``: an onnxruntime session that takes and returns numpy arrays or torch tensors;
+  loading it imports no torch (a new process loads the tumour click network in a fraction
+  of the time ``import torch`` takes).
 - ``monai_bundle``: ``configs/inference.json`` gives ``network_def``; only MONAI classes may
   be instantiated (no ``$`` expressions, no ``%`` macros, no foreign ``_target_``), weights
   come from ``models/model.pt`` (weights only) or ``models/model.ts``.
@@ -28,17 +30,20 @@ MAX_CONFIG_BYTES = 4 << 20  # a bundle config is a few KB
 def load_model(entry: ModelEntry, device: Any = "cpu") -> Callable:
     """A callable ``(N, C, X, Y, Z) tensor -> (N, K, X, Y, Z) tensor`` in eval mode.
 
-    The sha256 check always runs before the file is opened by any deserialiser.
+    The sha256 check always runs before the file is opened by any deserialiser. An ``onnx``
+    model also takes numpy arrays (:meth:`OnnxModel.numpy`), and loads without torch.
     """
     if entry.format == PARAMETER_FORMAT:
         raise ModelError(f"model {entry.id} holds the parameters of a model that is no "
                          "network; its own module reads them (loaders.read_arrays).")
+    verify(entry)
+    if entry.format == "onnx":
+        return OnnxModel(entry.path, str(device))
     import torch
 
-    verify(entry)
     device = torch.device(device)
     loaders = {"state_dict": _load_state_dict_model, "torchscript": _load_torchscript,
-               "onnx": _load_onnx, "monai_bundle": _load_bundle}
+               "monai_bundle": _load_bundle}
     return loaders[entry.format](entry, device)
 
 
@@ -178,7 +183,7 @@ def check_onnx(path: Path) -> None:
     try:
         import onnx
     except ImportError:  # onnxruntime alone: a session parses and checks the graph too
-        OnnxModel(Path(path), _cpu())
+        OnnxModel(Path(path))
         return
     try:
         model = onnx.load(str(path), load_external_data=False)
@@ -191,42 +196,47 @@ def check_onnx(path: Path) -> None:
                          "re-export it with torch.onnx.export.")
 
 
-def _cpu():
-    import torch
-
-    return torch.device("cpu")
-
-
 class OnnxModel:
-    """An onnxruntime session that behaves like a torch module: tensor in, tensor out."""
+    """An onnxruntime session that behaves like a torch module (tensor in, tensor out) and
+    also runs on numpy arrays (:meth:`numpy`) without importing torch.
 
-    def __init__(self, path: Path, device) -> None:
+    ``device``: ``"cpu"``, or ``"cuda"``/``"cuda:N"`` (or a ``torch.device``), which uses
+    onnxruntime's CUDA provider where it is installed. Idle worker threads sleep instead of
+    spinning, so they leave the core to the pipeline's second thread
+    (:mod:`mskai.background`).
+    """
+
+    def __init__(self, path: Path, device: Any = "cpu") -> None:
         import onnxruntime as ort
 
         providers = ["CPUExecutionProvider"]
-        if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+        if (str(device).startswith("cuda")
+                and "CUDAExecutionProvider" in ort.get_available_providers()):
             providers.insert(0, "CUDAExecutionProvider")
+        options = ort.SessionOptions()
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self.session = ort.InferenceSession(str(path), providers=providers)
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelError(f"{path} is not a valid ONNX model ({first_line(exc)}); "
                              "re-export it.") from None
         self.input_name = self.session.get_inputs()[0].name
 
-    def __call__(self, x):
+    def numpy(self, x):
+        """The first output for the float32 array ``x`` (N, C, ...)."""
         import numpy as np
+
+        batch = np.ascontiguousarray(x, dtype=np.float32)
+        return self.session.run(None, {self.input_name: batch})[0]
+
+    def __call__(self, x):
         import torch
 
-        array = x.detach().to("cpu", torch.float32).numpy()
-        out = self.session.run(None, {self.input_name: np.ascontiguousarray(array)})[0]
+        out = self.numpy(x.detach().to("cpu", torch.float32).numpy())
         return torch.from_numpy(out).to(x.device)
 
     def eval(self) -> OnnxModel:
         return self
-
-
-def _load_onnx(entry: ModelEntry, device):
-    return OnnxModel(entry.path, device)
 
 
 def _load_bundle(entry: ModelEntry, device):
