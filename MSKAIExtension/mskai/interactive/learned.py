@@ -186,12 +186,11 @@ class Crop:
     def to_native(self, prob: np.ndarray, box: tuple[np.ndarray, np.ndarray] | None = None
                   ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """Probability on ``box`` (default :meth:`native_box`) and that box."""
-        from scipy import ndimage
+        from mskai.interactive.separable import linear_on_axes
 
         lo, hi = self.native_box() if box is None else box
         coords = [(np.arange(lo[d], hi[d]) - self.origin[d]) / self.step[d] for d in range(3)]
-        grid = np.meshgrid(*coords, indexing="ij")
-        return ndimage.map_coordinates(prob, grid, order=1, mode="nearest"), (lo, hi)
+        return linear_on_axes(prob, coords), (lo, hi)
 
 
 def crop_for(volume: Volume, pos: np.ndarray, neg: np.ndarray,

@@ -223,7 +223,7 @@ def to_work_mask(grid: WorkGrid, crop_mask: np.ndarray) -> np.ndarray:
 
 def to_crop_mask(grid: WorkGrid, prob: np.ndarray, level: float = 0.5) -> np.ndarray:
     """Threshold of the working-grid map interpolated onto the crop, only near the object."""
-    from scipy import ndimage
+    from mskai.interactive.separable import linear_on_axes
 
     out = np.zeros(grid.crop_shape, dtype=bool)
     inside = np.argwhere(prob > level)
@@ -233,8 +233,7 @@ def to_crop_mask(grid: WorkGrid, prob: np.ndarray, level: float = 0.5) -> np.nda
     lo = np.maximum(np.floor((inside.min(0) - 1.5) * f).astype(int), 0)
     hi = np.minimum(np.ceil((inside.max(0) + 2.5) * f).astype(int), grid.crop_shape)
     coords = [(np.arange(a, b) + 0.5) / fa - 0.5 for a, b, fa in zip(lo, hi, f, strict=True)]
-    grid_pts = np.meshgrid(*coords, indexing="ij")
-    values = ndimage.map_coordinates(prob, grid_pts, order=1, mode="nearest")
+    values = linear_on_axes(prob, coords)
     out[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = values > level
     return out
 
