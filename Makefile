@@ -12,7 +12,7 @@ BOOTSTRAP := pip|setuptools|wheel|numpy
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k tumor"`.
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test lint bench lock clean
+.PHONY: venv demo test lint bench screenshots lock clean
 
 venv: $(STAMP)
 
@@ -42,6 +42,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) Testing/benchmarks/run_benchmarks.py
+
+# Rewrites the README's browser screenshots (docs/images/web_*.png) from the web tests.
+screenshots: $(STAMP)
+	MSKAI_UPDATE_SCREENSHOTS=1 $(PY) -m pytest Testing/test_web_viewer.py -q
 
 clean:
 	rm -rf $(VENV) demo-output

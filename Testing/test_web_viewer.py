@@ -7,14 +7,18 @@ voxels. On a CT phantom with one known fracture FractureDetect lists it first; G
 views to it and Accept records the decision. On ``mskai demo``'s synthetic DESS knee
 CartilageQuant runs in the page: the femoral cartilage volume is checked against the
 phantom's label and the failed plausibility checks are shown. Screenshots of the three
-module panels go to docs/images/web_*.png (shown in the README). Rendering is off-screen
-(EGL); every wait is on an explicit condition.
+module panels go to the test's temporary folder, or, with ``MSKAI_UPDATE_SCREENSHOTS=1``
+(``make screenshots``), to docs/images/web_*.png (shown in the README): a test run never
+rewrites tracked files. Rendering is off-screen (EGL); every wait is on an explicit
+condition.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,7 +39,8 @@ from web_browser import (
 
 from mskai.terminology import FEMORAL_CARTILAGE, TUMOR
 
-SHOTS = REPO / "docs" / "images"
+DOC_SHOTS = REPO / "docs" / "images"
+UPDATE_SHOTS = "MSKAI_UPDATE_SCREENSHOTS"
 EXPERT_TOLERANCE = 0.25       # the click result's volume within 25 % of the expert mask's
 PAINT_DISTANCE_MM = (12.0, 16.0)   # where the extra region is painted, from the expert mask
 # ... and this far from the bone mskai finds on the CT: soft tissue at -100..150 HU 12-16 mm
@@ -53,6 +58,14 @@ FRACTURE_PLANE_MM = 1.0       # after Go, the axial view's plane passes through 
 # cards say the plate comes out too thick, so the bound checks the workflow, not accuracy
 FEMORAL_TOLERANCE = 0.30
 KNEE_VIEWPORT = {"width": 1500, "height": 1400}
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    """Where the panel screenshots go: docs/images only when asked (``make screenshots``)."""
+    folder = DOC_SHOTS if os.environ.get(UPDATE_SHOTS) == "1" else tmp_path / "shots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -123,11 +136,10 @@ def measured(page, after: int, timeout_s: float = 60.0) -> int:
     return int(state(page, "mskai_measure_count"))
 
 
-def test_click_paint_and_click_again_in_the_browser(case, tmp_path):
+def test_click_paint_and_click_again_in_the_browser(case, tmp_path, shots):
     require_browser()
     image, truth = case
     expert_ml = float(truth.sum()) * image.voxel_volume_mm3 / 1000.0
-    SHOTS.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with served(CT, tmp_path / "out") as url, browser_page() as page:
         # without the token the page gets no connection and no state
@@ -181,7 +193,7 @@ def test_click_paint_and_click_again_in_the_browser(case, tmp_path):
         wait_state(page, f"!s('mskai_measure_pending') && {NOT_BUSY}")
         assert tumour_volume(page) >= painted - 0.01, (painted, tumour_volume(page))
         page.click("#mskai-click-stop")
-        page.screenshot(path=str(SHOTS / "web_tumorseg.png"))
+        page.screenshot(path=str(shots / "web_tumorseg.png"))
 
         # export: the CLI's writers on what the segmentation holds now
         page.click("#mskai-export")
@@ -204,19 +216,18 @@ def test_click_paint_and_click_again_in_the_browser(case, tmp_path):
         wait_state(page, on_axial_plane(best["position_ras"], FRACTURE_PLANE_MM))
         page.click("#mskai-candidates button:has-text('Accept')")
         wait_state(page, "s('mskai_decisions')['0'] === 'accepted'")
-        page.screenshot(path=str(SHOTS / "web_fracturedetect.png"))
+        page.screenshot(path=str(shots / "web_fracturedetect.png"))
 
     print(f"browser test took {time.monotonic() - started:.0f} s")
 
 
-def test_cartilage_quant_in_the_browser(tmp_path):
+def test_cartilage_quant_in_the_browser(tmp_path, shots):
     """CartilageQuant run in the page on ``mskai demo``'s synthetic DESS knee (140x140x112,
     1 mm): the table's femoral cartilage volume against the phantom's exact label, the
     thickness map shown, and the failed anatomical checks (if any) shown as the CLI words
     them, next to the plates that passed."""
     require_browser()
     knee, truth_ml = demo_knee(tmp_path)
-    SHOTS.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with served(knee, tmp_path / "out") as url, browser_page() as page:
         page.set_viewport_size(KNEE_VIEWPORT)   # the table, the checks and the map in one shot
@@ -240,7 +251,7 @@ def test_cartilage_quant_in_the_browser(tmp_path):
             page.wait_for_selector("#mskai-knee-checks", state="visible")
             assert "failed the anatomical checks" in page.text_content("#mskai-knee-checks")
         print(f"checks: {checks!r}")
-        page.screenshot(path=str(SHOTS / "web_cartilagequant.png"))
+        page.screenshot(path=str(shots / "web_cartilagequant.png"))
     print(f"cartilage browser test took {time.monotonic() - started:.0f} s")
 
 
