@@ -38,15 +38,12 @@ KEEP_MIN_MM = 10.0
 
 def _components_at(region: np.ndarray, points: np.ndarray) -> np.ndarray:
     """The connected components of ``region`` that hold any of ``points`` ([k, j, i])."""
-    from scipy import ndimage
+    from mskai.interactive.region import components_at
 
     out = np.zeros_like(region, dtype=bool)
-    if len(points) == 0 or not region.any():
-        return out
-    labels, _ = ndimage.label(region)
-    hit = np.unique(labels[tuple(np.asarray(points).T)])
-    hit = hit[hit > 0]
-    return np.isin(labels, hit) if hit.size else out
+    found, box = components_at(region, points)
+    out[box] = found
+    return out
 
 
 def reach_limit(current: np.ndarray, positive: np.ndarray,

@@ -238,29 +238,40 @@ def to_crop_mask(grid: WorkGrid, prob: np.ndarray, level: float = 0.5) -> np.nda
     return out
 
 
+def components_at(region: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, tuple[slice, ...]]:
+    """The connected components of ``region`` holding any of ``points`` ([k, j, i]), on the
+    region's bounding box, and that box.
+
+    Labelled in the bounding box only: the same components, without labelling the rest of
+    the crop. Empty (with an empty box) when the region is empty or no point is in it."""
+    from scipy import ndimage
+
+    from mskai.crop import mask_bbox
+
+    box = mask_bbox(region)
+    if box is None or len(points) == 0:
+        return np.zeros((0, 0, 0), dtype=bool), (slice(0, 0),) * 3
+    labels, _ = ndimage.label(region[box])
+    local = np.asarray(points).reshape(-1, 3) - [s.start for s in box]
+    local = local[np.all((local >= 0) & (local < labels.shape), axis=1)]
+    hit = np.unique(labels[tuple(local.T)])
+    hit = hit[hit > 0]
+    return np.isin(labels, hit), box
+
+
 def clean(mask: np.ndarray, pos: np.ndarray, spacing_kji: tuple[float, float, float],
           closing_mm: float = 2.0) -> np.ndarray:
-    """Keep the components holding positive clicks, close lightly in mm, fill holes.
-
-    Components are labelled in the mask's bounding box only: the same components, without
-    labelling the whole crop's background."""
+    """Keep the components holding positive clicks (:func:`components_at`), close lightly
+    in mm, fill holes."""
     from scipy import ndimage
 
     from mskai.crop import mask_bbox
 
     out = np.zeros_like(mask, dtype=bool)
-    found = mask_bbox(mask)
-    if found is None:
+    kept, found = components_at(mask, pos)
+    if not kept.any():
         return out
     origin = np.array([s.start for s in found])
-    labels, _ = ndimage.label(mask[found])
-    points = np.asarray(pos).reshape(-1, 3) - origin
-    points = points[np.all((points >= 0) & (points < labels.shape), axis=1)]
-    keep = np.unique(labels[tuple(points.T)])
-    keep = keep[keep > 0]
-    if keep.size == 0:
-        return out
-    kept = np.isin(labels, keep)
     b = ball(closing_mm, spacing_kji)
     pad = np.array(b.shape)
     inner = mask_bbox(kept)
