@@ -168,6 +168,20 @@ def test_requirements_file_and_import_names():
     assert import_name("pyradiomics==3.0.1") == "radiomics"
 
 
+def test_slicer_installs_what_the_shipped_models_need():
+    """Every format in the manifest loads in Slicer: ONNX needs onnxruntime (the TumorSeg
+    click network), state dicts and TorchScript need torch (and MONAI for state dicts)."""
+    from MSKAILib.dependencies import import_name, read_requirements
+
+    from mskai.models.manifest import PARAMETER_FORMAT, load_manifest
+
+    needs = {"onnx": {"onnxruntime"}, "torchscript": {"torch"}, "state_dict": {"torch", "monai"},
+             PARAMETER_FORMAT: set()}
+    installed = {import_name(r) for r in read_requirements()}
+    for entry in load_manifest():
+        assert needs[entry.format] <= installed, (entry.id, entry.format)
+
+
 def test_ensure_dependencies_asks_before_installing():
     from MSKAILib.dependencies import ensure_dependencies
 
