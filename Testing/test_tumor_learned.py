@@ -66,28 +66,17 @@ def test_a_learned_click_imports_neither_torch_nor_monai() -> None:
     of 2.3-2.4 s as TorchScript, most of it ``import torch``; make bench)."""
     import subprocess
     import sys
-    from pathlib import Path
 
-    case = Path(__file__).resolve().parent / "Data" / "sts_sarcoma" / "STS_003_CT"
     script = ("import sys\n"
-              "import numpy as np\n"
-              "from mskai.image import read_image\n"
-              "from mskai.labels import read_labels\n"
-              "from mskai.interactive import Prompts, segment_with_method\n"
-              "from mskai.interactive.clicks import deepest_voxel\n"
-              "from mskai.interactive.evaluate import dice\n"
-              f"volume = read_image('{case}_image.nii.gz')\n"
-              f"truth = read_labels('{case}_mask.nii.gz', volume, {{'tumor': 1}})['tumor']\n"
-              "kji = deepest_voxel(truth, tuple(reversed(volume.spacing)))\n"
-              "click = [float(v) for v in volume.index_to_ras(np.array(kji[::-1], float))]\n"
-              "mask = segment_with_method(volume, Prompts(positive_ras=[click]),\n"
-              "                           method='learned')\n"
-              "print(round(dice(mask, truth), 3), 'torch' in sys.modules,\n"
-              "      'monai' in sys.modules)\n")
+              f"sys.path.insert(0, {str(REGRESSION.parent)!r})\n"
+              "from regression import one_click_dice, training_cases\n"
+              "volume, truth = next(training_cases())   # STS_001's CT\n"
+              "dice = one_click_dice(volume, truth, 'learned')\n"
+              "print(round(dice, 3), 'torch' in sys.modules, 'monai' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parents[1] / "MSKAIExtension")
     dice, torch_imported, monai_imported = out.stdout.split()
-    assert abs(float(dice) - 0.861) < 0.005   # regression.py's Dice for this case
+    assert abs(float(dice) - 0.796) < 0.005   # the network's Dice there (regression.py)
     assert (torch_imported, monai_imported) == ("False", "False")
 
 
