@@ -27,3 +27,18 @@ def test_an_axis_of_one_voxel_keeps_its_value() -> None:
                                    np.array([2.0])])
     assert found.shape == (3, 1, 1)
     np.testing.assert_allclose(found.ravel(), [3.5, 3.5, 3.5])   # (2 + 5) / 2 on each row
+
+
+def test_smoothing_then_resampling_one_matrix_per_axis_equals_filter_then_interpolate() -> None:
+    from mskai.interactive.separable import smooth_and_resample
+
+    rng = np.random.default_rng(1)
+    array = (rng.random((9, 40, 33)) * 100).astype(np.float32)
+    shape, sigma = (9, 11, 8), (0.8, 2.9, 3.1)   # slices kept, rows and columns reduced ~4x
+    smooth = ndimage.gaussian_filter(array, sigma)
+    coords = [(np.arange(m) + 0.5) * (n / m) - 0.5 for n, m in zip(array.shape, shape)]
+    expected = ndimage.map_coordinates(smooth, np.meshgrid(*coords, indexing="ij"), order=1,
+                                       mode="nearest")
+    found = smooth_and_resample(array, shape, sigma)
+    assert found.dtype == np.float32 and found.shape == shape
+    np.testing.assert_allclose(found, expected, rtol=0, atol=1e-4)   # float32 sums of ~100

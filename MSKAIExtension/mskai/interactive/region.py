@@ -73,8 +73,9 @@ def _resample(array: np.ndarray, shape: tuple[int, ...], order: int = 1) -> np.n
 def prepare(crop: np.ndarray, spacing_kji: tuple[float, float, float],
             smoothing_mm: float = 2.0, target_voxels: int = 120_000,
             min_spacing_mm: float = 2.0) -> WorkGrid:
-    """Smooth the crop in mm and resample it to a working grid of about ``target_voxels``."""
-    from scipy import ndimage
+    """Smooth the crop in mm and resample it to a working grid of about ``target_voxels``
+    (one matrix per axis, :func:`mskai.interactive.separable.smooth_and_resample`)."""
+    from mskai.interactive.separable import smooth_and_resample
 
     spacing = np.asarray(spacing_kji, dtype=float)
     extent = np.asarray(crop.shape) * spacing
@@ -83,9 +84,8 @@ def prepare(crop: np.ndarray, spacing_kji: tuple[float, float, float],
     shape = tuple(max(2, int(round(e / s))) for e, s in zip(extent, work_spacing, strict=True))
     work_spacing = extent / np.asarray(shape)
     sigma = np.sqrt(smoothing_mm**2 + np.maximum(work_spacing**2 - spacing**2, 0) / 4) / spacing
-    smooth = ndimage.gaussian_filter(crop.astype(np.float32), sigma)
-    image = _resample(smooth, shape) if shape != crop.shape else smooth
-    return WorkGrid(image.astype(np.float32), tuple(float(s) for s in work_spacing),
+    image = smooth_and_resample(crop, shape, sigma)
+    return WorkGrid(image, tuple(float(s) for s in work_spacing),
                     tuple(int(n) for n in crop.shape))
 
 
