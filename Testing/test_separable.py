@@ -36,7 +36,7 @@ def test_smoothing_then_resampling_one_matrix_per_axis_equals_filter_then_interp
     array = (rng.random((9, 40, 33)) * 100).astype(np.float32)
     shape, sigma = (9, 11, 8), (0.8, 2.9, 3.1)   # slices kept, rows and columns reduced ~4x
     smooth = ndimage.gaussian_filter(array, sigma)
-    coords = [(np.arange(m) + 0.5) * (n / m) - 0.5 for n, m in zip(array.shape, shape)]
+    coords = [(np.arange(m) + 0.5) * (n / m) - 0.5 for n, m in zip(array.shape, shape, strict=True)]
     expected = ndimage.map_coordinates(smooth, np.meshgrid(*coords, indexing="ij"), order=1,
                                        mode="nearest")
     found = smooth_and_resample(array, shape, sigma)

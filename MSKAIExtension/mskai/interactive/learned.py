@@ -151,15 +151,17 @@ class Crop:
         """``array`` (native grid) resampled onto the working grid, anti-aliased."""
         from scipy import ndimage
 
+        from mskai.interactive.separable import smooth_and_sample
+
         lo, hi = self.native_box()
         pad = np.ceil(2 * self.step).astype(int) + 1
         lo, hi = np.maximum(lo - pad, 0), np.minimum(hi + pad, self.native_shape)
         sub = array[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]].astype(np.float32)
         sigma = np.sqrt(np.maximum(self.step**2 - 1, 0)) / 2
-        if order == 1 and np.any(sigma > 0):
-            sub = ndimage.gaussian_filter(sub, sigma)
         coords = [(self.origin[d] + np.arange(self.shape[d]) * self.step[d] - lo[d])
                   for d in range(3)]
+        if order == 1:  # one matrix per axis (separable.smooth_and_sample)
+            return smooth_and_sample(sub, coords, sigma)
         grid = np.meshgrid(*coords, indexing="ij", sparse=False)
         return ndimage.map_coordinates(sub, grid, order=order, mode="nearest")
 

@@ -39,22 +39,34 @@ def linear_on_axes(array: np.ndarray, coords: Sequence[np.ndarray]) -> np.ndarra
 def smooth_and_resample(array: np.ndarray, shape: tuple[int, ...],
                         sigma_vox: Sequence[float]) -> np.ndarray:
     """float32 ``array`` smoothed by ``scipy.ndimage.gaussian_filter(sigma_vox)`` (mode
-    "reflect") and resampled to ``shape`` on cell-centred grids (voxel centres aligned, the
-    edge value kept beyond the first and last centre)."""
+    "reflect") and resampled to ``shape`` on cell-centred grids (voxel centres aligned)."""
+    centres = [(np.arange(m) + 0.5) * (n / m) - 0.5 for n, m in zip(np.shape(array), shape,
+                                                                     strict=True)]
+    return smooth_and_sample(array, centres, sigma_vox)
+
+
+def smooth_and_sample(array: np.ndarray, coords: Sequence[np.ndarray],
+                      sigma_vox: Sequence[float]) -> np.ndarray:
+    """float32 ``array`` smoothed by ``scipy.ndimage.gaussian_filter(sigma_vox)`` (mode
+    "reflect"), then linearly interpolated at the grid ``coords[0] x coords[1] x ...``
+    (continuous indices; the edge value kept beyond the first and last voxel)."""
     out = np.asarray(array, dtype=np.float32)
-    reduction = np.asarray(shape, dtype=float) / np.asarray(out.shape)
+    reduction = np.array([len(c) for c in coords], dtype=float) / np.asarray(out.shape)
     for axis in np.argsort(reduction, kind="stable"):
-        operator = _axis_operator(out.shape[axis], int(shape[axis]), float(sigma_vox[axis]))
+        operator = _axis_operator(out.shape[axis], np.asarray(coords[axis], dtype=float),
+                                  float(sigma_vox[axis]))
         out = np.moveaxis(np.tensordot(operator, out, axes=([1], [axis])), 0, axis)
     return np.ascontiguousarray(out)
 
 
-def _axis_operator(n: int, m: int, sigma: float) -> np.ndarray:
-    """(m, n) float32 matrix: Gaussian smoothing of n samples, then linear resampling to m."""
+def _axis_operator(n: int, positions: np.ndarray, sigma: float) -> np.ndarray:
+    """(len(positions), n) float32 matrix: Gaussian smoothing of n samples, then linear
+    interpolation at ``positions``."""
     from scipy import ndimage
 
-    smooth = ndimage.gaussian_filter1d(np.eye(n), sigma, axis=0)  # column j: impulse at j
-    if m != n:
-        centres = (np.arange(m) + 0.5) * (n / m) - 0.5
-        smooth = linear_on_axes(np.eye(n), [centres, np.arange(n)]) @ smooth
+    smooth = np.eye(n)
+    if sigma > 0:
+        smooth = ndimage.gaussian_filter1d(smooth, sigma, axis=0)  # column j: impulse at j
+    if not np.array_equal(positions, np.arange(n)):
+        smooth = linear_on_axes(np.eye(n), [positions, np.arange(n)]) @ smooth
     return smooth.astype(np.float32)
