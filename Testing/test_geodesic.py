@@ -13,7 +13,7 @@ from skimage.graph import MCP_Geometric
 
 import mskai.interactive.geodesic as geodesic
 from mskai.interactive.geodesic import geodesic_distance
-from mskai.interactive.region import background_distance
+from mskai.interactive.region import SharedSolve, background_distance
 
 SPACING = (3.0, 1.5, 1.0)
 
@@ -62,11 +62,77 @@ def test_on_a_large_grid_surface_seeds_give_the_distances_of_all_seeds(monkeypat
 
 def test_a_run_with_the_same_background_reuses_its_distance() -> None:
     cost, seeds = _cost_and_seeds()
-    memo: dict = {}
-    first = background_distance(cost, seeds, SPACING, memo)
-    assert background_distance(cost.copy(), seeds.copy(), SPACING, memo) is first
+    shared = SharedSolve()
+    first = background_distance(cost, seeds, SPACING, shared)
+    assert background_distance(cost.copy(), seeds.copy(), SPACING, shared) is first
     fewer = seeds.copy()
     fewer[9, 6, 8] = False  # the mask-seeded run dropped a background seed inside the mask
-    again = background_distance(cost, fewer, SPACING, memo)
+    again = background_distance(cost, fewer, SPACING, shared)
     assert again is not first
     assert np.array_equal(again, geodesic_distance(cost, fewer, SPACING))
+
+
+def test_the_two_runs_of_a_negative_click_share_one_solve_across_threads(monkeypatch) -> None:
+    """The run that asks second waits for the solve under way (scipy's Dijkstra holds the
+    GIL, so solving it again beside it would only add time)."""
+    import threading
+
+    cost, seeds = _cost_and_seeds()
+    started, release, solves = threading.Event(), threading.Event(), []
+
+    def slow_solve(*args):
+        solves.append(args)
+        started.set()
+        release.wait(5)
+        return geodesic_distance(*args)
+
+    monkeypatch.setattr(geodesic, "geodesic_distance", slow_solve)
+    shared, found = SharedSolve(), []
+    first = threading.Thread(target=lambda: found.append(shared.distance(cost, seeds, SPACING)))
+    first.start()
+    assert started.wait(5)
+    second = threading.Thread(target=lambda: found.append(
+        shared.distance(cost.copy(), seeds.copy(), SPACING)))
+    second.start()
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert len(solves) == 1 and len(found) == 2 and found[0] is found[1]
+    assert np.array_equal(found[0], _truth(cost, seeds))
+
+
+def test_an_error_in_the_shared_solve_reaches_the_run_waiting_for_it(monkeypatch) -> None:
+    import threading
+
+    import pytest
+
+    cost, seeds = _cost_and_seeds()
+    started, release, solves = threading.Event(), threading.Event(), []
+
+    def failing_solve(*args):
+        solves.append(args)
+        started.set()
+        release.wait(5)
+        raise MemoryError("no room for the graph")
+
+    monkeypatch.setattr(geodesic, "geodesic_distance", failing_solve)
+    shared, errors = SharedSolve(), []
+
+    def run() -> None:
+        try:
+            shared.distance(cost, seeds, SPACING)
+        except MemoryError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run)]
+    threads[0].start()
+    assert started.wait(5)
+    threads.append(threading.Thread(target=run))
+    threads[1].start()
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert len(errors) == 2 and len(solves) == 1
+    with pytest.raises(MemoryError):   # a failed solve is not kept: the next run solves again
+        shared.distance(cost, seeds, SPACING)
+    assert len(solves) == 2

@@ -26,6 +26,7 @@ Why this design:
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,13 +155,13 @@ def geodesic_probability(grid: WorkGrid, pos: np.ndarray, neg: np.ndarray,
                          params: MethodParams | None = None,
                          never: np.ndarray | None = None,
                          keep: np.ndarray | None = None,
-                         memo: dict | None = None) -> np.ndarray:
+                         memo: SharedSolve | None = None) -> np.ndarray:
     """``d_bg / (d_fg + d_bg)`` of edge- and intensity-weighted geodesic distances.
 
     Above 0.5 the voxel is closer to the tumour seeds. ``never`` marks working-grid voxels
     that cannot be tumour (e.g. fat on CT): they become background seeds. ``keep`` marks
     voxels to take as tumour seeds whatever they look like (part of a current mask).
-    ``memo``: a dict shared by the runs of one click (:func:`background_distance`).
+    ``memo``: the background solve shared by the runs of one click (:class:`SharedSolve`).
     """
     from mskai.interactive.geodesic import geodesic_distance
 
@@ -196,24 +197,57 @@ def geodesic_probability(grid: WorkGrid, pos: np.ndarray, neg: np.ndarray,
     return (d_bg / np.maximum(d_fg + d_bg, 1e-6)).astype(np.float32)
 
 
-def background_distance(cost: np.ndarray, seeds: np.ndarray,
-                        spacing: tuple[float, float, float], memo: dict | None) -> np.ndarray:
-    """The geodesic distance from the background seeds, solved once per click where it can.
+class SharedSolve:
+    """The background distance of one click, solved once for the runs that share it.
 
     A negative click runs the method twice on the same grid (the second time seeded with the
-    current mask, :func:`mskai.interactive.refine.kept_seeds`); the second run drops only
-    background seeds inside that mask, usually none, and then its background distance is
-    the first run's. ``memo`` keeps the last cost, seeds and distance; they are reused only
-    when cost and seeds are equal, so the result is the same as solving again.
+    current mask, :func:`mskai.interactive.refine.kept_seeds`), one run per thread. The
+    second run drops only background seeds inside that mask, usually none, and then its
+    background distance is the first run's. scipy's Dijkstra holds the GIL, so the two
+    threads cannot solve at once anyway: the run that comes second waits for the solve
+    under way instead of repeating it. A distance is reused only when cost and seeds are
+    equal, so the result is the same as solving again.
     """
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._last: tuple[np.ndarray, np.ndarray, Future] | None = None
+
+    def distance(self, cost: np.ndarray, seeds: np.ndarray,
+                 spacing: tuple[float, float, float]) -> np.ndarray:
+        from mskai.interactive.geodesic import geodesic_distance
+
+        with self._lock:
+            last = self._last
+            mine = not (last is not None and np.array_equal(last[1], seeds)
+                        and np.array_equal(last[0], cost))
+            if mine:
+                last = (cost, seeds, Future())
+                self._last = last
+        future = last[2]
+        if mine:
+            try:
+                future.set_result(geodesic_distance(cost, seeds, spacing))
+            except BaseException as exc:  # the waiting run gets the same error
+                future.set_exception(exc)
+                with self._lock:   # and a later run solves again
+                    if self._last is last:
+                        self._last = None
+                raise
+        return future.result()
+
+
+def background_distance(cost: np.ndarray, seeds: np.ndarray,
+                        spacing: tuple[float, float, float],
+                        shared: SharedSolve | None) -> np.ndarray:
+    """The geodesic distance from the background seeds, through ``shared`` when given."""
     from mskai.interactive.geodesic import geodesic_distance
 
-    if memo and np.array_equal(memo["seeds"], seeds) and np.array_equal(memo["cost"], cost):
-        return memo["distance"]
-    distance = geodesic_distance(cost, seeds, spacing)
-    if memo is not None:
-        memo.update(seeds=seeds, cost=cost, distance=distance)
-    return distance
+    if shared is None:
+        return geodesic_distance(cost, seeds, spacing)
+    return shared.distance(cost, seeds, spacing)
 
 
 def to_work_mask(grid: WorkGrid, crop_mask: np.ndarray) -> np.ndarray:

@@ -100,9 +100,10 @@ def _touches_open_border(mask: np.ndarray, box, shape, spacing_kji, near_mm: flo
 
 
 def _segment_box(volume: Volume, box, pos: np.ndarray, neg: np.ndarray, modality: str,
-                 current: np.ndarray | None = None, memo: dict | None = None):
+                 current: np.ndarray | None = None,
+                 memo: region.SharedSolve | None = None):
     """The method's mask in ``box``; with ``current``, that mask seeds it (refine.kept_seeds).
-    ``memo``: shared by the runs of one click (region.background_distance)."""
+    ``memo``: the background solve shared by the runs of one click (region.SharedSolve)."""
     grid = _work_grid(volume, box, modality)
     lo, hi = box
     pos_c, neg_c = pos - lo, neg - lo
@@ -127,7 +128,7 @@ def _segment_box(volume: Volume, box, pos: np.ndarray, neg: np.ndarray, modality
 
 
 def _first_closed_box(volume: Volume, boxes: list, pos: np.ndarray, neg: np.ndarray,
-                      modality: str, memo: dict,
+                      modality: str, memo: region.SharedSolve,
                       progress: Callable[[float, str], None] | None,
                       cancel: Callable[[], bool] | None) -> tuple[np.ndarray, tuple]:
     """The method's mask in the first of ``boxes`` that it does not reach the open sides of
@@ -183,13 +184,13 @@ def segment_from_prompts(volume: Volume, prompts: Prompts, current_mask: np.ndar
             boxes = [cached] + [b for b in boxes if np.any(b[0] < cached[0])
                                 or np.any(b[1] > cached[1])]
     seeded_by_current = current_mask is not None and len(neg) > 0
-    memo: dict = {}
+    memo = region.SharedSolve()
     with second_thread() as background:
         local_job = None
         if seeded_by_current:  # the run seeded with the current mask goes on the other core
             _work_grid(volume, boxes[0], modality)  # prepared here, once for both threads
             local_job = background.submit(_segment_box, volume, boxes[0], pos, neg, modality,
-                                          current=current_mask)
+                                          current=current_mask, memo=memo)
         crop_mask, box = _first_closed_box(volume, boxes, pos, neg, modality, memo,
                                            progress, cancel)
     filled = crop_mask.mean()
