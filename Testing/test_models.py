@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -188,6 +189,17 @@ def test_all_formats_load_to_the_same_function(tmp_path, network, x):
             out = model(x)
         assert isinstance(out, torch.Tensor) and out.shape == (1, 2, 16, 16, 16)
         torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-4, msg=entry.format)
+
+
+def test_an_onnx_model_given_the_wrong_channels_says_so_in_one_line(tmp_path, network, x):
+    """A user's ONNX model built for other inputs fails with the shapes, not a traceback."""
+    torch.onnx.export(network, x, str(tmp_path / "m.onnx"), dynamo=False,
+                      input_names=["image"], output_names=["pred"])
+    model = load_model(entry_for(tmp_path / "m.onnx", "onnx"))
+    assert model.numpy(x.numpy()).shape == (1, 2, 16, 16, 16)   # numpy in, numpy out
+    with pytest.raises(ModelError, match=r"input of shape \[1, 6, 16, 16, 16\] "
+                                         r"\(it expects \[1, 1, 16, 16, 16\]"):
+        model.numpy(np.zeros((1, 6, 16, 16, 16), np.float32))
 
 
 def test_bundle_without_network_def_uses_its_torchscript(tmp_path, network, x):

@@ -220,14 +220,23 @@ class OnnxModel:
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelError(f"{path} is not a valid ONNX model ({first_line(exc)}); "
                              "re-export it.") from None
+        self.path = Path(path)
         self.input_name = self.session.get_inputs()[0].name
 
     def numpy(self, x):
-        """The first output for the float32 array ``x`` (N, C, ...)."""
+        """The first output for the float32 array ``x`` (N, C, ...); ModelError (one line)
+        when the model cannot take it, e.g. a user's model built for other channels."""
         import numpy as np
 
         batch = np.ascontiguousarray(x, dtype=np.float32)
-        return self.session.run(None, {self.input_name: batch})[0]
+        try:
+            return self.session.run(None, {self.input_name: batch})[0]
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            expected = list(self.session.get_inputs()[0].shape)
+            raise ModelError(f"the ONNX model {self.path.name} cannot run on an input of "
+                             f"shape {list(batch.shape)} (it expects {expected}: "
+                             f"{first_line(exc)}); use a model exported for this task's "
+                             "inputs.") from None
 
     def __call__(self, x):
         import torch
