@@ -8,7 +8,10 @@ of infinite cost included.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
+import pytest
 from skimage.graph import MCP_Geometric
 
 import mskai.interactive.geodesic as geodesic
@@ -72,50 +75,48 @@ def test_a_run_with_the_same_background_reuses_its_distance() -> None:
     assert np.array_equal(again, geodesic_distance(cost, fewer, SPACING))
 
 
+class _HeldSolve:
+    """``geodesic_distance`` replaced by a solve that waits for ``release``, so a second run
+    arrives while it is under way; then the true distance, or ``error`` raised."""
+
+    def __init__(self, monkeypatch, error: BaseException | None = None) -> None:
+        self.started, self.release, self.calls = threading.Event(), threading.Event(), []
+        self.error = error
+        monkeypatch.setattr(geodesic, "geodesic_distance", self)
+
+    def __call__(self, *args):
+        self.calls.append(args)
+        self.started.set()
+        self.release.wait(5)
+        if self.error is not None:
+            raise self.error
+        return geodesic_distance(*args)
+
+
+def _second_run_during_the_first(solve: _HeldSolve, run) -> None:
+    first, second = threading.Thread(target=run), threading.Thread(target=run)
+    first.start()
+    assert solve.started.wait(5)
+    second.start()
+    solve.release.set()
+    first.join(5)
+    second.join(5)
+
+
 def test_the_two_runs_of_a_negative_click_share_one_solve_across_threads(monkeypatch) -> None:
     """The run that asks second waits for the solve under way (scipy's Dijkstra holds the
     GIL, so solving it again beside it would only add time)."""
-    import threading
-
     cost, seeds = _cost_and_seeds()
-    started, release, solves = threading.Event(), threading.Event(), []
-
-    def slow_solve(*args):
-        solves.append(args)
-        started.set()
-        release.wait(5)
-        return geodesic_distance(*args)
-
-    monkeypatch.setattr(geodesic, "geodesic_distance", slow_solve)
-    shared, found = SharedSolve(), []
-    first = threading.Thread(target=lambda: found.append(shared.distance(cost, seeds, SPACING)))
-    first.start()
-    assert started.wait(5)
-    second = threading.Thread(target=lambda: found.append(
+    solve, shared, found = _HeldSolve(monkeypatch), SharedSolve(), []
+    _second_run_during_the_first(solve, lambda: found.append(
         shared.distance(cost.copy(), seeds.copy(), SPACING)))
-    second.start()
-    release.set()
-    first.join(5)
-    second.join(5)
-    assert len(solves) == 1 and len(found) == 2 and found[0] is found[1]
+    assert len(solve.calls) == 1 and len(found) == 2 and found[0] is found[1]
     assert np.array_equal(found[0], _truth(cost, seeds))
 
 
 def test_an_error_in_the_shared_solve_reaches_the_run_waiting_for_it(monkeypatch) -> None:
-    import threading
-
-    import pytest
-
     cost, seeds = _cost_and_seeds()
-    started, release, solves = threading.Event(), threading.Event(), []
-
-    def failing_solve(*args):
-        solves.append(args)
-        started.set()
-        release.wait(5)
-        raise MemoryError("no room for the graph")
-
-    monkeypatch.setattr(geodesic, "geodesic_distance", failing_solve)
+    solve = _HeldSolve(monkeypatch, MemoryError("no room for the graph"))
     shared, errors = SharedSolve(), []
 
     def run() -> None:
@@ -124,15 +125,8 @@ def test_an_error_in_the_shared_solve_reaches_the_run_waiting_for_it(monkeypatch
         except MemoryError as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=run)]
-    threads[0].start()
-    assert started.wait(5)
-    threads.append(threading.Thread(target=run))
-    threads[1].start()
-    release.set()
-    for thread in threads:
-        thread.join(5)
-    assert len(errors) == 2 and len(solves) == 1
+    _second_run_during_the_first(solve, run)
+    assert len(errors) == 2 and len(solve.calls) == 1
     with pytest.raises(MemoryError):   # a failed solve is not kept: the next run solves again
         shared.distance(cost, seeds, SPACING)
-    assert len(solves) == 2
+    assert len(solve.calls) == 2
