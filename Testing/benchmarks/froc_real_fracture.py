@@ -16,6 +16,8 @@ run through three detectors:
   (:mod:`mskai.fracture.valley_reducer`; its score reads 0.5 at the operating threshold
   chosen on the training patients);
 - ``merged_valley``: components and reduced valley pooled like ``merged``;
+- ``merged_all``: components, reduced valley and learned candidates pooled like ``merged``
+  (what the default becomes when the learned model is preferred);
 - ``default``: :func:`mskai.tasks.fracture.run_fracture` as shipped (since 2026-12-06 the
   components, scored at the scorer's operating threshold, with the reduced valley
   candidates, none on the line of a better component pair);
@@ -57,13 +59,15 @@ HIT_MM = 10.0
 RATES = (0.5, 1.0, 2.0, 4.0, 8.0)
 DEFAULT = 0.5
 DETECTORS = ("components", "learned", "merged", "valley", "valley_reduced", "merged_valley",
-             "default", "split_touching")
-MERGES = {"merged": ("components", "learned"), "merged_valley": ("components", "valley_reduced")}
+             "merged_all", "default", "split_touching")
+MERGES = {"merged": ("components", "learned"), "merged_valley": ("components", "valley_reduced"),
+          "merged_all": ("components", "valley_reduced", "learned")}
 SEED0 = 0
 
 
-def detect(image, detectors: tuple[str, ...], net=None) -> dict[str, list]:
-    """[x, y, z, score] of every candidate of each requested base detector."""
+def detect(image, detectors: tuple[str, ...], surface=(None, None)) -> dict[str, list]:
+    """[x, y, z, score] of every candidate of each requested base detector; ``surface`` is
+    the learned surface model's (manifest entry, network), loaded once."""
     out: dict[str, list] = {}
     pipelines = {"components": {"use_models": True, "learned_surface": False,
                                 "valley_reducer": False},
@@ -76,7 +80,8 @@ def detect(image, detectors: tuple[str, ...], net=None) -> dict[str, list]:
         from mskai.segmentation.bone_ct import segment_bone_ct
 
         out["learned"] = [[*map(float, c.position_ras), c.score]
-                          for c in learned_candidates(image, segment_bone_ct(image), net=net)]
+                          for c in learned_candidates(image, segment_bone_ct(image),
+                                                      entry=surface[0], net=surface[1])]
     if "valley" in detectors:
         from mskai.fracture.valley_candidates import valley_candidates
 
@@ -108,13 +113,13 @@ def default_of(detector: str) -> float:
 
 
 def merged(cands: dict[str, list], detector: str = "merged") -> list:
-    """The two detectors of ``MERGES[detector]`` pooled, best first, none within DEDUPE_MM
-    of a better one."""
+    """The detectors of ``MERGES[detector]`` pooled, best first, none within DEDUPE_MM of a
+    better one."""
     from mskai.tasks.fracture import DEDUPE_MM
 
     kept: list = []
-    first, second = MERGES[detector]
-    for c in sorted([*cands[first], *cands[second]], key=lambda c: -c[3]):
+    pooled = [c for source in MERGES[detector] for c in cands[source]]
+    for c in sorted(pooled, key=lambda c: -c[3]):
         if all(np.linalg.norm(np.subtract(c[:3], k[:3])) > DEDUPE_MM for k in kept):
             kept.append(c)
     return kept
@@ -209,11 +214,12 @@ def run(max_bones: int, detectors: tuple[str, ...], previous: dict | None) -> di
     """Candidates of ``detectors`` on every case, added to ``previous`` records."""
     import real_bones
 
-    net = None
+    surface = (None, None)
     if "learned" in detectors:
-        from mskai.fracture.surface_net import load_surface_net
+        from mskai.fracture.surface_net import load_surface_net, surface_model_entry
 
-        net = load_surface_net()
+        entry = surface_model_entry()
+        surface = (entry, load_surface_net(entry))
     data = previous or {"records": [], "intact": []}
     old = {(r["patient"], r["bone"], r["kind"], r["seed"]): r for r in data["records"]}
     old_intact = {i["patient"]: i for i in data["intact"]}
@@ -222,7 +228,7 @@ def run(max_bones: int, detectors: tuple[str, ...], previous: dict | None) -> di
         start = time.time()
         if sim is None:
             rec = old_intact.get(patient, {"patient": patient, "split": "test", "cands": {}})
-            rec["cands"].update(detect(image, detectors, net))
+            rec["cands"].update(detect(image, detectors, surface))
             intact.append(rec)
             continue
         rec = old.get((patient, bone, kind, seed))
@@ -231,7 +237,7 @@ def run(max_bones: int, detectors: tuple[str, ...], previous: dict | None) -> di
             surface = np.asarray(sim.image.index_to_ras(kji[:, ::-1].astype(float)))
             rec = {"patient": patient, "bone": bone, "kind": kind, "seed": seed,
                    "surface": surface.reshape(-1, 3).round(2).tolist(), "cands": {}}
-        rec["cands"].update(detect(sim.image, detectors, net))
+        rec["cands"].update(detect(sim.image, detectors, surface))
         records.append(rec)
         print(f"{patient} {bone} {kind:10s} seed {seed}: " + " ".join(
             f"{d} {len(c)}" for d, c in rec["cands"].items())
@@ -239,7 +245,7 @@ def run(max_bones: int, detectors: tuple[str, ...], previous: dict | None) -> di
     for patient in ("ts_example",):
         image, _ = real_bones.load_patient(patient)
         rec = old_intact.get(patient, {"patient": patient, "split": "train", "cands": {}})
-        rec["cands"].update(detect(image, detectors, net))
+        rec["cands"].update(detect(image, detectors, surface))
         intact.append(rec)
     return {"records": records, "intact": intact}
 
@@ -295,6 +301,8 @@ def summarise(data: dict) -> dict:
     if {"learned", "merged", "components"} <= set(one):
         out["learned_beats_components"] = bool(one["learned"] > one["components"]
                                                or one["merged"] > one["components"])
+    if {"merged_all", "merged_valley"} <= set(one):  # the default with and without it
+        out["learned_improves_default"] = bool(one["merged_all"] > one["merged_valley"])
     return out
 
 

@@ -60,12 +60,14 @@ def choose_threshold(probabilities: dict[str, list[float]],
     return round(math.ceil((scores[allowed] + 1e-9) / STEP) * STEP, 6)
 
 
-def write_threshold(threshold: float) -> None:
-    """Targeted edit of the scorer's manifest entry (``output.operating_threshold``)."""
+def write_threshold(threshold: float, model_id: str = SCORER_ID,
+                    version: str | None = None) -> None:
+    """Targeted edit of a manifest entry (``output.operating_threshold``): every version of
+    ``model_id``, or only ``version``."""
     manifest = REPO / "MSKAIExtension" / "mskai" / "models" / "manifest.json"
     data = json.loads(manifest.read_text(encoding="utf-8"))
     for entry in data["models"]:
-        if entry["id"] == SCORER_ID:
+        if entry["id"] == model_id and version in (None, entry["version"]):
             entry.setdefault("output", {})["operating_threshold"] = round(threshold, 4)
     manifest.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 

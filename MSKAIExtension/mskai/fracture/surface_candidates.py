@@ -7,7 +7,11 @@ region voxel nearest to the probability-weighted centroid (so it lies on the sur
 when the surface is curved), its size the region's volume in ml. Regions smaller than
 ``MIN_VOXELS`` voxels are dropped (single noisy voxels). The contract's ``fractures`` keep
 those scoring at least the task's ``min_score``; the lower extraction threshold only makes
-the FROC reach high false-positive rates.
+the FROC reach high false-positive rates. When the model's entry carries
+``output.operating_threshold`` (a peak probability chosen on the training patients' intact
+CTs, ``training/fracture/surface_threshold.py``), the score is recentred so that this
+probability reads 0.5 (:func:`mskai.fracture.scorer.recentred`), as for the other candidate
+models.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from mskai.fracture.candidates import SOURCE_SURFACE, Candidate
+from mskai.fracture.scorer import recentred
 from mskai.terminology import BONE
 from mskai.volume import Volume
 
@@ -54,15 +59,26 @@ def surface_candidates(prob: np.ndarray, volume: Volume,
 
 def learned_candidates(image: Volume, bone: np.ndarray, entry=None, net=None,
                        threshold: float = EXTRACT_THRESHOLD) -> list[Candidate]:
-    """Probability of the fracture surface inside ``bone``, then its candidates."""
+    """Probability of the fracture surface inside ``bone``, then its candidates, scored at
+    ``entry``'s operating threshold when it has one (module docstring)."""
     import SimpleITK as sitk
 
+    from mskai.fracture.scorer import operating_threshold
     from mskai.fracture.surface_net import fracture_surface_probability
 
     ct = image.to_sitk()
     mask = image.with_array(bone.astype(np.uint8)).to_sitk()
     prob = sitk.GetArrayFromImage(fracture_surface_probability(ct, mask, entry=entry, net=net))
-    return surface_candidates(prob, image, threshold)
+    found = surface_candidates(prob, image, threshold)
+    return at_operating_threshold(found, operating_threshold(entry)) if entry else found
+
+
+def at_operating_threshold(found: list[Candidate], operating: float) -> list[Candidate]:
+    """The candidates scored so that peak probability ``operating`` reads 0.5."""
+    if operating != 0.5:
+        for c in found:
+            c.score = recentred(c.terms["surface_probability"], operating)
+    return found
 
 
 def merge(component: list[Candidate], learned: list[Candidate],
