@@ -1,13 +1,13 @@
 """The learned fracture-surface model's API, and the default pipeline on an intact real CT.
 
-The shipped ``fracture_surface_unet`` v2 responds to the fracture, not only to where bone
+The shipped ``fracture_surface_unet`` v3 responds to the fracture, not only to where bone
 is: on a held-out patient its probability on the true surface of a simulated touching
 fracture is clearly higher than on the same voxels of the intact CT (v1 read the same on
-both). It is still not preferred: on the held-out FROC it adds nothing to the default
-detectors at 1 false positive per scan (model card). Also asserted: the probability's
-contract (image geometry, 0..1, zero outside bone), the preference rule, and that the
-default pipeline reports no fracture on the intact CT of a held-out patient (STS_001, a
-test patient of training/fracture/split.json).
+both). It is still not preferred: added to the default detectors it gives 0.22 false
+positives per intact test CT, above the 0.2 its rule allows (model card). Also asserted:
+the probability's contract (image geometry, 0..1, zero outside bone), the preference rule,
+the operating threshold's scores, and that the default pipeline reports no fracture on the
+intact CT of a held-out patient (STS_001, a test patient of training/fracture/split.json).
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ def test_probability_rises_on_a_touching_fracture_of_a_held_out_bone(shared_data
     net = load_surface_net()
     broken = _probability(sim.image, segment_bone_ct(sim.image), net)[sim.surface]
     intact = _probability(image, hu_bone, net)[sim.surface]
-    # measured 0.89 against 0.54 (v1: the same on both, see the card's paired check)
-    assert np.percentile(broken, 95) > np.percentile(intact, 95) + 0.2
+    # measured 0.92 against 0.68 (v2 0.89 against 0.54; v1 the same on both, see the card)
+    assert np.percentile(broken, 95) > np.percentile(intact, 95) + 0.15
 
 
 def test_probability_is_inside_bone_on_the_image_grid(patient):

@@ -22,6 +22,9 @@ is used when torch sees one)::
 3. Training: Adam (lr 2e-3, cosine to 0), batch 4, random flips and axis permutations,
    loss = BCE (positive weight 4) inside the dilated bone mask + soft Dice, for
    ``--minutes`` of wall time or ``--steps`` steps, whichever comes first; torch seed 0.
+   ``--init WEIGHTS --hard-negatives`` (v3: from v2, ``--lr 5e-4 --steps 6000``) adds the
+   patches of the intact TRAINING CTs where those weights score highest
+   (:func:`hard_negatives`) and continues training from them.
 4. ``--register`` writes ``weights/fracture_surface_unet_v{VERSION}.pt`` and its manifest entry
    (sha256), re-reading the manifest just before writing and replacing only this entry.
    ``--froc FILE`` (JSON of ``Testing/benchmarks/froc_real_fracture.py --json``) adds the
@@ -47,7 +50,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 MODELS = REPO / "MSKAIExtension" / "mskai" / "models"
-VERSION = "2"
+VERSION = "3"
 FILE = f"weights/fracture_surface_unet_v{VERSION}.pt"
 PATCH = 48
 POS_PATCHES = 6
@@ -57,6 +60,8 @@ INTACT_PATCHES = 8
 SEED0 = 5000
 TS_KINDS_PER_BONE = 2
 FROC_KEPT = ("learned", "merged_valley", "merged_all")  # in the manifest entry
+HARD_PER_CT = 8
+HARD_COPIES = 3
 MAX_INTACT_FP = 0.2  # per intact test CT at the default threshold, for preferred_over_components
 
 
@@ -154,6 +159,31 @@ def build_cache(path: Path) -> dict:
     return info
 
 
+def hard_negatives(net, per_ct: int = HARD_PER_CT, copies: int = HARD_COPIES) -> np.ndarray:
+    """Patches of the intact TRAINING CTs at the places ``net`` scores highest (truth empty):
+    what a detector trained on simulated fractures still mistakes for one (bone ends,
+    joints, crop edges). Each of the ``per_ct`` best candidates per CT at probability
+    >= 0.5 gives ``copies`` patches, jittered by up to 5 mm."""
+    sys.path.insert(0, str(HERE))
+    import real_bones
+
+    from mskai.fracture.surface_candidates import learned_candidates
+    from mskai.segmentation.bone_ct import segment_bone_ct
+
+    rng = np.random.default_rng(SEED0 - 1)
+    xs = []
+    for patient in real_bones.split()["train"]:
+        image, _ = real_bones.load_patient(patient)
+        bone = segment_bone_ct(image)
+        found = [c for c in learned_candidates(image, bone, net=net)
+                 if c.terms["surface_probability"] >= 0.5][:per_ct]
+        centres = [np.asarray(c.position_ras, dtype=float) + rng.uniform(-5, 5, 3)
+                   for c in found for _ in range(copies)]
+        xs += [x for x, _ in patches_at(image, bone, np.zeros_like(bone), centres)]
+        print(f"{patient}: {len(found)} hard negatives", flush=True)
+    return np.stack(xs)
+
+
 def _augment(x, y, gen):
     import torch
 
@@ -179,7 +209,7 @@ def loss_fn(logits, y, bone):
 
 
 def train(x: np.ndarray, y: np.ndarray, minutes: float, steps: int, batch: int = 4,
-          init: Path | None = None) -> tuple:
+          init: Path | None = None, lr: float = 2e-3) -> tuple:
     import torch
 
     from mskai.fracture.surface_net import build_network
@@ -191,7 +221,7 @@ def train(x: np.ndarray, y: np.ndarray, minutes: float, steps: int, batch: int =
     if init is not None:  # continue from earlier weights
         net.load_state_dict(torch.load(init, weights_only=True))
     net = net.to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     start = time.time()
     done = 0
@@ -267,6 +297,22 @@ def register(net, info: dict, froc: dict | None) -> None:
     print(f"registered {MODEL_ID} sha256 {new['sha256'][:12]}... preferred={preferred}")
 
 
+def _with_hard_negatives(x: np.ndarray, y: np.ndarray, init: Path | None,
+                         info: dict) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    from mskai.fracture.surface_net import build_network
+
+    if init is None:
+        raise SystemExit("--hard-negatives needs --init WEIGHTS to mine with")
+    net = build_network()
+    net.load_state_dict(torch.load(init, weights_only=True))
+    hard = hard_negatives(net.eval()).astype(x.dtype)
+    info["hard_negative_patches"] = len(hard)
+    return np.concatenate([x, hard]), np.concatenate([y, np.zeros((len(hard),) + y.shape[1:],
+                                                                  dtype=y.dtype)])
+
+
 def main() -> None:
     sys.path.insert(0, str(REPO / "MSKAIExtension"))
     import torch
@@ -279,6 +325,9 @@ def main() -> None:
     parser.add_argument("--froc", type=Path, help="held-out FROC JSON for the manifest entry")
     parser.add_argument("--weights", type=Path, help="skip training: register these weights")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--hard-negatives", action="store_true",
+                        help="add hard negatives mined with the --init weights")
     parser.add_argument("--init", type=Path, help="continue training from these weights")
     parser.add_argument("--out", type=Path, help="where to save the trained weights "
                         "(default: fracture_surface_unet.pt next to the cache)")
@@ -296,10 +345,12 @@ def main() -> None:
             print(json.dumps(build_cache(args.cache)), flush=True)
         saved = np.load(args.cache, allow_pickle=False)
         info = json.loads(str(saved["info"]))
-        net, train_info = train(saved["x"], saved["y"], args.minutes, args.steps,
-                                init=args.init)
+        x, y = saved["x"], saved["y"]
+        if args.hard_negatives:
+            x, y = _with_hard_negatives(x, y, args.init, info)
+        net, train_info = train(x, y, args.minutes, args.steps, init=args.init, lr=args.lr)
         if args.init:
-            train_info["continued_from"] = str(args.init)
+            train_info.update(continued_from=str(args.init), lr=args.lr)
         info.update(train_info)
         out = args.out or args.cache.with_name("fracture_surface_unet.pt")
         torch.save(net.state_dict(), out)
