@@ -65,9 +65,9 @@ MERGES = {"merged": ("components", "learned"), "merged_valley": ("components", "
 SEED0 = 0
 
 
-def detect(image, detectors: tuple[str, ...], surface=(None, None)) -> dict[str, list]:
-    """[x, y, z, score] of every candidate of each requested base detector; ``surface`` is
-    the learned surface model's (manifest entry, network), loaded once."""
+def detect(image, detectors: tuple[str, ...], learned_model=(None, None)) -> dict[str, list]:
+    """[x, y, z, score] of every candidate of each requested base detector; ``learned_model``
+    is the surface model's (manifest entry, network), loaded once."""
     out: dict[str, list] = {}
     pipelines = {"components": {"use_models": True, "learned_surface": False,
                                 "valley_reducer": False},
@@ -81,7 +81,8 @@ def detect(image, detectors: tuple[str, ...], surface=(None, None)) -> dict[str,
 
         out["learned"] = [[*map(float, c.position_ras), c.score]
                           for c in learned_candidates(image, segment_bone_ct(image),
-                                                      entry=surface[0], net=surface[1])]
+                                                      entry=learned_model[0],
+                                                      net=learned_model[1])]
     if "valley" in detectors:
         from mskai.fracture.valley_candidates import valley_candidates
 
@@ -214,12 +215,12 @@ def run(max_bones: int, detectors: tuple[str, ...], previous: dict | None) -> di
     """Candidates of ``detectors`` on every case, added to ``previous`` records."""
     import real_bones
 
-    surface = (None, None)
+    learned_model = (None, None)
     if "learned" in detectors:
         from mskai.fracture.surface_net import load_surface_net, surface_model_entry
 
         entry = surface_model_entry()
-        surface = (entry, load_surface_net(entry))
+        learned_model = (entry, load_surface_net(entry))
     data = previous or {"records": [], "intact": []}
     old = {(r["patient"], r["bone"], r["kind"], r["seed"]): r for r in data["records"]}
     old_intact = {i["patient"]: i for i in data["intact"]}
@@ -228,7 +229,7 @@ def run(max_bones: int, detectors: tuple[str, ...], previous: dict | None) -> di
         start = time.time()
         if sim is None:
             rec = old_intact.get(patient, {"patient": patient, "split": "test", "cands": {}})
-            rec["cands"].update(detect(image, detectors, surface))
+            rec["cands"].update(detect(image, detectors, learned_model))
             intact.append(rec)
             continue
         rec = old.get((patient, bone, kind, seed))
@@ -237,7 +238,7 @@ def run(max_bones: int, detectors: tuple[str, ...], previous: dict | None) -> di
             surface = np.asarray(sim.image.index_to_ras(kji[:, ::-1].astype(float)))
             rec = {"patient": patient, "bone": bone, "kind": kind, "seed": seed,
                    "surface": surface.reshape(-1, 3).round(2).tolist(), "cands": {}}
-        rec["cands"].update(detect(sim.image, detectors, surface))
+        rec["cands"].update(detect(sim.image, detectors, learned_model))
         records.append(rec)
         print(f"{patient} {bone} {kind:10s} seed {seed}: " + " ".join(
             f"{d} {len(c)}" for d, c in rec["cands"].items())
@@ -245,7 +246,7 @@ def run(max_bones: int, detectors: tuple[str, ...], previous: dict | None) -> di
     for patient in ("ts_example",):
         image, _ = real_bones.load_patient(patient)
         rec = old_intact.get(patient, {"patient": patient, "split": "train", "cands": {}})
-        rec["cands"].update(detect(image, detectors, surface))
+        rec["cands"].update(detect(image, detectors, learned_model))
         intact.append(rec)
     return {"records": records, "intact": intact}
 

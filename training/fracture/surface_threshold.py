@@ -31,17 +31,12 @@ MAX_FP_PER_CT = 0.1
 
 def training_peaks() -> dict[str, list[float]]:
     """Peak probability of every learned candidate on each intact TRAINING CT."""
-    import real_bones
+    from train_detector import intact_training_candidates
 
-    from mskai.fracture.surface_candidates import learned_candidates
     from mskai.fracture.surface_net import load_surface_net
-    from mskai.segmentation.bone_ct import segment_bone_ct
 
-    net = load_surface_net()
     out: dict[str, list[float]] = {}
-    for patient in real_bones.split()["train"]:
-        image, _ = real_bones.load_patient(patient)
-        found = learned_candidates(image, segment_bone_ct(image), net=net)
+    for patient, _, _, found in intact_training_candidates(load_surface_net()):
         out[patient] = [float(c.terms["surface_probability"]) for c in found]
         print(patient, [round(p, 3) for p in out[patient][:8]], flush=True)
     return out

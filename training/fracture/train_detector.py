@@ -159,24 +159,30 @@ def build_cache(path: Path) -> dict:
     return info
 
 
-def hard_negatives(net, per_ct: int = HARD_PER_CT, copies: int = HARD_COPIES) -> np.ndarray:
-    """Patches of the intact TRAINING CTs at the places ``net`` scores highest (truth empty):
-    what a detector trained on simulated fractures still mistakes for one (bone ends,
-    joints, crop edges). Each of the ``per_ct`` best candidates per CT at probability
-    >= 0.5 gives ``copies`` patches, jittered by up to 5 mm."""
+def intact_training_candidates(net):
+    """(patient, CT, HU bone mask, learned candidates) of each intact TRAINING CT, read with
+    ``net`` as at run time (the hard negatives and ``surface_threshold.py`` share it)."""
     sys.path.insert(0, str(HERE))
     import real_bones
 
     from mskai.fracture.surface_candidates import learned_candidates
     from mskai.segmentation.bone_ct import segment_bone_ct
 
-    rng = np.random.default_rng(SEED0 - 1)
-    xs = []
     for patient in real_bones.split()["train"]:
         image, _ = real_bones.load_patient(patient)
         bone = segment_bone_ct(image)
-        found = [c for c in learned_candidates(image, bone, net=net)
-                 if c.terms["surface_probability"] >= 0.5][:per_ct]
+        yield patient, image, bone, learned_candidates(image, bone, net=net)
+
+
+def hard_negatives(net, per_ct: int = HARD_PER_CT, copies: int = HARD_COPIES) -> np.ndarray:
+    """Patches of the intact TRAINING CTs at the places ``net`` scores highest (truth empty):
+    what a detector trained on simulated fractures still mistakes for one (bone ends,
+    joints, crop edges). Each of the ``per_ct`` best candidates per CT at probability
+    >= 0.5 gives ``copies`` patches, jittered by up to 5 mm."""
+    rng = np.random.default_rng(SEED0 - 1)
+    xs = []
+    for patient, image, bone, found in intact_training_candidates(net):
+        found = [c for c in found if c.terms["surface_probability"] >= 0.5][:per_ct]
         centres = [np.asarray(c.position_ras, dtype=float) + rng.uniform(-5, 5, 3)
                    for c in found for _ in range(copies)]
         xs += [x for x, _ in patches_at(image, bone, np.zeros_like(bone), centres)]
