@@ -7,6 +7,8 @@ fragment's flood leak through it and shut the other click in its own basin: that
 gets almost nothing. The click split then keeps the compact watershed
 (``fragment_split.TRAPPED_SHARE``). Truth: the simulation's two fragments; clicks at each
 one's deepest voxel, as ``Testing/benchmarks/eval_fragment_split_held_out.py`` measures.
+The first two tests flood the whole HU valley, as the split did before 2026-12-07; since then
+its own relief leaves marrow out (``test_fragment_split_click_landscape.py``).
 """
 
 from __future__ import annotations
@@ -21,28 +23,36 @@ PATIENT, KIND, SEED = "STS_035", "hairline", 51
 
 @pytest.fixture(scope="module")
 def case(shared_data):
-    from benchmarks.eval_fragment_split import deepest_points
-    from benchmarks.eval_fragment_split_held_out import sarcoma_case
+    from benchmarks.eval_fragment_split_held_out import sarcoma_click_case
 
-    from mskai.fracture.fragment_split import seeds_from_ras
-
-    image, truth = sarcoma_case(shared_data, PATIENT, KIND, SEED)
-    seeds = seeds_from_ras(image, truth > 0, deepest_points(truth, image), max_snap_mm=5.0)
-    return image, truth, [s[None] for s in seeds]
+    return sarcoma_click_case(shared_data, PATIENT, KIND, SEED)
 
 
-def _worst_dice(case, params) -> float:
+def _worst_dice(case, params, landscape=None) -> float:
     from mskai.fracture.fragment_split import split_from_seeds
     from phantoms.touching_fracture import matched_dice
 
     image, truth, seeds = case
-    return min(matched_dice(truth, split_from_seeds(image, truth > 0, seeds, params=params)))
+    return min(matched_dice(truth, split_from_seeds(image, truth > 0, seeds, landscape,
+                                                    params=params)))
 
 
 def test_the_plain_watershed_traps_a_click(case):
+    """On the whole HU valley, the relief the clicks flooded before 2026-12-07."""
+    from mskai.fracture.fracture_landscape import hu_valley
     from mskai.fracture.fragment_split import DEFAULT_PARAMS
 
-    assert _worst_dice(case, replace(DEFAULT_PARAMS, click_compactness=0.0)) < 0.1
+    image, truth, _ = case
+    plain = replace(DEFAULT_PARAMS, click_compactness=0.0)
+    assert _worst_dice(case, plain, hu_valley(image, truth > 0)) < 0.1
+
+
+def test_the_compact_watershed_frees_it(case):
+    from mskai.fracture.fracture_landscape import hu_valley
+    from mskai.fracture.fragment_split import DEFAULT_PARAMS
+
+    image, truth, _ = case
+    assert _worst_dice(case, DEFAULT_PARAMS, hu_valley(image, truth > 0)) >= 0.90
 
 
 def test_one_click_per_fragment_splits_the_hairline(case):

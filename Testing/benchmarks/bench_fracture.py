@@ -20,8 +20,8 @@ import numpy as np
 from bench_case import Case
 
 SPACING = (0.8, 0.8, 1.0)
-TS_EXAMPLE = (Path(__file__).resolve().parents[3] / "shared" / "data" / "ts_example"
-              / "example_ct.nii.gz")
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+TS_EXAMPLE = SHARED_DATA / "ts_example" / "example_ct.nii.gz"
 FULL_SHAPE_IJK = (512, 512, 300)
 
 
@@ -145,6 +145,30 @@ def _pipeline_default(prepared):
     return run_fracture(prepared[0], valley_reducer=False)
 
 
+def _touching_clicks():
+    """The held-out touching fracture of STS_001's largest bone (1x1x3.3 mm, seed 7 of the
+    FROC benchmark) with one click per fragment, as the fragment benchmarks place them."""
+    from eval_fragment_split_held_out import sarcoma_click_case
+
+    return sarcoma_click_case(SHARED_DATA, "STS_001", "touching", 7)
+
+
+def _click_split_vote(prepared):
+    """The split from clicks as shipped: three reliefs flooded, each voxel's majority."""
+    from mskai.fracture.fragment_split import split_from_seeds
+
+    image, truth, seeds = prepared
+    return split_from_seeds(image, truth > 0, seeds)
+
+
+def _click_split_valley(prepared):
+    from mskai.fracture.fracture_landscape import hu_valley
+    from mskai.fracture.fragment_split import split_from_seeds
+
+    image, truth, seeds = prepared
+    return split_from_seeds(image, truth > 0, seeds, hu_valley(image, truth > 0))
+
+
 CASES = [
     *(Case(f"fracture pipeline, {i}x{j}x{k} CT", partial(_ct, (i, j, k)), _pipeline_ours,
            _threshold_components, "threshold + connected components")
@@ -157,6 +181,9 @@ CASES = [
     Case("fracture pipeline with split_touching, ts_example resampled to 512x512x300 "
          "(bone-full), one run", _bone_full_ct, _pipeline_split_touching, _pipeline_bone_full,
          "the default pipeline (no split)", max_repeats=1, warm_up=False),
+    Case("one click per fragment, STS_001's largest bone (1x1x3.3 mm, 59x202x198 crop)",
+         _touching_clicks, _click_split_vote, _click_split_valley,
+         "one flood of the whole HU valley (before 2026-12-07)"),
     Case("learned fracture surface + candidates, 512x512x300 CT", partial(_ct, (512, 512, 300)),
          _learned_surface, _threshold_components, "threshold + connected components"),
 ]

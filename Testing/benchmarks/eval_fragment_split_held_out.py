@@ -9,7 +9,8 @@ where the fracture lies anywhere in 30-70 % of the bone, not only across a shaft
 in ``eval_fragment_split.py``. Truth: the simulation's fragments within the broken bone
 (label 1, the unmoved piece, inside the bone's own mask; labels 2 and 3, the moved pieces).
 Given the true bone mask, the click split has one click per fragment at its deepest voxel
-(:func:`mskai.fracture.fragment_split.split_from_seeds`); the automatic split is the
+(:func:`mskai.fracture.fragment_split.split_from_seeds` on its own relief,
+:func:`mskai.fracture.fracture_landscape.click_landscape`); the automatic split is the
 product's (:func:`eval_fragment_split.automatic`): the bone split at the fractures the
 default detector reports on it, or along the landscape alone where it reports none;
 ``landscape`` is that landscape-only split (:func:`mskai.fracture.fragment_split.split_bone`)
@@ -58,6 +59,19 @@ def sarcoma_case(data: Path, patient: str, kind: str, seed: int):
     return sim.image, truth_fragments(sim.fragments, bone)
 
 
+def sarcoma_click_case(data: Path, patient: str, kind: str, seed: int):
+    """(image, truth fragments, clicks) of :func:`sarcoma_case`, with one click per fragment
+    at its deepest voxel as :func:`evaluate` places them ((1, 3) voxel indices each)."""
+    _paths()
+    from eval_fragment_split import deepest_points
+
+    from mskai.fracture.fragment_split import seeds_from_ras
+
+    image, truth = sarcoma_case(data, patient, kind, seed)
+    seeds = seeds_from_ras(image, truth > 0, deepest_points(truth, image), max_snap_mm=5.0)
+    return image, truth, [s[None] for s in seeds]
+
+
 def product_fragments(image) -> np.ndarray:
     """The fragment segments of ``run_fracture(image, split_touching=True)`` as one label
     map (``bone_fragment_N`` is label N)."""
@@ -83,7 +97,7 @@ def evaluate(image, truth: np.ndarray) -> dict[str, float]:
     bone = truth > 0
     landscape = fracture_landscape(image, bone)
     seeds = seeds_from_ras(image, bone, deepest_points(truth, image), max_snap_mm=5.0)
-    clicked = split_from_seeds(image, bone, [s[None] for s in seeds], landscape)
+    clicked = split_from_seeds(image, bone, [s[None] for s in seeds])  # its own relief
     return {"click": min(matched_dice(truth, clicked)),
             "auto": min(matched_dice(truth, automatic(image, bone, landscape))),
             "landscape": min(matched_dice(truth, split_bone(image, bone, landscape))),

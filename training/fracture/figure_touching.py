@@ -8,8 +8,8 @@ true surface; what the default pipeline finds (:func:`mskai.tasks.fracture.run_f
 the fracture it reports, with its score, over the HU valley of
 :func:`mskai.fracture.fracture_landscape.fracture_landscape`, the evidence the split floods);
 the fragments from one click per fragment (:func:`mskai.fracture.fragment_split.
-split_from_seeds`, clicks at each true fragment's deepest voxel, as
-``Testing/benchmarks/eval_fragment_split.py``); and the automatic split
+split_from_seeds` on its own relief, the valley in cortex only; clicks at each true
+fragment's deepest voxel, as ``Testing/benchmarks/eval_fragment_split.py``); and the automatic split
 (``eval_fragment_split.automatic``: at the fractures the detector reports, as
 :mod:`mskai.fracture.guided_split`). Fragment Dice against the truth is in the titles.
 
@@ -62,7 +62,7 @@ def main() -> None:
     broken = truth > 0
     landscape = fracture_landscape(image, broken)
     seeds = seeds_from_ras(image, broken, deepest_points(truth, image), max_snap_mm=5.0)
-    clicked = split_from_seeds(image, broken, [s[None] for s in seeds], landscape)
+    clicked = split_from_seeds(image, broken, [s[None] for s in seeds])  # its own relief
     automatic = automatic_split(image, broken, landscape)
     found = [f for f in run_fracture(image).measurements["fractures"]]
     centre = np.rint(image.ras_to_index(sim.centers_ras[0])).astype(int).reshape(3)

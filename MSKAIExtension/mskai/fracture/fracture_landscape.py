@@ -13,6 +13,10 @@ counts only lines through cortex-like bone as evidence (:func:`dense_bone`).
 :func:`fracture_landscape` combines that valley with the learned fracture-surface
 probability of :mod:`mskai.fracture.surface_net` when that model verifies and is marked
 preferred (the larger of the two per voxel), and falls back to the valley alone otherwise.
+
+:func:`click_reliefs` are the reliefs the split from clicks floods and takes the vote of: the
+valley with its marrow kept, halved and left out (chosen with
+``training/fracture/tune_click_landscape.py``, see there).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ FULL_LINE_HU = 400.0  # a line this much darker than the closing is a full line 
 CLOSING_MM = 2.0
 SMOOTHING_MM = 0.35
 SHEET_MM = 0.8  # Gaussian averaging of the top-hat: keeps sheets, flattens noise specks
+MARROW_WEIGHTS = (1.0, 0.5, 0.0)  # the valley in marrow, scaled: the reliefs clicks vote over
 
 
 def hu_valley(image: Volume, bone: np.ndarray, closing_mm: float = CLOSING_MM,
@@ -80,10 +85,12 @@ def dense_bone(image: Volume, bone: np.ndarray, closing_mm: float = CLOSING_MM,
     return out
 
 
-def learned_probability(image: Volume, bone: np.ndarray) -> np.ndarray | None:
+def learned_probability(image: Volume, bone: np.ndarray,
+                        preferred_only: bool = True) -> np.ndarray | None:
     """The learned fracture-surface probability inside bone, or None unless the model's
-    manifest entry verifies and is marked preferred by its held-out measurement (the same
-    rule as its candidates in :func:`mskai.tasks.fracture.run_fracture`)."""
+    manifest entry verifies and, with ``preferred_only``, is marked preferred by its held-out
+    measurement (the same rule as its candidates in :func:`mskai.tasks.fracture.run_fracture`).
+    """
     try:
         from mskai.fracture.surface_net import fracture_surface_probability, surface_model_entry
     except ImportError:
@@ -93,7 +100,7 @@ def learned_probability(image: Volume, bone: np.ndarray) -> np.ndarray | None:
     from mskai.errors import ModelError
 
     try:
-        entry = surface_model_entry(preferred_only=True)
+        entry = surface_model_entry(preferred_only=preferred_only)
         if entry is None:
             return None
         mask = image.with_array(bone.astype(np.uint8)).to_sitk()
@@ -119,6 +126,21 @@ def fracture_landscape(image: Volume, bone: np.ndarray,
     if probability is None:
         return valley
     return np.maximum(valley, np.where(bone, probability, 0.0)).astype(np.float32)
+
+
+def click_reliefs(image: Volume, bone: np.ndarray) -> list[np.ndarray]:
+    """The reliefs the floods from clicks vote over (0..1, float32 each): :func:`hu_valley`,
+    with its marrow (bone outside :func:`dense_bone`) scaled by each of ``MARROW_WEIGHTS``.
+
+    Why: marrow's texture reads as short valleys all through a bone at 1x1x3.3 mm; a flood
+    from one click can stop at them while the other click's flood runs through a faint
+    fracture line and takes its fragment. Without marrow, a line that shows only in marrow is
+    lost. Each relief fails on different cases, so the split takes their vote.
+    """
+    valley = hu_valley(image, bone)
+    dense = dense_bone(image, bone)
+    return [np.where(dense, valley, weight * valley).astype(np.float32)
+            for weight in MARROW_WEIGHTS]
 
 
 def _bone_box(bone: np.ndarray, pad_mm: float,

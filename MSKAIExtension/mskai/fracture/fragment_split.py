@@ -25,8 +25,12 @@ inside the bone mask, so fragments meet where the landscape is highest: on the l
   by two fragments). The plain watershed follows the line best, but where the line is
   faint one fragment's flood leaks through and traps another click in its own basin; then
   (a fragment's region under ``TRAPPED_SHARE`` of what a *compact* watershed,
-  ``click_compactness``, gives it) the compact one is kept. On 49 held-out simulated
-  fractures of 9 patients the mean worst-fragment Dice went from 0.53 to 0.80
+  ``click_compactness``, gives it) the compact one is kept. Unless a landscape is given, the
+  clicks flood the three :func:`mskai.fracture.fracture_landscape.click_reliefs` (the valley
+  with its marrow kept, halved and left out) and each voxel takes the fragment most of the
+  three give it (:func:`majority`): one relief alone flips single cases from 0.96 to 0.00.
+  On 49 held-out simulated fractures of 9 patients the mean worst-fragment Dice went from
+  0.53 to 0.80 with the compact fallback and to 0.85 with the vote
   (``Testing/benchmarks/eval_fragment_split_held_out.py``);
   voxels in ``locked`` (fragments edited by hand) are left out of the flood. Only bone
   components holding a click are split; the rest of the bone is not a fragment.
@@ -42,6 +46,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -123,29 +128,82 @@ def split_from_seeds(image: Volume, bone: np.ndarray, seeds_kji: Sequence[np.nda
     clicked = np.unique([comps[tuple(p)] for group in seeds_kji for p in np.atleast_2d(group)])
     region = np.isin(comps, clicked[clicked > 0])
     if landscape is None:
-        from mskai.fracture.fracture_landscape import fracture_landscape
+        from mskai.fracture.fracture_landscape import click_reliefs
 
-        landscape = fracture_landscape(image, region)
+        reliefs = click_reliefs(image, region)
+    else:
+        reliefs = [landscape]
     box = _box(region)
     offset = np.array([s.start for s in box])
-    spacing_kji = tuple(reversed(image.spacing))
     groups = [np.atleast_2d(g) - offset for g in seeds_kji]
-    markers = _seed_markers(region[box], landscape[box], groups, spacing_kji, params)
-    markers = _with_core_pieces(markers, region[box], landscape[box], groups, image, params)
+    geometry = _MaskGeometry(region[box], tuple(reversed(image.spacing)))
     out = np.zeros(region.shape, dtype=np.int32)
-    out[box] = _flood_clicks(landscape[box], region[box], markers, spacing_kji, params)
+    out[box] = majority([_split_on(relief[box], geometry, groups, image, params)
+                         for relief in reliefs])
     return out
 
 
-def _flood_clicks(landscape: np.ndarray, region: np.ndarray, markers: np.ndarray,
-                  spacing_kji: tuple[float, ...], params: SplitParams) -> np.ndarray:
+def _split_on(relief: np.ndarray, geometry: _MaskGeometry, groups: list[np.ndarray],
+              image: Volume, params: SplitParams) -> np.ndarray:
+    """The click markers grown over one relief (all arrays on the region's box)."""
+    region, spacing_kji = geometry.mask, geometry.spacing_kji
+    markers = _seed_markers(region, relief, groups, spacing_kji, params)
+    markers = _with_core_pieces(markers, region, relief, groups, image, params)
+    return _flood_clicks(relief, markers, params, geometry)
+
+
+class _MaskGeometry:
+    """The mask's depth, its inner voxels and each voxel's nearest inner voxel: the same for
+    every relief one split floods, so each (a distance transform of the whole box) is
+    computed once, when first needed."""
+
+    def __init__(self, mask: np.ndarray, spacing_kji: tuple[float, ...]) -> None:
+        self.mask = mask
+        self.spacing_kji = spacing_kji
+
+    @cached_property
+    def depth(self) -> np.ndarray:
+        from scipy import ndimage
+
+        return ndimage.distance_transform_edt(self.mask, sampling=self.spacing_kji)
+
+    @cached_property
+    def inner(self) -> np.ndarray:
+        return _inside(self.mask)
+
+    @cached_property
+    def nearest_inner(self) -> np.ndarray:
+        from scipy import ndimage
+
+        return ndimage.distance_transform_edt(~self.inner, sampling=self.spacing_kji,
+                                              return_indices=True)[1]
+
+
+def majority(labelings: Sequence[np.ndarray]) -> np.ndarray:
+    """Per voxel, the label most of ``labelings`` give; where none has more than half, the
+    label of the middle one (of three reliefs: the valley with its marrow halved)."""
+    if len(labelings) == 1:
+        return labelings[0]
+    stack = np.stack(labelings)
+    top = int(stack.max())
+    votes = np.stack([np.count_nonzero(stack == n, axis=0) for n in range(top + 1)])
+    out = votes.argmax(axis=0).astype(np.int32)
+    undecided = votes.max(axis=0) * 2 <= len(labelings)
+    out[undecided] = stack[len(labelings) // 2][undecided]
+    return out
+
+
+def _flood_clicks(landscape: np.ndarray, markers: np.ndarray, params: SplitParams,
+                  geometry: _MaskGeometry) -> np.ndarray:
     """The plain watershed from the click markers, or the compact one where the plain one
     trapped a click: a fragment's region under ``TRAPPED_SHARE`` of its compact region
     (module doc)."""
+    region, spacing_kji = geometry.mask, geometry.spacing_kji
     if params.click_compactness <= 0:
-        return _flood(landscape, region, markers, spacing_kji, params.depth_weight)
+        return _floods(landscape, region, markers, spacing_kji, params.depth_weight,
+                       geometry=geometry)[0]
     plain, compact = _floods(landscape, region, markers, spacing_kji, params.depth_weight,
-                             compactness=(0.0, params.click_compactness))
+                             compactness=(0.0, params.click_compactness), geometry=geometry)
     for n in range(1, int(markers.max()) + 1):
         if np.count_nonzero(plain == n) < TRAPPED_SHARE * np.count_nonzero(compact == n):
             return compact
@@ -330,12 +388,12 @@ def _with_core_pieces(markers: np.ndarray, region: np.ndarray, landscape: np.nda
                             / image.voxel_volume_mm3)
     if not pieces.any():
         return markers
-    _, idx = ndimage.distance_transform_edt(pieces == 0, sampling=spacing_kji,
-                                            return_indices=True)
+    owned = np.argwhere(pieces > 0)  # a few clicks: no distance transform of the whole box
     owner: dict[int, int] = {}
     for n, points in enumerate(groups, start=1):
         for p in points:
-            piece = int(pieces[tuple(idx[:, p[0], p[1], p[2]])])
+            mm = ((owned - p) * np.asarray(spacing_kji)) ** 2
+            piece = int(pieces[tuple(owned[int(np.argmin(mm.sum(axis=1)))])])
             if owner.setdefault(piece, n) != n:
                 return markers  # two fragments in one piece: the clicks alone decide
     out = markers.copy()
@@ -394,20 +452,22 @@ def _flood(landscape: np.ndarray, mask: np.ndarray, markers: np.ndarray,
 
 def _floods(landscape: np.ndarray, mask: np.ndarray, markers: np.ndarray,
             spacing_kji: tuple[float, ...], depth_weight: float, close_holes: bool = True,
-            compactness: Sequence[float] = (0.0,)) -> list[np.ndarray]:
+            compactness: Sequence[float] = (0.0,),
+            geometry: _MaskGeometry | None = None) -> list[np.ndarray]:
     """:func:`_flood` once per ``compactness`` (> 0: a compact watershed, a voxel's priority
     growing with its distance from the marker, in voxels), on one relief and one set of
-    moved markers."""
+    moved markers. ``geometry``: the mask's, when several reliefs share it."""
     from scipy import ndimage
     from skimage.segmentation import watershed
 
+    geometry = geometry if geometry is not None else _MaskGeometry(mask, spacing_kji)
     markers = np.where(mask, markers, 0)
-    depth = ndimage.distance_transform_edt(mask, sampling=spacing_kji)
+    depth = geometry.depth
     relief = ndimage.grey_dilation(landscape, footprint=FACE) if close_holes else landscape
     relief = relief + depth_weight * (1.0 - depth / max(float(depth.max()), 1e-6))
-    inner = _inside(mask)
+    inner = geometry.inner
     relief[mask & ~inner] += SURFACE_RELIEF
-    moved = _snap_markers(markers, inner, spacing_kji)
+    moved = _snap_markers(markers, geometry)
     out = []
     for c in compactness:
         labels = watershed(relief, moved, mask=mask, connectivity=FACE,
@@ -426,16 +486,13 @@ def _inside(mask: np.ndarray) -> np.ndarray:
     return ndimage.binary_erosion(mask, FACE, border_value=1)
 
 
-def _snap_markers(markers: np.ndarray, inner: np.ndarray,
-                  spacing_kji: tuple[float, ...]) -> np.ndarray:
-    """Markers with each voxel outside ``inner`` moved to the nearest inner voxel."""
-    from scipy import ndimage
-
+def _snap_markers(markers: np.ndarray, geometry: _MaskGeometry) -> np.ndarray:
+    """Markers with each voxel outside the mask's inner voxels moved to the nearest one."""
+    inner = geometry.inner
     out = np.where(inner, markers, 0)
     off = np.argwhere((markers > 0) & ~inner)
     if len(off) and inner.any():
-        _, idx = ndimage.distance_transform_edt(~inner, sampling=spacing_kji,
-                                                return_indices=True)
+        idx = geometry.nearest_inner
         target = idx[:, off[:, 0], off[:, 1], off[:, 2]].T
         free = out[tuple(target.T)] == 0
         out[tuple(target[free].T)] = markers[tuple(off[free].T)]
