@@ -9,8 +9,8 @@ where the fracture lies anywhere in 30-70 % of the bone, not only across a shaft
 in ``eval_fragment_split.py``. Truth: the simulation's fragments within the broken bone
 (label 1, the unmoved piece, inside the bone's own mask; labels 2 and 3, the moved pieces).
 Given the true bone mask, the click split has one click per fragment at its deepest voxel
-(:func:`mskai.fracture.fragment_split.split_from_seeds` on its own relief,
-:func:`mskai.fracture.fracture_landscape.click_landscape`); the automatic split is the
+(:func:`mskai.fracture.fragment_split.split_from_seeds` on its own reliefs,
+:func:`mskai.fracture.fracture_landscape.click_reliefs`, and their vote); the automatic split is the
 product's (:func:`eval_fragment_split.automatic`): the bone split at the fractures the
 default detector reports on it, or along the landscape alone where it reports none;
 ``landscape`` is that landscape-only split (:func:`mskai.fracture.fragment_split.split_bone`)
@@ -59,17 +59,24 @@ def sarcoma_case(data: Path, patient: str, kind: str, seed: int):
     return sim.image, truth_fragments(sim.fragments, bone)
 
 
-def sarcoma_click_case(data: Path, patient: str, kind: str, seed: int):
-    """(image, truth fragments, clicks) of :func:`sarcoma_case`, with one click per fragment
-    at its deepest voxel as :func:`evaluate` places them ((1, 3) voxel indices each)."""
+def deepest_clicks(image, truth: np.ndarray) -> list[np.ndarray]:
+    """One click per truth fragment at its deepest voxel, on the true bone: the clicks
+    :func:`split_from_seeds <mskai.fracture.fragment_split.split_from_seeds>` takes ((1, 3)
+    voxel indices each)."""
     _paths()
     from eval_fragment_split import deepest_points
 
     from mskai.fracture.fragment_split import seeds_from_ras
 
-    image, truth = sarcoma_case(data, patient, kind, seed)
     seeds = seeds_from_ras(image, truth > 0, deepest_points(truth, image), max_snap_mm=5.0)
-    return image, truth, [s[None] for s in seeds]
+    return [s[None] for s in seeds]
+
+
+def sarcoma_click_case(data: Path, patient: str, kind: str, seed: int):
+    """(image, truth fragments, clicks) of :func:`sarcoma_case`, with the clicks of
+    :func:`deepest_clicks`."""
+    image, truth = sarcoma_case(data, patient, kind, seed)
+    return image, truth, deepest_clicks(image, truth)
 
 
 def product_fragments(image) -> np.ndarray:
@@ -88,16 +95,15 @@ def product_fragments(image) -> np.ndarray:
 def evaluate(image, truth: np.ndarray) -> dict[str, float]:
     """Worst-fragment Dice of the click, the automatic and the landscape-only split on the
     true bone, and of the product's fragments from the CT alone."""
-    from eval_fragment_split import automatic, deepest_points
+    from eval_fragment_split import automatic
 
     from mskai.fracture.fracture_landscape import fracture_landscape
-    from mskai.fracture.fragment_split import seeds_from_ras, split_bone, split_from_seeds
+    from mskai.fracture.fragment_split import split_bone, split_from_seeds
     from phantoms.touching_fracture import matched_dice
 
     bone = truth > 0
     landscape = fracture_landscape(image, bone)
-    seeds = seeds_from_ras(image, bone, deepest_points(truth, image), max_snap_mm=5.0)
-    clicked = split_from_seeds(image, bone, [s[None] for s in seeds])  # its own relief
+    clicked = split_from_seeds(image, bone, deepest_clicks(image, truth))  # its own reliefs
     return {"click": min(matched_dice(truth, clicked)),
             "auto": min(matched_dice(truth, automatic(image, bone, landscape))),
             "landscape": min(matched_dice(truth, split_bone(image, bone, landscape))),

@@ -115,11 +115,11 @@ def uses_model(name: str) -> bool:
 def main() -> None:
     for path in (REPO / "MSKAIExtension", REPO / "Testing", REPO / "Testing" / "benchmarks", HERE):
         sys.path.insert(0, str(path))
-    from eval_fragment_split import deepest_points
+    from eval_fragment_split_held_out import deepest_clicks
     from tune_guided_split import cases
 
     from mskai.fracture.fracture_landscape import dense_bone, hu_valley, learned_probability
-    from mskai.fracture.fragment_split import majority, seeds_from_ras, split_from_seeds
+    from mskai.fracture.fragment_split import majority, split_from_seeds
     from phantoms.touching_fracture import matched_dice
 
     limit = int(sys.argv[1]) if len(sys.argv) > 1 else None  # a smoke run: the first cases
@@ -133,12 +133,11 @@ def main() -> None:
         probability = learned_probability(image, bone, preferred_only=False)
         if probability is None:
             raise SystemExit("the fracture surface model does not verify; see the manifest")
-        seeds = seeds_from_ras(image, bone, deepest_points(truth, image), max_snap_mm=5.0)
+        clicks = deepest_clicks(image, truth)
         splits = {}
         for name, relief in table.items():
             landscape = relief(valley, dense, probability, bone, image.spacing)
-            splits[name] = split_from_seeds(image, bone, [s[None] for s in seeds],
-                                            landscape.astype(np.float32))
+            splits[name] = split_from_seeds(image, bone, clicks, landscape.astype(np.float32))
             scores[name].append(min(matched_dice(truth, splits[name])))
         voted = majority([splits[name] for name in VOTED])
         scores[VOTE].append(min(matched_dice(truth, voted)))
