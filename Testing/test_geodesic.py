@@ -63,6 +63,46 @@ def test_on_a_large_grid_surface_seeds_give_the_distances_of_all_seeds(monkeypat
     assert np.array_equal(geodesic_distance(cost, seeds, SPACING), _truth(cost, seeds))
 
 
+def test_a_solve_within_a_distance_is_exact_there_and_one_step_beyond() -> None:
+    """What a competition with another front reads: the distance up to ``within`` and at
+    every 26-neighbour of those voxels. The solve stops there, so farther voxels may be inf."""
+    from scipy import ndimage
+
+    cost = 1.0 + np.random.default_rng(4).random((18, 30, 34))
+    seeds = np.zeros(cost.shape, dtype=bool)
+    seeds[9, 6, 8] = True
+    truth = _truth(cost, seeds)
+    within = float(np.percentile(truth, 5))
+    found = geodesic_distance(cost, seeds, SPACING, within=within)
+    read = ndimage.binary_dilation(truth <= within, structure=np.ones((3, 3, 3), dtype=bool))
+    assert np.array_equal(found[read], truth[read])
+    beyond = found[~read]
+    assert np.all(np.isinf(beyond) | (beyond == truth[~read]))
+    assert np.isinf(found).mean() > 0.5  # most of the grid was never visited
+
+
+def test_the_tumour_map_is_exact_wherever_thresholding_reads_it() -> None:
+    """The click method solves the tumour front only as far as the farthest background
+    distance: the mask on the crop is the one the full map gives, and so is the map at every
+    voxel above 0.5 or next to one."""
+    from scipy import ndimage
+
+    from mskai.interactive.region import geodesic_probability, prepare, to_crop_mask
+
+    rng = np.random.default_rng(5)
+    k, j, i = np.mgrid[0:24, 0:64, 0:64].astype(np.float32)
+    r = np.sqrt(((i - 30) * 0.9) ** 2 + ((j - 34) * 0.9) ** 2 + ((k - 12) * 3.0) ** 2)
+    grid = prepare(np.where(r < 18, 60.0, 20.0) + rng.normal(0, 15, r.shape), (3.0, 0.9, 0.9))
+    pos, neg = grid.to_work(np.array([[12, 34, 30]])), np.zeros((0, 3), dtype=int)
+    fast = geodesic_probability(grid, pos, neg)
+    full = geodesic_probability(grid, pos, neg, full_map=True)
+    read = ndimage.binary_dilation(full > 0.5, structure=np.ones((3, 3, 3), dtype=bool))
+    assert read.any() and not read.all()
+    assert np.array_equal(fast[read], full[read])
+    assert np.array_equal(to_crop_mask(grid, fast), to_crop_mask(grid, full))
+    assert np.any(fast[~read] != full[~read])   # elsewhere the fast map was not solved
+
+
 def test_a_run_with_the_same_background_reuses_its_distance() -> None:
     cost, seeds = _cost_and_seeds()
     shared = SharedSolve()

@@ -53,7 +53,8 @@ def classic_soft(volume, pos: np.ndarray, modality: str) -> np.ndarray:
     pos_w = grid.to_work(pos - box[0])
     level, _ = region.tumour_model(grid.image, pos_w[:1], grid.spacing)
     prob = region.geodesic_probability(grid, pos_w, np.zeros((0, 3), int),
-                                       never=never_tumour(grid.image, modality, level))
+                                       never=never_tumour(grid.image, modality, level),
+                                       full_map=True)
     coords = [(np.arange(n) + 0.5) / f - 0.5 for n, f in zip(grid.crop_shape, grid.factors,
                                                                 strict=True)]
     values = ndimage.map_coordinates(prob, np.meshgrid(*coords, indexing="ij"), order=1,

@@ -54,13 +54,15 @@ def refine_boundary(crop: np.ndarray, mask: np.ndarray, spacing_kji: tuple[float
     """
     from scipy import ndimage
 
-    if not mask.any():
+    from mskai.crop import mask_bbox
+
+    tight = mask_bbox(mask)
+    if tight is None:
         return mask
     spacing = np.asarray(spacing_kji, dtype=float)
     pad = np.ceil((band_mm + 2 * window_mm) / spacing).astype(int)
-    found = np.argwhere(mask)
-    lo = np.maximum(found.min(0) - pad, 0)
-    hi = np.minimum(found.max(0) + pad + 1, mask.shape)
+    lo = np.maximum(np.array([s.start for s in tight]) - pad, 0)
+    hi = np.minimum(np.array([s.stop for s in tight]) + pad, mask.shape)
     box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
     image = ndimage.gaussian_filter(crop[box].astype(np.float32), smooth_mm / spacing)
     sub = mask[box].copy()

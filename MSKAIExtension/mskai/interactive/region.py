@@ -31,7 +31,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mskai.background import second_thread
 from mskai.errors import InputError
 
 
@@ -155,13 +154,21 @@ def geodesic_probability(grid: WorkGrid, pos: np.ndarray, neg: np.ndarray,
                          params: MethodParams | None = None,
                          never: np.ndarray | None = None,
                          keep: np.ndarray | None = None,
-                         memo: SharedSolve | None = None) -> np.ndarray:
+                         memo: SharedSolve | None = None,
+                         full_map: bool = False) -> np.ndarray:
     """``d_bg / (d_fg + d_bg)`` of edge- and intensity-weighted geodesic distances.
 
     Above 0.5 the voxel is closer to the tumour seeds. ``never`` marks working-grid voxels
     that cannot be tumour (e.g. fat on CT): they become background seeds. ``keep`` marks
     voxels to take as tumour seeds whatever they look like (part of a current mask).
     ``memo``: the background solve shared by the runs of one click (:class:`SharedSolve`).
+
+    The map is exact wherever it or a 26-neighbour is above 0.5, which is all that
+    :func:`to_crop_mask` reads; elsewhere it may read 0 (unless ``full_map``). The tumour
+    front is solved only as far as the farthest background distance, since a voxel is tumour
+    only where ``d_fg < d_bg`` (``mskai.interactive.geodesic``, ``within``): about a tenth
+    of the solve's time. The background is solved first, on this thread: scipy's Dijkstra
+    holds the GIL, so the two solves could not run at once on two threads anyway.
     """
     from mskai.interactive.geodesic import geodesic_distance
 
@@ -190,10 +197,9 @@ def geodesic_probability(grid: WorkGrid, pos: np.ndarray, neg: np.ndarray,
     fg[tuple(pos.T)] = True
     base = 1.0 + p.edge_weight * edge
     cost_fg = base + p.unlike_weight * np.maximum(unlike - p.like_z, 0)
-    with second_thread() as background:  # the two solves are independent: one per core
-        d_bg = background.submit(background_distance, base, bg, sp, memo)
-        d_fg = geodesic_distance(cost_fg, fg, sp)
-    d_bg = d_bg.result()
+    d_bg = background_distance(base, bg, sp, memo)
+    within = np.inf if full_map else float(d_bg.max())
+    d_fg = geodesic_distance(cost_fg, fg, sp, within=within)
     return (d_bg / np.maximum(d_fg + d_bg, 1e-6)).astype(np.float32)
 
 
