@@ -47,7 +47,8 @@ def test_probability_rises_on_a_touching_fracture_of_a_held_out_bone(shared_data
     net = load_surface_net()
     broken = probability(sim.image, segment_bone_ct(sim.image), net)[sim.surface]
     intact = probability(image, hu_bone, net)[sim.surface]
-    # measured 0.92 against 0.68 (v2 0.89 against 0.54; v1 the same on both, see the card)
+    # measured 0.95 against 0.61 (v3 0.92 against 0.68; v2 0.89 against 0.54; v1 the same on
+    # both, see the card)
     assert np.percentile(broken, 95) > np.percentile(intact, 95) + 0.15
 
 

@@ -22,8 +22,8 @@ is used when torch sees one)::
 3. Training: Adam (lr 2e-3, cosine to 0), batch 4, random flips and axis permutations,
    loss = BCE (positive weight 4) inside the dilated bone mask + soft Dice, for
    ``--minutes`` of wall time or ``--steps`` steps, whichever comes first; torch seed 0.
-   ``--init WEIGHTS --hard-negatives`` (v3: from v2, ``--lr 5e-4 --steps 6000``) adds the
-   patches of the intact TRAINING CTs where those weights score highest
+   ``--init WEIGHTS --hard-negatives`` (v3: from v2, v4: from v3, ``--lr 5e-4 --steps
+   6000``) adds the patches of the intact TRAINING CTs where those weights score highest
    (:func:`hard_negatives`) and continues training from them.
 4. ``--register`` writes ``weights/fracture_surface_unet_v{VERSION}.pt`` and its manifest entry
    (sha256), re-reading the manifest just before writing and replacing only this entry.
@@ -50,7 +50,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 MODELS = REPO / "MSKAIExtension" / "mskai" / "models"
-VERSION = "3"
+VERSION = "4"
 FILE = f"weights/fracture_surface_unet_v{VERSION}.pt"
 PATCH = 48
 POS_PATCHES = 6
