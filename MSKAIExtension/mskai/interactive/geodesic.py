@@ -29,7 +29,8 @@ import numpy as np
 
 # The graph holds 26 edges a voxel, 16 bytes each kept between solves and about 40 while one
 # is built: 50 MB and 130 MB for the 120,000-voxel working grid, twice that at this size. A
-# click's two solves run on two threads (mskai.background), so two graphs may be built at once.
+# negative click's two runs go on two threads (mskai.background), so two graphs may be built
+# at once.
 MAX_GRAPH_VOXELS = 250_000
 
 
