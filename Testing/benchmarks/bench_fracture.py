@@ -154,19 +154,23 @@ def _touching_clicks():
 
 
 def _click_split_vote(prepared):
-    """The split from clicks as shipped: three reliefs flooded, each voxel's majority."""
+    """The split from clicks as shipped: three reliefs flooded and cut, each voxel's
+    majority."""
     from mskai.fracture.fragment_split import split_from_seeds
 
     image, truth, seeds = prepared
     return split_from_seeds(image, truth > 0, seeds)
 
 
-def _click_split_valley(prepared):
-    from mskai.fracture.fracture_landscape import hu_valley
-    from mskai.fracture.fragment_split import split_from_seeds
+def _click_split_watershed(prepared):
+    """The same without the minimum cuts (the watershed alone, before 2026-12-07 22:00 UTC)."""
+    from dataclasses import replace
+
+    from mskai.fracture.fragment_split import DEFAULT_PARAMS, split_from_seeds
 
     image, truth, seeds = prepared
-    return split_from_seeds(image, truth > 0, seeds, hu_valley(image, truth > 0))
+    return split_from_seeds(image, truth > 0, seeds,
+                            params=replace(DEFAULT_PARAMS, cut_beta=0.0))
 
 
 CASES = [
@@ -182,8 +186,8 @@ CASES = [
          "(bone-full), one run", _bone_full_ct, _pipeline_split_touching, _pipeline_bone_full,
          "the default pipeline (no split)", max_repeats=1, warm_up=False),
     Case("one click per fragment, STS_001's largest bone (1x1x3.3 mm, 59x202x198 crop)",
-         _touching_clicks, _click_split_vote, _click_split_valley,
-         "one flood of the whole HU valley (before 2026-12-07)"),
+         _touching_clicks, _click_split_vote, _click_split_watershed,
+         "the same three floods without the minimum cuts (before 2026-12-07 22:00 UTC)"),
     Case("learned fracture surface + candidates, 512x512x300 CT", partial(_ct, (512, 512, 300)),
          _learned_surface, _threshold_components, "threshold + connected components"),
 ]

@@ -43,13 +43,15 @@ def grid():
                             max_splits=splits)
 
 
-def cases():
-    """(image, truth fragments) of each training case."""
+def cases(with_kind: bool = False):
+    """(image, truth fragments) of each training case; (kind, image, truth) ``with_kind``."""
     import real_bones
     from eval_fragment_split_held_out import truth_fragments
 
-    for _, _, bone, sim in real_bones.broken_largest_bones(real_bones.split()["train"], SEED0):
-        yield sim.image, truth_fragments(sim.fragments, bone.mask)
+    for _, kind, bone, sim in real_bones.broken_largest_bones(real_bones.split()["train"],
+                                                              SEED0):
+        case = (sim.image, truth_fragments(sim.fragments, bone.mask))
+        yield (kind, *case) if with_kind else case
 
 
 def main() -> None:
