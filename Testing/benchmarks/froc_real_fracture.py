@@ -25,14 +25,15 @@ run through three detectors:
   its neck and landscape splits added component candidates, since then it adds none and
   keeps each fracture's position, so it must read as ``default``.
 
-Hit criterion: a candidate is a true positive when its position lies within ``HIT_MM``
-(10 mm) of a voxel of the true fracture surface; a fracture counts once (its best hitting
-candidate), further hits on it are neither true nor false; every other candidate is a
-false positive. Sensitivity is read at the score thresholds that allow 0.5, 1, 2, 4 and 8
-false positives per scan, per kind and over all kinds. False positives per scan on the
-intact CTs of the test patients (and, marked, of the training patients) at the default
-threshold ``DEFAULT``. Paired check: the share of fractures whose true surface the intact
-scan's candidates would also "hit" at the same threshold (chance level of the criterion).
+Hit criterion: a candidate is a true positive when its position lies within ``HIT_MM`` (10
+mm; ``--hit-mm`` for another radius) of a voxel of the true fracture surface; a fracture
+counts once (its best hitting candidate), further hits on it are neither true nor false;
+every other candidate is a false positive. Sensitivity is read at the score thresholds that
+allow 0.5, 1, 2, 4 and 8 false positives per scan, per kind and over all kinds. False
+positives per scan on the intact CTs of the test patients (and, marked, of the training
+patients) at the default threshold ``DEFAULT``. Paired check: the share of fractures whose
+true surface the intact scan's candidates would also "hit" at the same threshold (chance
+level of the criterion).
 
 Run: ``nice -n 10 .venv/bin/python Testing/benchmarks/froc_real_fracture.py [--json FILE]
 [--max-bones N] [--records FILE] [--detectors components,learned]`` (about 15 minutes on one
@@ -131,14 +132,15 @@ def candidates_of(cands: dict[str, list], detector: str) -> list[tuple[np.ndarra
     return [(np.asarray(c[:3]), float(c[3])) for c in chosen]
 
 
-def score_case(cands: list, surface_ras: np.ndarray) -> tuple[float | None, list[float]]:
+def score_case(cands: list, surface_ras: np.ndarray,
+               hit_mm: float = HIT_MM) -> tuple[float | None, list[float]]:
     """(best hitting score or None, scores of false positives)."""
     from scipy.spatial import cKDTree
 
     tree = cKDTree(surface_ras)
     best, fps = None, []
     for pos, score in cands:
-        if tree.query(pos)[0] <= HIT_MM:
+        if tree.query(pos)[0] <= hit_mm:
             best = score if best is None else max(best, score)
         else:
             fps.append(score)
@@ -251,7 +253,7 @@ def run(max_bones: int, detectors: tuple[str, ...], previous: dict | None) -> di
     return {"records": records, "intact": intact}
 
 
-def paired_chance(data: dict, detector: str, threshold: float) -> float:
+def paired_chance(data: dict, detector: str, threshold: float, hit_mm: float = HIT_MM) -> float:
     """Share of fractures whose true surface the INTACT scan's candidates also "hit" at
     ``threshold``: the chance level of the 10 mm hit criterion (paired check)."""
     from scipy.spatial import cKDTree
@@ -260,7 +262,7 @@ def paired_chance(data: dict, detector: str, threshold: float) -> float:
     hits = []
     for r in data["records"]:
         tree = cKDTree(np.asarray(r["surface"]))
-        hits.append(any(s >= threshold and tree.query(p)[0] <= HIT_MM
+        hits.append(any(s >= threshold and tree.query(p)[0] <= hit_mm
                         for p, s in intact.get(r["patient"], [])))
     return float(np.mean(hits)) if hits else float("nan")
 
@@ -269,7 +271,7 @@ def _count_at(cands: dict[str, list], detector: str, threshold: float = DEFAULT)
     return sum(1 for _, s in candidates_of(cands, detector) if s >= threshold)
 
 
-def summarise(data: dict) -> dict:
+def summarise(data: dict, hit_mm: float = HIT_MM) -> dict:
     from mskai.phantoms.real_fracture import KINDS
 
     records = data["records"]
@@ -277,7 +279,8 @@ def summarise(data: dict) -> dict:
     for d in [d for d in DETECTORS if all(set(MERGES.get(d, (d,))) <= set(r["cands"])
                                           for r in [*records, *data["intact"]])]:
         per = {}
-        scored = {id(r): score_case(candidates_of(r["cands"], d), np.asarray(r["surface"]))
+        scored = {id(r): score_case(candidates_of(r["cands"], d), np.asarray(r["surface"]),
+                                         hit_mm)
                   for r in records}
         for kind in (*KINDS, "all"):
             rs = [r for r in records if kind == "all" or r["kind"] == kind]
@@ -292,7 +295,8 @@ def summarise(data: dict) -> dict:
             per[f"intact_{split}"] = counts
         test = list(per["intact_test"].values())
         per["intact_fp_per_scan"] = float(np.mean(test)) if test else None
-        per["paired_chance"] = {str(r): paired_chance(data, d, per["all"][str(r)]["threshold"])
+        per["paired_chance"] = {str(r): paired_chance(data, d, per["all"][str(r)]["threshold"],
+                                                  hit_mm)
                                 for r in RATES}
         per["intact_fp_at_rate"] = {str(r): float(np.mean([
             _count_at(i["cands"], d, per["all"][str(r)]["threshold"]) for i in data["intact"]
@@ -339,6 +343,8 @@ def main() -> None:
     parser.add_argument("--records", type=Path, help="candidates saved by an earlier run: "
                         "reused, the --detectors given are added")
     parser.add_argument("--summary-only", action="store_true")
+    parser.add_argument("--hit-mm", type=float, default=HIT_MM,
+                        help="hit radius around the true surface (default 10 mm)")
     args = parser.parse_args()
     import torch
 
@@ -356,7 +362,7 @@ def main() -> None:
     if not data["records"]:
         print("no records to summarise")
         return
-    summary = summarise(data)
+    summary = summarise(data, args.hit_mm)
     print(table(summary))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1))
