@@ -43,7 +43,7 @@ def test_the_watershed_alone_floods_the_wedge_into_its_neighbours(comminuted):
 
 
 def test_the_cuts_split_the_comminuted_fracture_into_its_three_fragments(comminuted):
-    assert _worst_dice(comminuted) >= 0.90  # measured 0.932
+    assert _worst_dice(comminuted) >= 0.90  # measured 0.935
 
 
 def _bar_with_holed_line():
@@ -93,6 +93,26 @@ def test_three_clicks_give_three_fragments_and_two_clicks_one_cut():
     assert np.array_equal(cut[:, :, body], np.broadcast_to(expected[body], (10, 10, body.sum())))
     one = cut_labels(relief, mask, np.where(markers == 3, 0, markers), SPACING, 2.0, fallback)
     assert set(np.unique(one)) == {1, 2}
+
+
+def test_what_no_cut_claims_goes_to_the_click_whose_cut_shrank():
+    """A wedge between two lines, clicked on one voxel: its own isolating cut shrinks round
+    that voxel (6 faces cost less than two lines), but the two outer fragments' cuts follow
+    the lines, so the band none of them claims is the wedge's, not the fallback's (0)."""
+    from mskai.fracture.min_cut import cut_labels
+
+    shape = (10, 10, 60)
+    mask = np.ones(shape, dtype=bool)
+    relief = np.zeros(shape)
+    relief[:, :, [20, 28]] = 1.0
+    markers = np.zeros(shape, dtype=np.int32)
+    markers[:, :, 2] = 1
+    markers[5, 5, 24] = 2
+    markers[:, :, 57] = 3
+    cut = cut_labels(relief, mask, markers, SPACING, 2.0, np.zeros(shape, dtype=np.int32))
+    assert np.all(cut[:, :, :20] == 1)
+    assert np.all(cut[:, :, 21:28] == 2)
+    assert np.all(cut[:, :, 29:] == 3)
 
 
 def test_cuts_that_shrink_a_fragment_onto_its_click_are_not_kept():
