@@ -57,6 +57,7 @@ from functools import cached_property
 import numpy as np
 
 from mskai.errors import InputError
+from mskai.fracture.faces import face_pairs
 from mskai.volume import Volume
 
 SURFACE_RELIEF = 2.0  # added on the mask's surface: above any landscape value
@@ -304,16 +305,12 @@ def boundary_faces(labels: np.ndarray, line: np.ndarray,
     if evidence is None:
         evidence = np.ones(labels.shape, dtype=bool)
     pa, pb, pl, pe = [], [], [], []
-    for axis in range(3):
-        lo = [slice(None)] * 3
-        hi = [slice(None)] * 3
-        lo[axis], hi[axis] = slice(None, -1), slice(1, None)
-        la, lb = labels[tuple(lo)], labels[tuple(hi)]
+    for _, ((la, lb), (line_a, line_b), (ev_a, ev_b)) in face_pairs(labels, line, evidence):
         hit = (la != lb) & (la > 0) & (lb > 0)
         pa.append(la[hit])
         pb.append(lb[hit])
-        pl.append((line[tuple(lo)] | line[tuple(hi)])[hit])
-        pe.append((evidence[tuple(lo)] & evidence[tuple(hi)])[hit])
+        pl.append((line_a | line_b)[hit])
+        pe.append((ev_a & ev_b)[hit])
     return (np.concatenate(pa), np.concatenate(pb), np.concatenate(pl).astype(float),
             np.concatenate(pe).astype(float))
 

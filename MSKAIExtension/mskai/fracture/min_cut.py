@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mskai.fracture.faces import face_pairs
+
 SCALE = 1000  # capacity units per unit of face weight (scipy's maximum flow takes integers)
 
 
@@ -52,14 +54,9 @@ def boundary_level(labels: np.ndarray, relief: np.ndarray, inner: np.ndarray,
     """Mean relief (the higher of a face's two voxels) over the faces between two of the
     labels 1..``groups``, both voxels ``inner``; 0 where there are none."""
     total, count = 0.0, 0
-    for axis in range(3):
-        lo = [slice(None)] * 3
-        hi = [slice(None)] * 3
-        lo[axis], hi[axis] = slice(0, -1), slice(1, None)
-        a, b = labels[tuple(lo)], labels[tuple(hi)]
-        face = ((a != b) & (a > 0) & (b > 0) & (a <= groups) & (b <= groups)
-                & inner[tuple(lo)] & inner[tuple(hi)])
-        total += float(np.maximum(relief[tuple(lo)], relief[tuple(hi)])[face].sum())
+    for _, ((a, b), (ra, rb), (ia, ib)) in face_pairs(labels, relief, inner):
+        face = (a != b) & (a > 0) & (b > 0) & (a <= groups) & (b <= groups) & ia & ib
+        total += float(np.maximum(ra, rb)[face].sum())
         count += int(np.count_nonzero(face))
     return total / count if count else 0.0
 
@@ -68,7 +65,8 @@ def cut_labels(relief: np.ndarray, mask: np.ndarray, markers: np.ndarray,
                spacing_kji: tuple[float, ...], beta: float,
                fallback: np.ndarray) -> np.ndarray:
     """Labels 1..n of ``markers`` grown by isolating minimum cuts inside ``mask`` (module
-    doc); voxels no cut or several cuts give to one group take ``fallback``'s label."""
+    doc): voxels on several groups' sides take ``fallback``'s label, voxels on none (three
+    groups or more) the group whose own side is smallest."""
     n = int(markers.max())
     if n < 2:
         return fallback
@@ -100,14 +98,10 @@ class _MaskGraph:
         index[mask] = np.arange(self.size)
         spacing = np.asarray(spacing_kji, dtype=float)
         tails, heads, caps = [], [], []
-        for axis in range(3):
-            lo = [slice(None)] * 3
-            hi = [slice(None)] * 3
-            lo[axis], hi[axis] = slice(0, -1), slice(1, None)
-            a, b = index[tuple(lo)], index[tuple(hi)]
+        for axis, ((a, b), (ra, rb)) in face_pairs(index, relief):
             both = (a >= 0) & (b >= 0)
             face = np.prod(np.delete(spacing, axis)) / spacing[axis]
-            level = np.maximum(relief[tuple(lo)], relief[tuple(hi)])[both]
+            level = np.maximum(ra, rb)[both]
             cap = np.maximum(np.rint(SCALE * face * np.exp(-beta * level)), 1).astype(np.int32)
             tails += [a[both], b[both]]
             heads += [b[both], a[both]]
