@@ -60,16 +60,6 @@ def ball(radius_mm: float, spacing_kji: tuple[float, float, float]) -> np.ndarra
     return sum(g**2 for g in grids) <= radius_mm**2 + 1e-6
 
 
-def _resample(array: np.ndarray, shape: tuple[int, ...], order: int = 1) -> np.ndarray:
-    """Resample so that voxel centres stay aligned (cell-centred grids)."""
-    from scipy import ndimage
-
-    coords = [(np.arange(n) + 0.5) * (m / n) - 0.5 for n, m in zip(shape, array.shape,
-                                                                      strict=True)]
-    grid = np.meshgrid(*coords, indexing="ij")
-    return ndimage.map_coordinates(array, grid, order=order, mode="nearest")
-
-
 def prepare(crop: np.ndarray, spacing_kji: tuple[float, float, float],
             smoothing_mm: float = 2.0, target_voxels: int = 120_000,
             min_spacing_mm: float = 2.0) -> WorkGrid:
@@ -257,8 +247,13 @@ def background_distance(cost: np.ndarray, seeds: np.ndarray,
 
 
 def to_work_mask(grid: WorkGrid, crop_mask: np.ndarray) -> np.ndarray:
-    """A mask on the crop's grid moved to the working grid (voxels more than half inside)."""
-    return _resample(crop_mask.astype(np.float32), grid.image.shape) > 0.5
+    """A mask on the crop's grid moved to the working grid: the working voxels whose centre
+    reads more than half inside, linearly interpolated."""
+    from mskai.interactive.separable import linear_on_axes
+
+    centres = [(np.arange(n) + 0.5) * f - 0.5 for n, f in zip(grid.image.shape, grid.factors,
+                                                              strict=True)]
+    return linear_on_axes(crop_mask.astype(np.float32), centres) > 0.5
 
 
 def to_crop_mask(grid: WorkGrid, prob: np.ndarray, level: float = 0.5) -> np.ndarray:
