@@ -108,7 +108,10 @@ def _fronts(seeds: np.ndarray, doubt: np.ndarray, walls: np.ndarray, base: np.nd
     """Winning label of every doubt voxel (``-1`` where no front arrives).
 
     ``seeds`` holds each fixed voxel's label; only seeds next to the doubt voxels can matter,
-    so every front runs in the doubt voxels' bounding box (plus one voxel).
+    so every front runs in the doubt voxels' bounding box (plus one voxel). Once every doubt
+    voxel has a front, a later front can win only where it arrives sooner, so it is solved
+    only as far as the farthest winning distance (``within``, as for the tumour front in
+    :func:`mskai.interactive.region.geodesic_probability`).
     """
     from mskai.interactive.geodesic import geodesic_distance
 
@@ -123,7 +126,9 @@ def _fronts(seeds: np.ndarray, doubt: np.ndarray, walls: np.ndarray, base: np.nd
         own = (s == label) & ~d & ~w
         cost = base[box] + (target_extra[box] if label == target else 0.0)
         cost = np.where(d | own, cost, np.inf)
-        dist = geodesic_distance(cost, own, tuple(spacing))
+        reached = best[d]
+        within = float(reached.max()) if np.isfinite(reached).all() else np.inf
+        dist = geodesic_distance(cost, own, tuple(spacing), within=within)
         better = d & (dist < best)
         best[better], winner[better] = dist[better], label
     out = np.full(doubt.shape, -1, dtype=np.int64)
