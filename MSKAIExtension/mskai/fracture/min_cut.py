@@ -38,8 +38,9 @@ def supported(cut: np.ndarray, flood: np.ndarray, relief: np.ndarray, inner: np.
     round than a bone's cross-section), nor where their boundary lies on weaker relief, per
     voxel face, than the flood's (below ``evidence_ratio`` x its mean): then the cuts took a
     narrow neck of the bone for its small area, not a line. The second test is weak: on the
-    case it was added for (a hairline at 3 mm voxels) the two means differ by 4 %, and it
-    drops good cuts too (without it the training fractures read 0.849 against 0.833).
+    case it was added for (a hairline at 3 mm voxels, two clicks) the two means differ by
+    4 %, and it drops good cuts too, so the split asks it only between two clicks
+    (``SplitParams.cut_evidence_max_clicks``; ``evidence_ratio`` 0 skips it).
     """
     for n in range(1, groups + 1):
         kept = np.count_nonzero(cut == n)
