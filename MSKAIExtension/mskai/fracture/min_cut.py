@@ -46,6 +46,8 @@ def supported(cut: np.ndarray, flood: np.ndarray, relief: np.ndarray, inner: np.
         kept = np.count_nonzero(cut == n)
         if kept < min_share * np.count_nonzero(flood == n) or kept < min_voxels:
             return False
+    if evidence_ratio <= 0:
+        return True
     return boundary_level(cut, relief, inner, groups) >= evidence_ratio * boundary_level(
         flood, relief, inner, groups)
 
