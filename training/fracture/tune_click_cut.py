@@ -61,41 +61,33 @@ def relief_labelings(image, truth: np.ndarray,
     """name -> the three reliefs' labelings of one case's bone box, and that box (the steps
     of :func:`mskai.fracture.fragment_split.split_from_seeds`, with every setting's cuts)."""
     from eval_fragment_split_held_out import deepest_clicks
-    from scipy import ndimage
 
     from mskai.fracture import fragment_split as fs
     from mskai.fracture.fracture_landscape import click_reliefs
     from mskai.fracture.min_cut import cut_labels, supported
 
-    clicks = deepest_clicks(image, truth)
-    comps, _ = ndimage.label(truth > 0, structure=np.ones((3, 3, 3)))
-    held = np.unique([comps[tuple(p)] for group in clicks for p in np.atleast_2d(group)])
-    region = np.isin(comps, held[held > 0])
-    box = fs._box(region)
-    offset = np.array([s.start for s in box])
-    groups = [np.atleast_2d(g) - offset for g in clicks]
-    geometry = fs._MaskGeometry(region[box], tuple(reversed(image.spacing)))
+    clicks = fs.click_region(image, truth > 0, deepest_clicks(image, truth))
+    geometry = clicks.geometry
     params = replace(fs.DEFAULT_PARAMS, cut_beta=0.0)
     min_voxels = params.min_fragment_ml * 1000.0 / geometry.voxel_mm3
     out: dict[str, list[np.ndarray]] = {}
-    for relief_full in click_reliefs(image, region):
-        landscape = relief_full[box]
-        markers = fs._seed_markers(geometry.mask, landscape, groups, geometry.spacing_kji, params)
-        markers = fs._with_core_pieces(markers, geometry.mask, landscape, groups, image, params)
+    for relief_full in click_reliefs(image, clicks.region):
+        landscape = relief_full[clicks.box]
+        markers = fs.click_markers(landscape, clicks, image, params)
         flood = fs._flood_clicks(landscape, markers, params, geometry)
         out.setdefault(WATERSHED, []).append(flood)
         relief = fs._relief(landscape, geometry, params.depth_weight)
         moved = fs._snap_markers(np.where(geometry.mask, markers, 0), geometry)
         cuts = {beta: cut_labels(relief, geometry.mask, moved, geometry.spacing_kji, beta, flood)
                 for beta in BETAS}
-        clicks_here = int(moved.max())
+        n_clicks = int(moved.max())
         for beta, share, ratio, max_clicks in settings:
-            evidence = ratio if clicks_here <= max_clicks else 0.0
-            keep = supported(cuts[beta], flood, relief, geometry.inner, clicks_here,
+            evidence = ratio if n_clicks <= max_clicks else 0.0
+            keep = supported(cuts[beta], flood, relief, geometry.inner, n_clicks,
                              share, min_voxels, evidence)
             out.setdefault(name_of(beta, share, ratio, max_clicks), []).append(
                 cuts[beta] if keep else flood)
-    return out, box
+    return out, clicks.box
 
 
 def name_of(beta: float, share: float, ratio: float, max_clicks: int) -> str:

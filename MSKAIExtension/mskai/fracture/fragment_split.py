@@ -133,6 +133,35 @@ def split_from_seeds(image: Volume, bone: np.ndarray, seeds_kji: Sequence[np.nda
                      params: SplitParams = DEFAULT_PARAMS) -> np.ndarray:
     """Fragments grown from clicks: label n holds the clicks ``seeds_kji[n - 1]`` ((m, 3)
     voxel indices [k, j, i] each); 0 elsewhere, also in bone that holds no click."""
+    clicks = click_region(image, bone, seeds_kji, locked)
+    if landscape is None:
+        from mskai.fracture.fracture_landscape import click_reliefs
+
+        reliefs = click_reliefs(image, clicks.region)
+    else:
+        reliefs = [landscape]
+    out = np.zeros(clicks.region.shape, dtype=np.int32)
+    out[clicks.box] = majority([_flood_clicks(relief[clicks.box],
+                                              click_markers(relief[clicks.box], clicks, image,
+                                                            params), params, clicks.geometry)
+                                for relief in reliefs])
+    return out
+
+
+@dataclass
+class ClickRegion:
+    """The bone components that hold a click, on their bounding box: what every relief of
+    one split from clicks shares."""
+
+    region: np.ndarray             # on the image grid
+    box: tuple[slice, ...]
+    groups: list[np.ndarray]       # each fragment's clicks, indices on the box
+    geometry: _MaskGeometry        # of region[box]
+
+
+def click_region(image: Volume, bone: np.ndarray, seeds_kji: Sequence[np.ndarray],
+                 locked: np.ndarray | None = None) -> ClickRegion:
+    """The components of ``bone`` less ``locked`` that hold any of the clicks."""
     from scipy import ndimage
 
     free = np.asarray(bone, dtype=bool)
@@ -141,29 +170,19 @@ def split_from_seeds(image: Volume, bone: np.ndarray, seeds_kji: Sequence[np.nda
     comps, _ = ndimage.label(free, structure=np.ones((3, 3, 3)))
     clicked = np.unique([comps[tuple(p)] for group in seeds_kji for p in np.atleast_2d(group)])
     region = np.isin(comps, clicked[clicked > 0])
-    if landscape is None:
-        from mskai.fracture.fracture_landscape import click_reliefs
-
-        reliefs = click_reliefs(image, region)
-    else:
-        reliefs = [landscape]
     box = _box(region)
     offset = np.array([s.start for s in box])
-    groups = [np.atleast_2d(g) - offset for g in seeds_kji]
-    geometry = _MaskGeometry(region[box], tuple(reversed(image.spacing)))
-    out = np.zeros(region.shape, dtype=np.int32)
-    out[box] = majority([_split_on(relief[box], geometry, groups, image, params)
-                         for relief in reliefs])
-    return out
+    return ClickRegion(region, box, [np.atleast_2d(g) - offset for g in seeds_kji],
+                       _MaskGeometry(region[box], tuple(reversed(image.spacing))))
 
 
-def _split_on(relief: np.ndarray, geometry: _MaskGeometry, groups: list[np.ndarray],
-              image: Volume, params: SplitParams) -> np.ndarray:
-    """The click markers grown over one relief (all arrays on the region's box)."""
-    region, spacing_kji = geometry.mask, geometry.spacing_kji
-    markers = _seed_markers(region, relief, groups, spacing_kji, params)
-    markers = _with_core_pieces(markers, region, relief, groups, image, params)
-    return _flood_clicks(relief, markers, params, geometry)
+def click_markers(relief: np.ndarray, clicks: ClickRegion, image: Volume,
+                  params: SplitParams) -> np.ndarray:
+    """The click markers on one relief (on the box): balls in sound bone round each click,
+    grown to the deep core piece they lie in."""
+    region, spacing_kji = clicks.geometry.mask, clicks.geometry.spacing_kji
+    markers = _seed_markers(region, relief, clicks.groups, spacing_kji, params)
+    return _with_core_pieces(markers, region, relief, clicks.groups, image, params)
 
 
 class _MaskGeometry:
