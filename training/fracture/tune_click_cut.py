@@ -31,6 +31,14 @@ mean; within 0.002, the smaller ``beta`` and the stricter guard. How it went, in
    Guards tried before it on the same cases, none passing the rule: evidence on the raw
    landscape, the boundary's contrast to a 2 or 4 voxel band around it, the cut's boundary
    area against the flood's (0.852, but one case falls by 0.15).
+5. 2026-12-08, not adopted: with two clicks, the evidence test waived where the cut's boundary
+   has at least a share (0.35-1.0) of the flood boundary's voxels (a neck is a much smaller
+   surface; ts_example's 0.30-0.45). It passed the rule on these cases (0.845 -> 0.859 at 0.6,
+   the strictest within 0.002 of the best; touching 0.868 -> 0.893, impacted 0.853 -> 0.892,
+   hairline 0.867 -> 0.892, step-off 0.898 -> 0.889), but on the 49 held-out fractures the
+   click split stayed at 0.924 (hairline's worst 0.944 -> 0.909) and the automatic split,
+   whose seeds it also reaches, fell from 0.531 to 0.515 (STS_008: 0.77 -> 0.33 and 0.95 ->
+   0.38), so the code was not kept.
 
 Output: ``click_cut_tuning.md``.
 
