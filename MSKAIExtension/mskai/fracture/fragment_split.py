@@ -249,9 +249,9 @@ def _flood_clicks(landscape: np.ndarray, markers: np.ndarray, params: SplitParam
 
     cut = cut_labels(relief, region, moved, spacing_kji, params.cut_beta, flood)
     min_voxels = params.min_fragment_ml * 1000.0 / geometry.voxel_mm3
-    groups = int(moved.max())
-    evidence = params.cut_evidence_ratio if groups <= params.cut_evidence_max_clicks else 0.0
-    keep = supported(cut, flood, relief, geometry.inner, groups, params.cut_min_share,
+    n_clicks = int(moved.max())
+    evidence = params.cut_evidence_ratio if n_clicks <= params.cut_evidence_max_clicks else 0.0
+    keep = supported(cut, flood, relief, geometry.inner, n_clicks, params.cut_min_share,
                      min_voxels, evidence)
     return cut if keep else flood
 
