@@ -236,12 +236,13 @@ def _flood_clicks(landscape: np.ndarray, markers: np.ndarray, params: SplitParam
     region, spacing_kji = geometry.mask, geometry.spacing_kji
     relief = _relief(landscape, geometry, params.depth_weight)
     moved = _snap_markers(np.where(region, markers, 0), geometry)
+    n_clicks = int(moved.max())
     if params.click_compactness <= 0:
         flood = _watersheds(relief, region, moved, (0.0,))[0]
     else:
         plain, compact = _watersheds(relief, region, moved, (0.0, params.click_compactness))
         trapped = any(np.count_nonzero(plain == n) < TRAPPED_SHARE * np.count_nonzero(compact == n)
-                      for n in range(1, int(moved.max()) + 1))
+                      for n in range(1, n_clicks + 1))
         flood = compact if trapped else plain
     if params.cut_beta <= 0:
         return flood
@@ -249,7 +250,6 @@ def _flood_clicks(landscape: np.ndarray, markers: np.ndarray, params: SplitParam
 
     cut = cut_labels(relief, region, moved, spacing_kji, params.cut_beta, flood)
     min_voxels = params.min_fragment_ml * 1000.0 / geometry.voxel_mm3
-    n_clicks = int(moved.max())
     evidence = params.cut_evidence_ratio if n_clicks <= params.cut_evidence_max_clicks else 0.0
     keep = supported(cut, flood, relief, geometry.inner, n_clicks, params.cut_min_share,
                      min_voxels, evidence)

@@ -249,10 +249,9 @@ def background_distance(cost: np.ndarray, seeds: np.ndarray,
 def to_work_mask(grid: WorkGrid, crop_mask: np.ndarray) -> np.ndarray:
     """A mask on the crop's grid moved to the working grid: the working voxels whose centre
     reads more than half inside, linearly interpolated."""
-    from mskai.interactive.separable import linear_on_axes
+    from mskai.interactive.separable import cell_centres, linear_on_axes
 
-    centres = [(np.arange(n) + 0.5) * f - 0.5 for n, f in zip(grid.image.shape, grid.factors,
-                                                              strict=True)]
+    centres = cell_centres(grid.crop_shape, grid.image.shape)
     return linear_on_axes(crop_mask.astype(np.float32), centres) > 0.5
 
 

@@ -40,9 +40,14 @@ def smooth_and_resample(array: np.ndarray, shape: tuple[int, ...],
                         sigma_vox: Sequence[float]) -> np.ndarray:
     """float32 ``array`` smoothed by ``scipy.ndimage.gaussian_filter(sigma_vox)`` (mode
     "reflect") and resampled to ``shape`` on cell-centred grids (voxel centres aligned)."""
-    centres = [(np.arange(m) + 0.5) * (n / m) - 0.5 for n, m in zip(np.shape(array), shape,
-                                                                     strict=True)]
-    return smooth_and_sample(array, centres, sigma_vox)
+    return smooth_and_sample(array, cell_centres(np.shape(array), shape), sigma_vox)
+
+
+def cell_centres(shape_from: Sequence[int], shape_to: Sequence[int]) -> list[np.ndarray]:
+    """Per axis, the centres of the ``shape_to`` grid's voxels as continuous indices of the
+    ``shape_from`` grid covering the same extent (cell-centred: voxel centres aligned)."""
+    return [(np.arange(m) + 0.5) * (n / m) - 0.5 for n, m in zip(shape_from, shape_to,
+                                                                 strict=True)]
 
 
 def smooth_and_sample(array: np.ndarray, coords: Sequence[np.ndarray],
